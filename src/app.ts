@@ -1,0 +1,47 @@
+import compress from '@fastify/compress';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Config } from './config.js';
+import { contentPlugin } from './content/plugin.js';
+import { contentRoutes } from './content/routes.js';
+import { databasePlugin } from './db/plugin.js';
+import { docsPlugin } from './http/docs.js';
+import { healthRoutes } from './http/health-routes.js';
+import { registerProblemHandlers } from './http/problem.js';
+import { exposeRequestId, requestIdOptions } from './http/request-id.js';
+
+export interface BuildAppOptions {
+  /** Fastify's logger option; `main.ts` passes a configured pino logger, tests usually none. */
+  logger?: FastifyServerOptions['logger'];
+}
+
+/**
+ * Builds the application on the given configuration: infrastructure plugins first (database, errors,
+ * compression, docs), then domain services, then routes. Does not listen; `main.ts` owns the process.
+ */
+export async function buildApp(config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    ...requestIdOptions,
+    bodyLimit: config.limits.jsonBodyBytes,
+    requestTimeout: config.requestTimeoutMs,
+    connectionTimeout: config.requestTimeoutMs,
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  registerProblemHandlers(app);
+  exposeRequestId(app);
+
+  await app.register(databasePlugin, { config });
+  await app.register(compress, { encodings: ['br', 'gzip'], threshold: 1024 });
+  await app.register(docsPlugin);
+
+  await app.register(contentPlugin, { config });
+
+  await app.register(healthRoutes);
+  await app.register(contentRoutes, { prefix: '/v1', cacheEntries: config.contentCacheEntries });
+  return app;
+}

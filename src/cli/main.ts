@@ -1,0 +1,128 @@
+import { parseArgs } from 'node:util';
+import { relative } from 'node:path';
+import { ConfigError, loadConfig, type Config } from '../config.js';
+import { createContentRepository } from '../content/repository.js';
+import { importFiles, moduleFiles, type FileImportOutcome } from '../content/seed.js';
+import { createContentService } from '../content/service.js';
+import { openDatabase } from '../db/client.js';
+import { isAppError } from '../errors.js';
+
+const usage = `Usage: npm run cli -- <command> [options]
+
+Commands:
+  import <file-or-dir>...   Import module sources (.md, .json); directories are expanded
+      --dry-run             Validate and report what would change without writing
+  seed                      Import every module in SEED_DIR (default ./seed); unchanged modules keep their version
+  help                      Show this help
+
+The database is DATABASE_PATH (default ./data/mnemo.db); the CLI can run while the server does.`;
+
+function openContent(config: Config) {
+  const database = openDatabase({
+    path: config.databasePath,
+    synchronous: config.sqlite.synchronous,
+    busyTimeoutMs: config.sqlite.busyTimeoutMs,
+  });
+  const service = createContentService(createContentRepository(database.db), { cacheEntries: 0 });
+  return { service, close: () => database.close() };
+}
+
+function runImport(config: Config, paths: string[], dryRun: boolean): number {
+  let files: string[];
+  try {
+    files = moduleFiles(paths);
+  } catch (error) {
+    console.error(`mnemo: ${(error as Error).message}`);
+    return 2;
+  }
+  if (!files.length) {
+    console.error('mnemo: no module files (.md, .json) found');
+    return 2;
+  }
+  const { service, close } = openContent(config);
+  try {
+    const outcomes: FileImportOutcome[] = [];
+    files.forEach((file, index) => {
+      const [outcome] = importFiles(service.importModule, [file], { dryRun, importedBy: 'cli' });
+      outcomes.push(outcome!);
+      reportProgress(index + 1, files.length, outcome!);
+    });
+    printSummary(outcomes, dryRun);
+    return outcomes.some((outcome) => outcome.error !== undefined) ? 1 : 0;
+  } finally {
+    close();
+  }
+}
+
+const display = (file: string) => relative(process.cwd(), file) || file;
+
+function reportProgress(done: number, total: number, outcome: FileImportOutcome): void {
+  const prefix = `[${done}/${total}]`;
+  if (outcome.result) {
+    const { slug, status, version } = outcome.result;
+    console.log(`${prefix} ${display(outcome.file)}: ${slug} ${status} (version ${version})`);
+    return;
+  }
+  const error = outcome.error;
+  console.log(`${prefix} ${display(outcome.file)}: failed`);
+  if (isAppError(error) && error.errors?.length) {
+    for (const detail of error.errors) {
+      const where = detail.line !== undefined ? `line ${detail.line}` : (detail.path ?? 'source');
+      console.log(`    ${display(outcome.file)}:${where}: ${detail.message}`);
+    }
+  } else {
+    console.log(`    ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+function printSummary(outcomes: FileImportOutcome[], dryRun: boolean): void {
+  const counts = { created: 0, updated: 0, unchanged: 0, failed: 0 };
+  for (const outcome of outcomes) counts[outcome.result?.status ?? 'failed'] += 1;
+  const rows = Object.entries(counts);
+  const width = Math.max(...rows.map(([name]) => name.length));
+  console.log(`\n${dryRun ? 'Dry run (nothing written)' : 'Import summary'}`);
+  for (const [name, count] of rows) console.log(`  ${name.padEnd(width)}  ${count}`);
+}
+
+function main(argv: string[]): number {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      return 2;
+    }
+    throw error;
+  }
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { 'dry-run': { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || command === undefined || command === 'help') {
+    console.log(usage);
+    return command === undefined && !values.help ? 2 : 0;
+  }
+  switch (command) {
+    case 'import':
+      if (!rest.length) {
+        console.error('mnemo: import needs at least one file or directory\n\n' + usage);
+        return 2;
+      }
+      return runImport(config, rest, values['dry-run']);
+    case 'seed':
+      return runImport(config, [config.seedDir], values['dry-run']);
+    default:
+      console.error(`mnemo: unknown command "${command}"\n\n${usage}`);
+      return 2;
+  }
+}
+
+try {
+  process.exitCode = main(process.argv.slice(2));
+} catch (error) {
+  console.error(`mnemo: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,89 @@
+import { z } from 'zod';
+
+const booleanFromEnv = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** Every setting the server reads from the environment, with its default. */
+export const configSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('production'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: integer(0, 65_535).default(3000),
+  DATABASE_PATH: z.string().min(1).default('./data/mnemo.db'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SEED_DIR: z.string().min(1).default('./seed'),
+  SEED_ON_START: booleanFromEnv.default(true),
+  SQLITE_SYNCHRONOUS: z.enum(['NORMAL', 'FULL']).default('NORMAL'),
+  SQLITE_BUSY_TIMEOUT_MS: integer(0, 60_000).default(5000),
+  JSON_BODY_LIMIT_BYTES: integer(1024, 16 * 1024 * 1024).default(256 * 1024),
+  CONTENT_CACHE_ENTRIES: integer(0, 1_000_000).default(5000),
+  REQUEST_TIMEOUT_MS: integer(1000, 600_000).default(30_000),
+  SHUTDOWN_GRACE_MS: integer(100, 600_000).default(10_000),
+});
+
+export type EnvConfig = z.infer<typeof configSchema>;
+
+export interface Config {
+  env: EnvConfig['NODE_ENV'];
+  host: string;
+  port: number;
+  databasePath: string;
+  logLevel: EnvConfig['LOG_LEVEL'];
+  seedDir: string;
+  seedOnStart: boolean;
+  sqlite: { synchronous: EnvConfig['SQLITE_SYNCHRONOUS']; busyTimeoutMs: number };
+  limits: { jsonBodyBytes: number };
+  contentCacheEntries: number;
+  requestTimeoutMs: number;
+  shutdownGraceMs: number;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/**
+ * Parses the environment once at startup. A bad value stops the process with a message naming the variable,
+ * rather than surfacing later as a confusing runtime failure.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings come from `VAR= npm start`; treat them as unset so defaults apply.
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = configSchema.safeParse(present);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const name = issue.path.join('.');
+      return `  ${name}=${JSON.stringify(env[name] ?? '')}: ${issue.message}`;
+    });
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return fromEnv(parsed.data);
+}
+
+function fromEnv(env: EnvConfig): Config {
+  return {
+    env: env.NODE_ENV,
+    host: env.HOST,
+    port: env.PORT,
+    databasePath: env.DATABASE_PATH,
+    logLevel: env.LOG_LEVEL,
+    seedDir: env.SEED_DIR,
+    seedOnStart: env.SEED_ON_START,
+    sqlite: { synchronous: env.SQLITE_SYNCHRONOUS, busyTimeoutMs: env.SQLITE_BUSY_TIMEOUT_MS },
+    limits: { jsonBodyBytes: env.JSON_BODY_LIMIT_BYTES },
+    contentCacheEntries: env.CONTENT_CACHE_ENTRIES,
+    requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
+    shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+  };
+}
+
+/** Configuration for tests and tools: defaults, an in-memory database, overrides on top. */
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  return {
+    ...fromEnv(configSchema.parse({ NODE_ENV: 'test', DATABASE_PATH: ':memory:', LOG_LEVEL: 'silent' })),
+    seedOnStart: false,
+    ...overrides,
+  };
+}

@@ -1,0 +1,218 @@
+import { newId } from '../ids.js';
+import type { NormalizedModule } from './module-source/module-input.js';
+import { contentHash, parseModuleSource, type ModuleFormat } from './module-source/parse-module-source.js';
+import { renderMarkdown, type RenderedText } from './module-source/render.js';
+import type { ModuleRecord, ModuleWrite, SectionWrite } from './records.js';
+import type { ContentRepository } from './repository.js';
+
+export const sectionNames = ['takeaways', 'flashcards', 'cheatSheet', 'revisionItems'] as const;
+export type SectionName = (typeof sectionNames)[number];
+
+export interface SectionChanges {
+  added: number;
+  updated: number;
+  removed: number;
+}
+
+export type ImportChanges = Record<SectionName, SectionChanges>;
+
+export interface ImportResult {
+  slug: string;
+  version: number;
+  status: 'created' | 'updated' | 'unchanged';
+  changes: ImportChanges;
+}
+
+export interface ImportOptions {
+  dryRun?: boolean;
+  /** Name of the API key or tool that ran the import, recorded on the version. */
+  importedBy?: string | null;
+}
+
+/** The rendered form of a module source: every text in all three renderings, before ids are assigned. */
+interface RenderedModule {
+  source: NormalizedModule;
+  hash: string;
+  title: RenderedText;
+  summary: RenderedText | null;
+  takeaways: { title: RenderedText; body: RenderedText }[];
+  flashcards: { key: string; question: RenderedText; answer: RenderedText }[];
+  cheatSheet: { columns: RenderedText[]; rows: RenderedText[][] } | null;
+  revisionItems: { term: RenderedText; definition: RenderedText }[];
+}
+
+/**
+ * The one import function behind the seed, the CLI and (later) the admin API: parse and validate, render outside
+ * the transaction, then in one IMMEDIATE transaction compare with the stored module and write what changed.
+ */
+export function createModuleImporter(repository: ContentRepository, now: () => Date = () => new Date()) {
+  return function importModule(source: string, format: ModuleFormat, options: ImportOptions = {}): ImportResult {
+    const rendered = renderModule(parseModuleSource(source, format));
+    return repository.transaction(() => {
+      const existing = repository.findModuleBySlug(rendered.source.slug);
+      if (existing && existing.contentHash === rendered.hash) {
+        return { slug: existing.slug, version: existing.version, status: 'unchanged', changes: noChanges() };
+      }
+      const plan = planWrite(repository, rendered, existing, now().toISOString());
+      if (!options.dryRun) {
+        if (existing) repository.updateModule(plan.module);
+        else repository.insertModule(plan.module);
+        repository.writeSections(plan.module.id, plan.sections, plan.module.updatedAt);
+        repository.insertVersion({
+          moduleId: plan.module.id,
+          version: plan.module.version,
+          source: JSON.stringify(rendered.source),
+          changes: JSON.stringify(plan.changes),
+          importedBy: options.importedBy ?? null,
+          createdAt: plan.module.updatedAt,
+        });
+      }
+      return {
+        slug: plan.module.slug,
+        version: plan.module.version,
+        status: existing ? 'updated' : 'created',
+        changes: plan.changes,
+      };
+    });
+  };
+}
+
+export type ModuleImporter = ReturnType<typeof createModuleImporter>;
+
+function renderModule(source: NormalizedModule): RenderedModule {
+  return {
+    source,
+    hash: contentHash(source),
+    title: renderMarkdown(source.title, 'inline'),
+    summary: source.summary === null ? null : renderMarkdown(source.summary, 'block'),
+    takeaways: source.takeaways.map((item) => ({
+      title: renderMarkdown(item.title, 'inline'),
+      body: renderMarkdown(item.body, 'block'),
+    })),
+    flashcards: source.flashcards.map((card) => ({
+      key: card.key,
+      question: renderMarkdown(card.question, 'inline'),
+      answer: renderMarkdown(card.answer, 'block'),
+    })),
+    cheatSheet: source.cheatSheet && {
+      columns: source.cheatSheet.columns.map((column) => renderMarkdown(column, 'inline')),
+      rows: source.cheatSheet.rows.map((row) => row.map((cell) => renderMarkdown(cell, 'inline'))),
+    },
+    revisionItems: source.revisionItems.map((item) => ({
+      term: renderMarkdown(item.term, 'inline'),
+      definition: renderMarkdown(item.definition, 'block'),
+    })),
+  };
+}
+
+function planWrite(repository: ContentRepository, rendered: RenderedModule, existing: ModuleRecord | undefined, now: string) {
+  const old = existing
+    ? { ...repository.sectionsOf(existing.id), flashcards: repository.allFlashcardsOf(existing.id) }
+    : { takeaways: [], flashcards: [], cheatSheetRows: [], revisionItems: [] };
+
+  const takeaways = matchItems(
+    'tk',
+    old.takeaways.map((item) => ({ id: item.id, key: item.title.markdown, live: true, signature: sign(item.position, item.title, item.body) })),
+    rendered.takeaways.map((item, position) => ({ key: item.title.markdown, signature: sign(position, item.title, item.body) })),
+  );
+  // Flashcards keep their id across imports by key, archived ones included, so answer history stays attached.
+  const flashcards = matchItems(
+    'fc',
+    old.flashcards.map((card) => ({ id: card.id, key: card.key, live: card.archivedAt === null, signature: sign(card.position, card.question, card.answer) })),
+    rendered.flashcards.map((card, position) => ({ key: card.key, signature: sign(position, card.question, card.answer) })),
+  );
+  const rows = matchItems(
+    'cs',
+    old.cheatSheetRows.map((row) => ({ id: row.id, key: row.cells[0]?.markdown ?? '', live: true, signature: sign(row.position, ...row.cells) })),
+    (rendered.cheatSheet?.rows ?? []).map((cells, position) => ({ key: cells[0]?.markdown ?? '', signature: sign(position, ...cells) })),
+  );
+  const revisionItems = matchItems(
+    'rv',
+    old.revisionItems.map((item) => ({ id: item.id, key: item.term.markdown, live: true, signature: sign(item.position, item.term, item.definition) })),
+    rendered.revisionItems.map((item, position) => ({ key: item.term.markdown, signature: sign(position, item.term, item.definition) })),
+  );
+  const columnsChanged =
+    JSON.stringify(existing?.cheatSheetColumns?.map((column) => column.markdown) ?? null) !==
+    JSON.stringify(rendered.cheatSheet?.columns.map((column) => column.markdown) ?? null);
+
+  const module: ModuleWrite = {
+    id: existing?.id ?? newId('mod'),
+    slug: rendered.source.slug,
+    title: rendered.title,
+    summary: rendered.summary,
+    tags: rendered.source.tags,
+    version: existing ? existing.version + 1 : 1,
+    contentHash: rendered.hash,
+    cheatSheetColumns: rendered.cheatSheet?.columns ?? null,
+    counts: {
+      takeaways: rendered.takeaways.length,
+      flashcards: rendered.flashcards.length,
+      cheatSheetRows: rendered.cheatSheet?.rows.length ?? 0,
+      revisionItems: rendered.revisionItems.length,
+    },
+    createdAt: existing?.createdAt ?? now,
+    updatedAt: now,
+  };
+  const sections: SectionWrite = {
+    takeaways: rendered.takeaways.map((item, position) => ({ id: takeaways.ids[position]!, position, ...item })),
+    flashcards: rendered.flashcards.map((card, position) => ({ id: flashcards.ids[position]!, position, ...card })),
+    cheatSheetRows: (rendered.cheatSheet?.rows ?? []).map((cells, position) => ({ id: rows.ids[position]!, position, cells })),
+    revisionItems: rendered.revisionItems.map((item, position) => ({ id: revisionItems.ids[position]!, position, ...item })),
+  };
+  const cheatSheet = { ...rows.changes };
+  // A new or rewritten header changes the sheet even when no row does.
+  if (columnsChanged && cheatSheet.added + cheatSheet.updated + cheatSheet.removed === 0) cheatSheet.updated = 1;
+  const changes: ImportChanges = {
+    takeaways: takeaways.changes,
+    flashcards: flashcards.changes,
+    cheatSheet,
+    revisionItems: revisionItems.changes,
+  };
+  return { module, sections, changes };
+}
+
+interface ExistingItem {
+  id: string;
+  key: string;
+  /** False for archived flashcards: matching one brings it back (an addition), not an update. */
+  live: boolean;
+  signature: string;
+}
+
+interface IncomingItem {
+  key: string;
+  signature: string;
+}
+
+/**
+ * Assigns ids to incoming items: an item whose natural key matches an existing one keeps that id (the first
+ * unclaimed one, when keys repeat); the rest get new ids. Also counts what was added, updated and removed.
+ */
+function matchItems(prefix: string, existing: ExistingItem[], incoming: IncomingItem[]) {
+  const byKey = new Map<string, ExistingItem[]>();
+  for (const item of existing) byKey.set(item.key, [...(byKey.get(item.key) ?? []), item]);
+  const changes: SectionChanges = { added: 0, updated: 0, removed: 0 };
+  const claimed = new Set<string>();
+  const ids = incoming.map((item) => {
+    const match = byKey.get(item.key)?.shift();
+    if (!match) {
+      changes.added += 1;
+      return newId(prefix);
+    }
+    claimed.add(match.id);
+    if (!match.live) changes.added += 1;
+    else if (match.signature !== item.signature) changes.updated += 1;
+    return match.id;
+  });
+  changes.removed = existing.filter((item) => item.live && !claimed.has(item.id)).length;
+  return { ids, changes };
+}
+
+const sign = (position: number, ...texts: RenderedText[]) => JSON.stringify([position, ...texts.map((text) => text.markdown)]);
+
+export const noChanges = (): ImportChanges => ({
+  takeaways: { added: 0, updated: 0, removed: 0 },
+  flashcards: { added: 0, updated: 0, removed: 0 },
+  cheatSheet: { added: 0, updated: 0, removed: 0 },
+  revisionItems: { added: 0, updated: 0, removed: 0 },
+});

@@ -1,0 +1,53 @@
+import { createHash } from 'node:crypto';
+import { AppError, type ErrorDetail } from '../../errors.js';
+import { parseJsonModule } from './json.js';
+import { parseMarkdownModule } from './markdown.js';
+import { moduleInputSchema, normalizeModule, sourceLimits, type NormalizedModule } from './module-input.js';
+import { byLine, zodIssuesToDetails, type SourceMap } from './source-errors.js';
+
+export const moduleFormats = ['markdown', 'json'] as const;
+export type ModuleFormat = (typeof moduleFormats)[number];
+
+/**
+ * The one entry point from a module source (either format) to a validated, normalised module. Every error found
+ * is reported at once, with its line (Markdown) or path (JSON); nothing is returned unless the source is valid.
+ */
+export function parseModuleSource(source: string, format: ModuleFormat): NormalizedModule {
+  const bytes = Buffer.byteLength(source, 'utf8');
+  if (bytes > sourceLimits.sourceBytes) {
+    throw new AppError(
+      'MNEMO_IMPORT_TOO_LARGE',
+      `module source is ${bytes} bytes; the limit is ${sourceLimits.sourceBytes} bytes`,
+    );
+  }
+  let input: unknown;
+  let map: SourceMap | undefined;
+  let errors: ErrorDetail[];
+  let unreadable: string[] = [];
+  if (format === 'markdown') {
+    ({ input, map, errors, unreadable } = parseMarkdownModule(source));
+  } else {
+    ({ input, errors } = parseJsonModule(source));
+    if (errors.length) throw invalid(errors);
+  }
+  const result = moduleInputSchema.safeParse(input);
+  if (!result.success) {
+    const details = zodIssuesToDetails(result.error.issues, map);
+    errors = [...errors, ...details.filter((detail) => !unreadable.includes(detail.path?.split('.')[0] ?? ''))];
+  }
+  if (errors.length || !result.success) throw invalid(errors);
+  return normalizeModule(result.data);
+}
+
+function invalid(errors: ErrorDetail[]): AppError {
+  const sorted = [...errors].sort(byLine);
+  const first = sorted[0];
+  const where = first?.line !== undefined ? `line ${first.line}: ` : first?.path ? `${first.path}: ` : '';
+  const more = sorted.length > 1 ? ` (and ${sorted.length - 1} more)` : '';
+  return new AppError('MNEMO_IMPORT_INVALID', `${where}${first?.message ?? 'invalid module source'}${more}`, sorted);
+}
+
+/** Identifies a module's content: equal hashes mean a re-import changes nothing. */
+export function contentHash(module: NormalizedModule): string {
+  return createHash('sha256').update(JSON.stringify(module)).digest('base64url');
+}

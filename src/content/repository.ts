@@ -1,0 +1,403 @@
+import { and, asc, count, eq, gt, inArray, isNull, notInArray, sql } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import {
+  cheatSheetRows,
+  flashcards,
+  modules,
+  moduleTags,
+  moduleVersions,
+  revisionItems,
+  takeaways,
+  type CheatSheetRowRow,
+  type FlashcardRow,
+  type ModuleRow,
+  type RevisionItemRow,
+  type TakeawayRow,
+} from '../db/schema.js';
+import type { RenderedText } from './module-source/render.js';
+import type {
+  CheatSheetRowRecord,
+  FlashcardRecord,
+  ModuleRecord,
+  ModuleSections,
+  ModuleWrite,
+  RevisionItemRecord,
+  SectionWrite,
+  TakeawayRecord,
+} from './records.js';
+
+export interface ModuleVersionWrite {
+  moduleId: string;
+  version: number;
+  source: string;
+  changes: string;
+  importedBy: string | null;
+  createdAt: string;
+}
+
+export interface ListModulesQuery {
+  /** Slug of the last module on the previous page; the empty string sorts before every slug. */
+  afterSlug: string;
+  limit: number;
+  tag: string | undefined;
+}
+
+/** Large multi-row inserts are chunked to stay far below SQLite's bound-parameter limit. */
+const insertChunk = 100;
+
+/** All SQL for content. Reads on hot paths are prepared once. */
+export function createContentRepository(db: Db) {
+  const placeholder = sql.placeholder;
+  const live = isNull(modules.archivedAt);
+
+  const moduleBySlug = db.select().from(modules).where(eq(modules.slug, placeholder('slug'))).prepare();
+  const moduleById = db.select().from(modules).where(eq(modules.id, placeholder('id'))).prepare();
+  const modulesPage = db
+    .select()
+    .from(modules)
+    .where(and(live, gt(modules.slug, placeholder('after'))))
+    .orderBy(asc(modules.slug))
+    .limit(placeholder('limit'))
+    .prepare();
+  const taggedIds = db.select({ id: moduleTags.moduleId }).from(moduleTags).where(eq(moduleTags.tag, placeholder('tag')));
+  const modulesPageByTag = db
+    .select()
+    .from(modules)
+    .where(and(live, gt(modules.slug, placeholder('after')), inArray(modules.id, taggedIds)))
+    .orderBy(asc(modules.slug))
+    .limit(placeholder('limit'))
+    .prepare();
+  const liveCount = db.select({ n: count() }).from(modules).where(live).prepare();
+  const liveCountByTag = db
+    .select({ n: count() })
+    .from(modules)
+    .where(and(live, inArray(modules.id, taggedIds)))
+    .prepare();
+  const takeawaysOf = db
+    .select()
+    .from(takeaways)
+    .where(eq(takeaways.moduleId, placeholder('moduleId')))
+    .orderBy(asc(takeaways.position))
+    .prepare();
+  const deckOf = db
+    .select()
+    .from(flashcards)
+    .where(and(eq(flashcards.moduleId, placeholder('moduleId')), isNull(flashcards.archivedAt)))
+    .orderBy(asc(flashcards.position))
+    .prepare();
+  const rowsOf = db
+    .select()
+    .from(cheatSheetRows)
+    .where(eq(cheatSheetRows.moduleId, placeholder('moduleId')))
+    .orderBy(asc(cheatSheetRows.position))
+    .prepare();
+  const revisionItemsOf = db
+    .select()
+    .from(revisionItems)
+    .where(eq(revisionItems.moduleId, placeholder('moduleId')))
+    .orderBy(asc(revisionItems.position))
+    .prepare();
+  const flashcardById = db.select().from(flashcards).where(eq(flashcards.id, placeholder('id'))).prepare();
+
+  return {
+    /** Runs `work` in one `BEGIN IMMEDIATE` transaction; `work` must be synchronous. */
+    transaction<T>(work: () => T): T {
+      return db.transaction(() => work(), { behavior: 'immediate' });
+    },
+
+    findModuleBySlug(slug: string): ModuleRecord | undefined {
+      const row = moduleBySlug.get({ slug });
+      return row && toModule(row);
+    },
+
+    findModuleById(id: string): ModuleRecord | undefined {
+      const row = moduleById.get({ id });
+      return row && toModule(row);
+    },
+
+    findModulesByIds(ids: readonly string[]): ModuleRecord[] {
+      if (!ids.length) return [];
+      return db.select().from(modules).where(inArray(modules.id, [...ids])).all().map(toModule);
+    },
+
+    /** Live (not archived) modules in slug order, after a keyset cursor. */
+    listModules(query: ListModulesQuery): ModuleRecord[] {
+      const params = { after: query.afterSlug, limit: query.limit };
+      const rows = query.tag === undefined ? modulesPage.all(params) : modulesPageByTag.all({ ...params, tag: query.tag });
+      return rows.map(toModule);
+    },
+
+    countModules(tag: string | undefined): number {
+      return (tag === undefined ? liveCount.get() : liveCountByTag.get({ tag }))?.n ?? 0;
+    },
+
+    /** Every module ever imported, archived ones included (decides whether the store needs seeding). */
+    countAllModules(): number {
+      return db.select({ n: count() }).from(modules).get()?.n ?? 0;
+    },
+
+    sectionsOf(moduleId: string): ModuleSections {
+      return {
+        takeaways: takeawaysOf.all({ moduleId }).map(toTakeaway),
+        flashcards: deckOf.all({ moduleId }).map(toFlashcard),
+        cheatSheetRows: rowsOf.all({ moduleId }).map(toCheatSheetRow),
+        revisionItems: revisionItemsOf.all({ moduleId }).map(toRevisionItem),
+      };
+    },
+
+    takeawaysOf: (moduleId: string) => takeawaysOf.all({ moduleId }).map(toTakeaway),
+    deckOf: (moduleId: string) => deckOf.all({ moduleId }).map(toFlashcard),
+    cheatSheetRowsOf: (moduleId: string) => rowsOf.all({ moduleId }).map(toCheatSheetRow),
+    revisionItemsOf: (moduleId: string) => revisionItemsOf.all({ moduleId }).map(toRevisionItem),
+
+    /** One query per section for a batch of modules (GraphQL loaders); rows come back in position order. */
+    takeawaysOfMany(moduleIds: readonly string[]): TakeawayRecord[] {
+      return db
+        .select()
+        .from(takeaways)
+        .where(inArray(takeaways.moduleId, [...moduleIds]))
+        .orderBy(asc(takeaways.moduleId), asc(takeaways.position))
+        .all()
+        .map(toTakeaway);
+    },
+
+    decksOfMany(moduleIds: readonly string[]): FlashcardRecord[] {
+      return db
+        .select()
+        .from(flashcards)
+        .where(and(inArray(flashcards.moduleId, [...moduleIds]), isNull(flashcards.archivedAt)))
+        .orderBy(asc(flashcards.moduleId), asc(flashcards.position))
+        .all()
+        .map(toFlashcard);
+    },
+
+    cheatSheetRowsOfMany(moduleIds: readonly string[]): CheatSheetRowRecord[] {
+      return db
+        .select()
+        .from(cheatSheetRows)
+        .where(inArray(cheatSheetRows.moduleId, [...moduleIds]))
+        .orderBy(asc(cheatSheetRows.moduleId), asc(cheatSheetRows.position))
+        .all()
+        .map(toCheatSheetRow);
+    },
+
+    revisionItemsOfMany(moduleIds: readonly string[]): RevisionItemRecord[] {
+      return db
+        .select()
+        .from(revisionItems)
+        .where(inArray(revisionItems.moduleId, [...moduleIds]))
+        .orderBy(asc(revisionItems.moduleId), asc(revisionItems.position))
+        .all()
+        .map(toRevisionItem);
+    },
+
+    findFlashcardById(id: string): FlashcardRecord | undefined {
+      const row = flashcardById.get({ id });
+      return row && toFlashcard(row);
+    },
+
+    findFlashcardsByIds(ids: readonly string[]): FlashcardRecord[] {
+      if (!ids.length) return [];
+      return db.select().from(flashcards).where(inArray(flashcards.id, [...ids])).all().map(toFlashcard);
+    },
+
+    /** Every flashcard of a module, archived ones included: imports match them by key. */
+    allFlashcardsOf(moduleId: string): FlashcardRecord[] {
+      return db.select().from(flashcards).where(eq(flashcards.moduleId, moduleId)).all().map(toFlashcard);
+    },
+
+    insertModule(module: ModuleWrite): void {
+      db.insert(modules).values(toModuleRow(module)).run();
+      writeTags(module.id, module.tags);
+    },
+
+    updateModule(module: ModuleWrite): void {
+      const { id, createdAt: _createdAt, ...fields } = toModuleRow(module);
+      db.update(modules).set(fields).where(eq(modules.id, id)).run();
+      db.delete(moduleTags).where(eq(moduleTags.moduleId, id)).run();
+      writeTags(id, module.tags);
+    },
+
+    /**
+     * Replaces a module's sections with `sections`, keeping the ids it is given. Takeaways, rows and revision
+     * items are rewritten; flashcards are upserted, and cards missing from `sections` are archived, never deleted,
+     * because answer history refers to them.
+     */
+    writeSections(moduleId: string, sections: SectionWrite, now: string): void {
+      db.delete(takeaways).where(eq(takeaways.moduleId, moduleId)).run();
+      db.delete(cheatSheetRows).where(eq(cheatSheetRows.moduleId, moduleId)).run();
+      db.delete(revisionItems).where(eq(revisionItems.moduleId, moduleId)).run();
+      for (const chunk of chunks(sections.takeaways)) {
+        db.insert(takeaways)
+          .values(chunk.map((item) => ({ moduleId, id: item.id, position: item.position, ...columns('title', item.title), ...columns('body', item.body) })))
+          .run();
+      }
+      for (const chunk of chunks(sections.cheatSheetRows)) {
+        db.insert(cheatSheetRows)
+          .values(chunk.map((row) => ({ moduleId, id: row.id, position: row.position, ...jsonColumns('cells', row.cells) })))
+          .run();
+      }
+      for (const chunk of chunks(sections.revisionItems)) {
+        db.insert(revisionItems)
+          .values(chunk.map((item) => ({ moduleId, id: item.id, position: item.position, ...columns('term', item.term), ...columns('definition', item.definition) })))
+          .run();
+      }
+      for (const chunk of chunks(sections.flashcards)) {
+        db.insert(flashcards)
+          .values(
+            chunk.map((card) => ({
+              moduleId,
+              id: card.id,
+              key: card.key,
+              position: card.position,
+              ...columns('question', card.question),
+              ...columns('answer', card.answer),
+              archivedAt: null,
+            })),
+          )
+          .onConflictDoUpdate({
+            target: flashcards.id,
+            set: {
+              key: sql`excluded.key`,
+              position: sql`excluded.position`,
+              questionMd: sql`excluded.question_md`,
+              questionHtml: sql`excluded.question_html`,
+              questionText: sql`excluded.question_text`,
+              answerMd: sql`excluded.answer_md`,
+              answerHtml: sql`excluded.answer_html`,
+              answerText: sql`excluded.answer_text`,
+              archivedAt: sql`NULL`,
+            },
+          })
+          .run();
+      }
+      const kept = sections.flashcards.map((card) => card.id);
+      db.update(flashcards)
+        .set({ archivedAt: now })
+        .where(and(eq(flashcards.moduleId, moduleId), isNull(flashcards.archivedAt), notInArray(flashcards.id, kept)))
+        .run();
+    },
+
+    insertVersion(version: ModuleVersionWrite): void {
+      db.insert(moduleVersions).values(version).run();
+    },
+  };
+
+  function writeTags(moduleId: string, tags: string[]): void {
+    if (tags.length) db.insert(moduleTags).values(tags.map((tag) => ({ moduleId, tag }))).run();
+  }
+}
+
+export type ContentRepository = ReturnType<typeof createContentRepository>;
+
+function* chunks<T>(items: T[]): Generator<T[]> {
+  for (let index = 0; index < items.length; index += insertChunk) yield items.slice(index, index + insertChunk);
+}
+
+type Suffixed<N extends string> = { [K in `${N}Md` | `${N}Html` | `${N}Text`]: string };
+
+function columns<N extends string>(name: N, text: RenderedText): Suffixed<N> {
+  return { [`${name}Md`]: text.markdown, [`${name}Html`]: text.html, [`${name}Text`]: text.text } as Suffixed<N>;
+}
+
+function jsonColumns<N extends string>(name: N, texts: RenderedText[]): Suffixed<N> {
+  return columns(name, {
+    markdown: JSON.stringify(texts.map((text) => text.markdown)),
+    html: JSON.stringify(texts.map((text) => text.html)),
+    text: JSON.stringify(texts.map((text) => text.text)),
+  });
+}
+
+const rendered = (markdown: string, html: string, text: string): RenderedText => ({ markdown, html, text });
+
+function renderedList(markdown: string, html: string, text: string): RenderedText[] {
+  const md = JSON.parse(markdown) as string[];
+  const htmls = JSON.parse(html) as string[];
+  const texts = JSON.parse(text) as string[];
+  return md.map((value, index) => rendered(value, htmls[index] ?? '', texts[index] ?? ''));
+}
+
+function toModule(row: ModuleRow): ModuleRecord {
+  return {
+    id: row.id,
+    slug: row.slug,
+    title: rendered(row.titleMd, row.titleHtml, row.titleText),
+    summary: row.summaryMd === null ? null : rendered(row.summaryMd, row.summaryHtml ?? '', row.summaryText ?? ''),
+    tags: JSON.parse(row.tags) as string[],
+    version: row.version,
+    contentHash: row.contentHash,
+    cheatSheetColumns:
+      row.cheatSheetColumnsMd === null
+        ? null
+        : renderedList(row.cheatSheetColumnsMd, row.cheatSheetColumnsHtml ?? '[]', row.cheatSheetColumnsText ?? '[]'),
+    counts: {
+      takeaways: row.takeawayCount,
+      flashcards: row.flashcardCount,
+      cheatSheetRows: row.cheatSheetRowCount,
+      revisionItems: row.revisionItemCount,
+    },
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+    archivedAt: row.archivedAt,
+  };
+}
+
+function toModuleRow(module: ModuleWrite): typeof modules.$inferInsert {
+  const columnsJson = module.cheatSheetColumns && jsonColumns('cheatSheetColumns', module.cheatSheetColumns);
+  return {
+    id: module.id,
+    slug: module.slug,
+    ...columns('title', module.title),
+    summaryMd: module.summary?.markdown ?? null,
+    summaryHtml: module.summary?.html ?? null,
+    summaryText: module.summary?.text ?? null,
+    tags: JSON.stringify(module.tags),
+    cheatSheetColumnsMd: columnsJson?.cheatSheetColumnsMd ?? null,
+    cheatSheetColumnsHtml: columnsJson?.cheatSheetColumnsHtml ?? null,
+    cheatSheetColumnsText: columnsJson?.cheatSheetColumnsText ?? null,
+    version: module.version,
+    contentHash: module.contentHash,
+    takeawayCount: module.counts.takeaways,
+    flashcardCount: module.counts.flashcards,
+    cheatSheetRowCount: module.counts.cheatSheetRows,
+    revisionItemCount: module.counts.revisionItems,
+    createdAt: module.createdAt,
+    updatedAt: module.updatedAt,
+  };
+}
+
+function toTakeaway(row: TakeawayRow): TakeawayRecord {
+  return {
+    id: row.id,
+    moduleId: row.moduleId,
+    position: row.position,
+    title: rendered(row.titleMd, row.titleHtml, row.titleText),
+    body: rendered(row.bodyMd, row.bodyHtml, row.bodyText),
+  };
+}
+
+function toFlashcard(row: FlashcardRow): FlashcardRecord {
+  return {
+    id: row.id,
+    moduleId: row.moduleId,
+    key: row.key,
+    position: row.position,
+    question: rendered(row.questionMd, row.questionHtml, row.questionText),
+    answer: rendered(row.answerMd, row.answerHtml, row.answerText),
+    archivedAt: row.archivedAt,
+  };
+}
+
+function toCheatSheetRow(row: CheatSheetRowRow): CheatSheetRowRecord {
+  return { id: row.id, moduleId: row.moduleId, position: row.position, cells: renderedList(row.cellsMd, row.cellsHtml, row.cellsText) };
+}
+
+function toRevisionItem(row: RevisionItemRow): RevisionItemRecord {
+  return {
+    id: row.id,
+    moduleId: row.moduleId,
+    position: row.position,
+    term: rendered(row.termMd, row.termHtml, row.termText),
+    definition: rendered(row.definitionMd, row.definitionHtml, row.definitionText),
+  };
+}

@@ -1,0 +1,120 @@
+import type { ZodType } from 'zod';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { AppError } from '../errors.js';
+import { notModified, problemResponses } from '../http/problem-schema.js';
+import { createRepresentation, RepresentationCache, sendRepresentation } from '../http/representation.js';
+import type { TextFormat } from './module-source/render.js';
+import {
+  presentCheatSheet,
+  presentFlashcard,
+  presentModule,
+  presentModuleSummary,
+  presentRevisionItem,
+  presentStandaloneFlashcard,
+  presentTakeaway,
+} from './present.js';
+import type { ModuleContent } from './records.js';
+import {
+  cheatSheetSchema,
+  flashcardParams,
+  flashcardSchema,
+  formatOnlyQuery,
+  itemsOf,
+  listModulesQuery,
+  moduleListSchema,
+  moduleParams,
+  moduleSchema,
+  revisionItemSchema,
+  standaloneFlashcardSchema,
+  takeawaySchema,
+} from './schemas.js';
+
+// Clients may store content but must revalidate; the ETag makes revalidation a cheap 304.
+const cacheControl = 'public, no-cache';
+
+/** Views of one module, each cached per (module, version, format). */
+const moduleViews = {
+  module: (content: ModuleContent, format: TextFormat) => presentModule(content, format),
+  takeaways: (content: ModuleContent, format: TextFormat) => ({ items: content.takeaways.map((item) => presentTakeaway(item, format)) }),
+  flashcards: (content: ModuleContent, format: TextFormat) => ({ items: content.flashcards.map((card) => presentFlashcard(card, format)) }),
+  cheatSheet: (content: ModuleContent, format: TextFormat) => presentCheatSheet(content.module.cheatSheetColumns, content.cheatSheetRows, format),
+  revisionItems: (content: ModuleContent, format: TextFormat) => ({ items: content.revisionItems.map((item) => presentRevisionItem(item, format)) }),
+};
+
+export const contentRoutes: FastifyPluginAsyncZod<{ cacheEntries: number }> = async (app, options) => {
+  const service = app.content;
+  const representations = new RepresentationCache(options.cacheEntries);
+
+  const viewRoute = <V extends keyof typeof moduleViews>(
+    url: string,
+    view: V,
+    summary: string,
+    response: ZodType,
+  ) =>
+    app.get(
+      url,
+      {
+        schema: {
+          tags: ['content'],
+          summary,
+          params: moduleParams,
+          querystring: formatOnlyQuery,
+          response: { 200: response, 304: notModified, ...problemResponses(400, 404) },
+        },
+      },
+      async (request, reply) => {
+        const { format } = request.query;
+        const content = service.getModuleContent(request.params.slug);
+        if (view === 'cheatSheet' && content.module.cheatSheetColumns === null) {
+          throw new AppError('MNEMO_CONTENT_CHEAT_SHEET_NOT_FOUND', `module "${content.module.slug}" has no cheat sheet`);
+        }
+        const key = `${content.module.id}:${content.module.version}:${format}:${view}`;
+        const representation = representations.get(key, () => moduleViews[view](content, format));
+        return sendRepresentation(request, reply, representation, cacheControl);
+      },
+    );
+
+  app.get(
+    '/modules',
+    {
+      schema: {
+        tags: ['content'],
+        summary: 'List modules (slug order, cursor pagination)',
+        querystring: listModulesQuery,
+        response: { 200: moduleListSchema, 304: notModified, ...problemResponses(400) },
+      },
+    },
+    async (request, reply) => {
+      const { limit, cursor, tag, format } = request.query;
+      const page = service.listModules({ limit, cursor, tag });
+      const body = { items: page.items.map((module) => presentModuleSummary(module, format)), nextCursor: page.nextCursor };
+      return sendRepresentation(request, reply, createRepresentation(body), cacheControl);
+    },
+  );
+
+  viewRoute('/modules/:slug', 'module', 'A whole module: all four sections in order', moduleSchema);
+  viewRoute('/modules/:slug/takeaways', 'takeaways', 'Key takeaways of a module', itemsOf(takeawaySchema));
+  viewRoute('/modules/:slug/flashcards', 'flashcards', 'The deck: flashcards of a module in order', itemsOf(flashcardSchema));
+  viewRoute('/modules/:slug/cheat-sheet', 'cheatSheet', 'The cheat sheet of a module (404 when it has none)', cheatSheetSchema);
+  viewRoute('/modules/:slug/revision-items', 'revisionItems', 'Quick-revision items of a module', itemsOf(revisionItemSchema));
+
+  app.get(
+    '/flashcards/:id',
+    {
+      schema: {
+        tags: ['content'],
+        summary: 'One flashcard with its module slug (archived cards stay resolvable)',
+        params: flashcardParams,
+        querystring: formatOnlyQuery,
+        response: { 200: standaloneFlashcardSchema, 304: notModified, ...problemResponses(400, 404) },
+      },
+    },
+    async (request, reply) => {
+      const { format } = request.query;
+      const { card, module } = service.getFlashcard(request.params.id);
+      const key = `${card.id}:${module.version}:${format}:flashcard`;
+      const representation = representations.get(key, () => presentStandaloneFlashcard(card, module, format));
+      return sendRepresentation(request, reply, representation, cacheControl);
+    },
+  );
+};

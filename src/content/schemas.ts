@@ -1,0 +1,96 @@
+import { z } from 'zod';
+import { slugPattern } from './module-source/module-input.js';
+import { textFormats } from './module-source/render.js';
+
+/** Request and response shapes of the content API; the OpenAPI document is generated from these. */
+
+export const formatQuery = z
+  .enum(textFormats)
+  .default('markdown')
+  .describe('Rendering of every text field: the Markdown source, sanitised HTML, or plain text');
+
+export const slugParam = z.string().max(64).regex(slugPattern, 'must be a module slug (lowercase kebab-case)');
+
+export const moduleParams = z.strictObject({ slug: slugParam });
+
+export const formatOnlyQuery = z.strictObject({ format: formatQuery });
+
+export const listModulesQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20).describe('Page size, 1 to 100'),
+  cursor: z.string().max(512).optional().describe('The `nextCursor` of the previous page'),
+  tag: z.string().max(40).optional().describe('Only modules with this tag'),
+  format: formatQuery,
+});
+
+export const flashcardParams = z.strictObject({ id: z.string().min(1).max(64) });
+
+export const takeawaySchema = z
+  .object({ id: z.string(), position: z.number().int(), title: z.string(), body: z.string() })
+  .meta({ id: 'Takeaway' });
+
+export const flashcardSchema = z
+  .object({ id: z.string(), key: z.string(), position: z.number().int(), question: z.string(), answer: z.string() })
+  .meta({ id: 'Flashcard' });
+
+export const cheatSheetSchema = z
+  .object({
+    columns: z.array(z.string()),
+    rows: z.array(z.object({ position: z.number().int(), cells: z.array(z.string()) })),
+  })
+  .meta({ id: 'CheatSheet' });
+
+export const revisionItemSchema = z
+  .object({ id: z.string(), position: z.number().int(), term: z.string(), definition: z.string() })
+  .meta({ id: 'RevisionItem' });
+
+const moduleFields = {
+  id: z.string(),
+  slug: z.string(),
+  title: z.string(),
+  summary: z.string().nullable(),
+  tags: z.array(z.string()),
+  version: z.number().int(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+};
+
+export const moduleSchema = z
+  .object({
+    ...moduleFields,
+    takeaways: z.array(takeawaySchema),
+    flashcards: z.array(flashcardSchema),
+    cheatSheet: cheatSheetSchema.nullable(),
+    revisionItems: z.array(revisionItemSchema),
+  })
+  .meta({ id: 'Module' });
+
+export const moduleSummarySchema = z
+  .object({
+    ...moduleFields,
+    counts: z.object({
+      takeaways: z.number().int(),
+      flashcards: z.number().int(),
+      cheatSheetRows: z.number().int(),
+      revisionItems: z.number().int(),
+    }),
+  })
+  .meta({ id: 'ModuleSummary' });
+
+export const moduleListSchema = z.object({
+  items: z.array(moduleSummarySchema),
+  nextCursor: z.string().nullable(),
+});
+
+export const standaloneFlashcardSchema = flashcardSchema
+  .extend({ moduleSlug: z.string(), archived: z.boolean() })
+  .meta({ id: 'FlashcardWithModule' });
+
+export const itemsOf = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item) });
+
+export type ModuleDto = z.infer<typeof moduleSchema>;
+export type ModuleSummaryDto = z.infer<typeof moduleSummarySchema>;
+export type TakeawayDto = z.infer<typeof takeawaySchema>;
+export type FlashcardDto = z.infer<typeof flashcardSchema>;
+export type CheatSheetDto = z.infer<typeof cheatSheetSchema>;
+export type RevisionItemDto = z.infer<typeof revisionItemSchema>;
+export type StandaloneFlashcardDto = z.infer<typeof standaloneFlashcardSchema>;

@@ -1,0 +1,49 @@
+/**
+ * Expected failures carry a stable code (MNEMO_<AREA>_<WHAT>) and an HTTP status. They are mapped once to
+ * problem+json for REST and to `extensions.code` for GraphQL; anything that is not an AppError is treated as a bug
+ * and reaches clients only as a generic message.
+ */
+export const errorCodes = {
+  MNEMO_REQUEST_INVALID: { status: 400, title: 'Invalid request' },
+  MNEMO_REQUEST_BAD_CURSOR: { status: 400, title: 'Invalid cursor' },
+  MNEMO_REQUEST_TOO_LARGE: { status: 413, title: 'Request body too large' },
+  MNEMO_REQUEST_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
+  MNEMO_ROUTE_NOT_FOUND: { status: 404, title: 'Not found' },
+  MNEMO_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
+  MNEMO_CONTENT_MODULE_NOT_FOUND: { status: 404, title: 'Module not found' },
+  MNEMO_CONTENT_FLASHCARD_NOT_FOUND: { status: 404, title: 'Flashcard not found' },
+  MNEMO_CONTENT_CHEAT_SHEET_NOT_FOUND: { status: 404, title: 'Cheat sheet not found' },
+  MNEMO_IMPORT_INVALID: { status: 400, title: 'Invalid module source' },
+  MNEMO_IMPORT_TOO_LARGE: { status: 413, title: 'Module source too large' },
+  MNEMO_SERVICE_UNAVAILABLE: { status: 503, title: 'Service unavailable' },
+  MNEMO_INTERNAL: { status: 500, title: 'Internal server error' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+/** One failing field or source location, listed in a problem's `errors` member. */
+export interface ErrorDetail {
+  message: string;
+  /** Dotted path into the request or source document, e.g. `flashcards.2.answer` or `query.limit`. */
+  path?: string;
+  /** 1-based line in a Markdown source. */
+  line?: number;
+}
+
+export class AppError extends Error {
+  override readonly name = 'AppError';
+  readonly status: number;
+  readonly title: string;
+
+  constructor(
+    readonly code: ErrorCode,
+    detail?: string,
+    readonly errors?: ErrorDetail[],
+  ) {
+    super(detail ?? errorCodes[code].title);
+    this.status = errorCodes[code].status;
+    this.title = errorCodes[code].title;
+  }
+}
+
+export const isAppError = (error: unknown): error is AppError => error instanceof AppError;

@@ -1,0 +1,18 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+
+const status = z.object({
+  status: z.enum(['ok', 'unavailable']),
+  checks: z.object({ database: z.boolean(), migrations: z.boolean() }).optional(),
+});
+
+/** Liveness (the process answers) and readiness (the database answers and its schema is current). */
+export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
+  const schema = { tags: ['health'], response: { 200: status, 503: status } };
+  app.get('/healthz', { schema }, async () => ({ status: 'ok' as const }));
+  app.get('/readyz', { schema }, async (_request, reply) => {
+    const checks = app.database.health();
+    const ready = checks.database && checks.migrations;
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'unavailable', checks });
+  });
+};

@@ -1,0 +1,88 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { AppError, type ErrorCode, type ErrorDetail } from '../errors.js';
+
+/** RFC 9457 problem details, as every error response of the REST API is shaped. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance: string;
+  code: ErrorCode;
+  requestId: string;
+  errors?: ErrorDetail[];
+}
+
+const pathOf = (request: FastifyRequest) => request.url.split('?')[0] ?? request.url;
+
+export const problemContentType = 'application/problem+json; charset=utf-8';
+
+export const problemType = (code: ErrorCode) =>
+  `urn:mnemo:problem:${code.replace(/^MNEMO_/, '').toLowerCase().replaceAll('_', '-')}`;
+
+export function toProblem(request: FastifyRequest, error: AppError): Problem {
+  return {
+    type: problemType(error.code),
+    title: error.title,
+    status: error.status,
+    detail: error.message,
+    instance: pathOf(request).slice(0, 500),
+    code: error.code,
+    requestId: String(request.id),
+    ...(error.errors?.length ? { errors: error.errors } : {}),
+  };
+}
+
+export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: AppError): FastifyReply {
+  if (error.status === 503) reply.header('retry-after', '1');
+  return reply.code(error.status).type(problemContentType).send(toProblem(request, error));
+}
+
+/** Fastify's own 4xx errors (body parsing, media type, size) carry safe messages; map them to our codes. */
+const fastifyCodes: Record<number, ErrorCode> = {
+  404: 'MNEMO_ROUTE_NOT_FOUND',
+  405: 'MNEMO_METHOD_NOT_ALLOWED',
+  413: 'MNEMO_REQUEST_TOO_LARGE',
+  415: 'MNEMO_REQUEST_UNSUPPORTED_MEDIA_TYPE',
+};
+
+/**
+ * Turns anything thrown into an AppError. Unknown errors become a generic 500 (or 503 when SQLite is busy past its
+ * timeout): their message may hold SQL or paths, so it is logged, never sent.
+ */
+export function normalizeError(error: unknown, request: FastifyRequest): AppError {
+  if (error instanceof AppError) return error;
+  const fastifyError = error as FastifyError & { validationContext?: string };
+  if (hasZodFastifySchemaValidationErrors(fastifyError)) {
+    const where = fastifyError.validationContext ?? 'request';
+    const details: ErrorDetail[] = fastifyError.validation!.flatMap((issue) => {
+      const path = [where, ...issue.instancePath.split('/').filter(Boolean)].join('.');
+      const keys = (issue.params as { keys?: string[] }).keys;
+      if (issue.keyword === 'unrecognized_keys' && keys) {
+        return keys.map((key) => ({ path: `${path}.${key}`, message: 'unknown field' }));
+      }
+      return [{ path, message: issue.message ?? 'invalid value' }];
+    });
+    const first = details[0];
+    return new AppError('MNEMO_REQUEST_INVALID', first ? `${first.path}: ${first.message}` : 'invalid request', details);
+  }
+  const status = fastifyError.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new AppError(fastifyCodes[status] ?? 'MNEMO_REQUEST_INVALID', fastifyError.message);
+  }
+  if (fastifyError.code === 'SQLITE_BUSY' || fastifyError.code === 'SQLITE_LOCKED') {
+    request.log.warn({ err: error }, 'database busy');
+    return new AppError('MNEMO_SERVICE_UNAVAILABLE', 'the database is busy; retry shortly');
+  }
+  request.log.error({ err: error }, 'unhandled error');
+  return new AppError('MNEMO_INTERNAL', `an unexpected error occurred; quote request id ${request.id} when reporting it`);
+}
+
+export function registerProblemHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((error, request, reply) => sendProblem(request, reply, normalizeError(error, request)));
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(request, reply, new AppError('MNEMO_ROUTE_NOT_FOUND', `no route for ${request.method} ${pathOf(request).slice(0, 200)}`)),
+  );
+}
+

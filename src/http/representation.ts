@@ -1,0 +1,89 @@
+import { createHash } from 'node:crypto';
+import { brotliCompressSync, constants as zlib, gzipSync } from 'node:zlib';
+import { Negotiator } from '@fastify/accept-negotiator';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { LruCache } from '../lib/lru-cache.js';
+
+type Encoding = 'br' | 'gzip' | 'identity';
+
+/**
+ * A response body serialised once, with its strong ETag and compressed variants made on first demand. Each
+ * encoding is a distinct representation, so it gets its own ETag suffix; If-None-Match compares the shared base.
+ */
+export interface Representation {
+  etagBase: string;
+  body: Buffer;
+  encoded: Partial<Record<'br' | 'gzip', Buffer>>;
+}
+
+const minCompressBytes = 1024;
+// Accept-Encoding values are client-controlled, so the memo of negotiated headers is bounded.
+const negotiator = new Negotiator({ supportedValues: ['br', 'gzip', 'identity'], cache: new LruCache<string, string>(256) });
+
+export function createRepresentation(value: unknown): Representation {
+  const body = Buffer.from(JSON.stringify(value));
+  const digest = createHash('sha256').update(body).digest('base64url').slice(0, 27);
+  return { etagBase: digest, body, encoded: {} };
+}
+
+/** Serialised responses keyed by what determines them (e.g. module id, version, format, view). */
+export class RepresentationCache {
+  private readonly cache: LruCache<string, Representation>;
+
+  constructor(capacity: number) {
+    this.cache = new LruCache(capacity);
+  }
+
+  get(key: string, build: () => unknown): Representation {
+    return this.cache.getOrCreate(key, () => createRepresentation(build()));
+  }
+}
+
+function chooseEncoding(request: FastifyRequest, representation: Representation): Encoding {
+  if (representation.body.length < minCompressBytes) return 'identity';
+  const header = request.headers['accept-encoding'];
+  if (!header) return 'identity';
+  return (negotiator.negotiate(header) as Encoding | null) ?? 'identity';
+}
+
+function encodedBody(representation: Representation, encoding: 'br' | 'gzip'): Buffer {
+  const cached = representation.encoded[encoding];
+  if (cached) return cached;
+  const body =
+    encoding === 'br'
+      ? brotliCompressSync(representation.body, { params: { [zlib.BROTLI_PARAM_QUALITY]: 5 } })
+      : gzipSync(representation.body, { level: 6 });
+  representation.encoded[encoding] = body;
+  return body;
+}
+
+function matchesIfNoneMatch(header: string, etagBase: string): boolean {
+  if (header.trim() === '*') return true;
+  // Weak comparison (RFC 9110 13.1.2): W/ prefixes and our per-encoding suffixes are ignored.
+  return header.split(',').some((candidate) => {
+    const tag = candidate.trim().replace(/^W\//, '').replace(/^"|"$/g, '');
+    return tag === etagBase || tag === `${etagBase}-br` || tag === `${etagBase}-gzip`;
+  });
+}
+
+/**
+ * Sends a cached representation: 304 when the client's ETag matches, otherwise the body in the best encoding the
+ * client accepts. Content-Encoding is set here, so the generic compression hook leaves these responses alone.
+ */
+export function sendRepresentation(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  representation: Representation,
+  cacheControl: string,
+): FastifyReply {
+  const encoding = chooseEncoding(request, representation);
+  const etag = encoding === 'identity' ? `"${representation.etagBase}"` : `"${representation.etagBase}-${encoding}"`;
+  reply.header('etag', etag).header('cache-control', cacheControl).header('vary', 'Accept-Encoding');
+  const ifNoneMatch = request.headers['if-none-match'];
+  if (ifNoneMatch && matchesIfNoneMatch(ifNoneMatch, representation.etagBase)) {
+    return reply.code(304).send();
+  }
+  reply.type('application/json; charset=utf-8');
+  if (encoding === 'identity') return reply.send(representation.body);
+  return reply.header('content-encoding', encoding).send(encodedBody(representation, encoding));
+}

@@ -1,0 +1,54 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generatedModule } from '../helpers/modules.js';
+import { ensureBuilt, runCli } from '../helpers/server-process.js';
+
+let dir: string;
+let env: Record<string, string>;
+beforeAll(() => {
+  ensureBuilt();
+  dir = mkdtempSync(join(tmpdir(), 'mnemo-cli-'));
+  env = { DATABASE_PATH: join(dir, 'cli.db') };
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('npm run cli', () => {
+  it('seed imports seed/ and is idempotent: a second run leaves the module unchanged at its version', () => {
+    const first = runCli(['seed'], env);
+    expect(first.status).toBe(0);
+    expect(first.stdout).toContain('networking created (version 1)');
+    const second = runCli(['seed'], env);
+    expect(second.status).toBe(0);
+    expect(second.stdout).toContain('networking unchanged (version 1)');
+    expect(second.stdout).toMatch(/unchanged\s+1/);
+  });
+
+  it('imports a directory, reports per-file errors with line numbers and exits non-zero when any failed', () => {
+    const sources = join(dir, 'sources');
+    mkdirSync(sources);
+    writeFileSync(join(sources, 'good.json'), JSON.stringify(generatedModule('cli-good', 2)));
+    writeFileSync(join(sources, 'bad.md'), '---\nslug: cli-bad\ntitle: Bad\n---\n## Key Takeaways\n- missing lead-in\n');
+    writeFileSync(join(sources, 'ignored.txt'), 'not a module');
+    const result = runCli(['import', sources], env);
+    expect(result.status).toBe(1);
+    expect(result.stdout).toContain('cli-good created (version 1)');
+    expect(result.stdout).toMatch(/bad\.md:line 6: list item must start with a bold lead-in/);
+    expect(result.stdout).toMatch(/created\s+1/);
+    expect(result.stdout).toMatch(/failed\s+1/);
+  });
+
+  it('--dry-run validates without writing', () => {
+    const file = join(dir, 'dry.json');
+    writeFileSync(file, JSON.stringify(generatedModule('cli-dry', 1)));
+    expect(runCli(['import', '--dry-run', file], env).stdout).toContain('cli-dry created (version 1)');
+    expect(runCli(['import', '--dry-run', file], env).stdout).toContain('cli-dry created (version 1)');
+  });
+
+  it('explains usage errors with exit code 2', () => {
+    expect(runCli(['frobnicate'], env)).toMatchObject({ status: 2, stderr: expect.stringContaining('unknown command') });
+    expect(runCli(['import'], env)).toMatchObject({ status: 2 });
+    expect(runCli(['import', join(dir, 'missing.md')], env)).toMatchObject({ status: 2, stderr: expect.stringContaining('no such file') });
+  });
+});
