@@ -1,10 +1,11 @@
 import compress from '@fastify/compress';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Config } from './config.js';
 import { contentPlugin } from './content/plugin.js';
 import { contentRoutes } from './content/routes.js';
 import { databasePlugin } from './db/plugin.js';
+import { graphqlPlugin } from './graphql/plugin.js';
 import { docsPlugin } from './http/docs.js';
 import { healthRoutes } from './http/health-routes.js';
 import { registerProblemHandlers } from './http/problem.js';
@@ -30,14 +31,13 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   }).withTypeProvider<ZodTypeProvider>();
 
-  app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
   registerProblemHandlers(app);
   exposeRequestId(app);
 
   await app.register(databasePlugin, { config });
   await app.register(compress, { encodings: ['br', 'gzip'], threshold: 1024 });
   await app.register(docsPlugin);
+  await app.register(graphqlPlugin, { config: config.graphql });
 
   await app.register(contentPlugin, { config });
 

@@ -21,6 +21,16 @@ export const configSchema = z.object({
   CONTENT_CACHE_ENTRIES: integer(0, 1_000_000).default(5000),
   REQUEST_TIMEOUT_MS: integer(1000, 600_000).default(30_000),
   SHUTDOWN_GRACE_MS: integer(100, 600_000).default(10_000),
+  GRAPHQL_MAX_DEPTH: integer(1, 100).default(10),
+  GRAPHQL_MAX_ALIASES: integer(0, 1000).default(30),
+  GRAPHQL_MAX_COST: integer(1, 100_000_000).default(100_000),
+  GRAPHQL_MAX_TOKENS: integer(100, 1_000_000).default(5000),
+  GRAPHQL_BATCH_LIMIT: integer(0, 100).default(0),
+  GRAPHQL_INTROSPECTION: booleanFromEnv.optional(),
+  GRAPHQL_SUGGESTIONS: booleanFromEnv.optional(),
+  GRAPHIQL: booleanFromEnv.optional(),
+  GRAPHQL_JIT: integer(0, 1000).default(1),
+  GRAPHQL_PERSISTED_QUERIES: integer(0, 100_000).default(1000),
 });
 
 export type EnvConfig = z.infer<typeof configSchema>;
@@ -38,6 +48,25 @@ export interface Config {
   contentCacheEntries: number;
   requestTimeoutMs: number;
   shutdownGraceMs: number;
+  graphql: GraphqlConfig;
+}
+
+export interface GraphqlConfig {
+  maxDepth: number;
+  maxAliases: number;
+  /** Budget for fields x list sizes, computed before execution. */
+  maxCost: number;
+  maxTokens: number;
+  /** Operations per batched request; 0 turns batching off. */
+  batchLimit: number;
+  introspection: boolean;
+  /** "Did you mean ...?" hints in validation errors; they reveal the schema, so off in production. */
+  suggestions: boolean;
+  graphiql: boolean;
+  /** Executions of a query before graphql-jit compiles it; 0 turns jit off. */
+  jit: number;
+  /** Automatic persisted queries kept in memory; 0 turns them off. */
+  persistedQueries: number;
 }
 
 export class ConfigError extends Error {
@@ -76,13 +105,28 @@ function fromEnv(env: EnvConfig): Config {
     contentCacheEntries: env.CONTENT_CACHE_ENTRIES,
     requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+    graphql: {
+      maxDepth: env.GRAPHQL_MAX_DEPTH,
+      maxAliases: env.GRAPHQL_MAX_ALIASES,
+      maxCost: env.GRAPHQL_MAX_COST,
+      maxTokens: env.GRAPHQL_MAX_TOKENS,
+      batchLimit: env.GRAPHQL_BATCH_LIMIT,
+      introspection: env.GRAPHQL_INTROSPECTION ?? env.NODE_ENV !== 'production',
+      suggestions: env.GRAPHQL_SUGGESTIONS ?? env.NODE_ENV !== 'production',
+      graphiql: env.GRAPHIQL ?? env.NODE_ENV === 'development',
+      jit: env.GRAPHQL_JIT,
+      persistedQueries: env.GRAPHQL_PERSISTED_QUERIES,
+    },
   };
 }
 
-/** Configuration for tests and tools: defaults, an in-memory database, overrides on top. */
-export function testConfig(overrides: Partial<Config> = {}): Config {
+/**
+ * Configuration for tests and tools: defaults (or those that follow from `env`, e.g. NODE_ENV=production), an
+ * in-memory database, overrides on top.
+ */
+export function testConfig(overrides: Partial<Config> = {}, env: Record<string, string> = {}): Config {
   return {
-    ...fromEnv(configSchema.parse({ NODE_ENV: 'test', DATABASE_PATH: ':memory:', LOG_LEVEL: 'silent' })),
+    ...fromEnv(configSchema.parse({ NODE_ENV: 'test', DATABASE_PATH: ':memory:', LOG_LEVEL: 'silent', ...env })),
     seedOnStart: false,
     ...overrides,
   };

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
+import { registerContentGraphql } from './graphql.js';
 import { createContentRepository } from './repository.js';
 import { createContentService, type ContentService } from './service.js';
 
@@ -14,6 +15,7 @@ export const contentPlugin = fp<{ config: Config }>(
   async (app, { config }) => {
     const repository = createContentRepository(app.database.db);
     app.decorate('content', createContentService(repository, { cacheEntries: config.contentCacheEntries }));
+    registerContentGraphql(app);
   },
-  { name: 'mnemo-content', dependencies: ['mnemo-database'], fastify: '5.x' },
+  { name: 'mnemo-content', dependencies: ['mnemo-database', 'mnemo-graphql'], fastify: '5.x' },
 );

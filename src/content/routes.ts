@@ -2,6 +2,7 @@ import type { ZodType } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { AppError } from '../errors.js';
 import { notModified, problemResponses } from '../http/problem-schema.js';
+import { useZodSchemas } from '../http/zod.js';
 import { createRepresentation, RepresentationCache, sendRepresentation } from '../http/representation.js';
 import type { TextFormat } from './module-source/render.js';
 import {
@@ -42,6 +43,7 @@ const moduleViews = {
 };
 
 export const contentRoutes: FastifyPluginAsyncZod<{ cacheEntries: number }> = async (app, options) => {
+  useZodSchemas(app);
   const service = app.content;
   const representations = new RepresentationCache(options.cacheEntries);
 

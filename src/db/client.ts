@@ -13,6 +13,8 @@ export interface DatabaseHandle {
   db: Db;
   /** The raw connection, for pragmas and backup. */
   sqlite: Database.Database;
+  /** Statements run through Drizzle since the connection opened (tests assert batching with it). */
+  stats: { statements: number };
   /** Readiness: the connection answers and every committed migration is applied. */
   health(): { database: boolean; migrations: boolean };
   close(): void;
@@ -42,9 +44,10 @@ export function openDatabase(options: OpenDatabaseOptions): DatabaseHandle {
     sqlite.pragma(`synchronous = ${options.synchronous}`);
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
-    const db = drizzle(sqlite, { schema });
+    const stats = { statements: 0 };
+    const db = drizzle(sqlite, { schema, logger: { logQuery: () => void stats.statements++ } });
     if (options.migrate !== false) migrate(db, { migrationsFolder });
-    return { db, sqlite, health: () => databaseHealth(sqlite), close: () => sqlite.close() };
+    return { db, sqlite, stats, health: () => databaseHealth(sqlite), close: () => sqlite.close() };
   } catch (error) {
     sqlite.close();
     throw error;

@@ -1,7 +1,7 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import fp from 'fastify-plugin';
-import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
+import { createJsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
 
 /**
  * The OpenAPI 3.1 document is generated from the zod schemas the routes validate with, so it cannot drift from
@@ -25,7 +25,8 @@ export const docsPlugin = fp(
         ],
       },
       hideUntagged: true,
-      transform: jsonSchemaTransform,
+      // GraphQL routes carry mercurius' JSON schemas, not zod ones; GraphQL documents itself by introspection.
+      transform: createJsonSchemaTransform({ skipList: ['/graphql'] }),
       transformObject: jsonSchemaTransformObject,
     });
     await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { useZodSchemas } from './zod.js';
 
 const status = z.object({
   status: z.enum(['ok', 'unavailable']),
@@ -8,6 +9,7 @@ const status = z.object({
 
 /** Liveness (the process answers) and readiness (the database answers and its schema is current). */
 export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
+  useZodSchemas(app);
   const schema = { tags: ['health'], response: { 200: status, 503: status } };
   app.get('/healthz', { schema }, async () => ({ status: 'ok' as const }));
   app.get('/readyz', { schema }, async (_request, reply) => {

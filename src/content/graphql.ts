@@ -1,0 +1,199 @@
+import type { FastifyInstance } from 'fastify';
+import type { IResolvers, MercuriusLoaders } from 'mercurius';
+import { z } from 'zod';
+import { AppError, isAppError, type ErrorCode } from '../errors.js';
+import { maxPageSize } from '../graphql/plugin.js';
+import type { RenderedText, TextFormat } from './module-source/render.js';
+import { pick } from './present.js';
+import type { CheatSheetRowRecord, FlashcardRecord, ModuleRecord, RevisionItemRecord, TakeawayRecord } from './records.js';
+import type { ContentService } from './service.js';
+
+const schema = /* GraphQL */ `
+  type SectionCounts {
+    takeaways: Int!
+    flashcards: Int!
+    cheatSheetRows: Int!
+    revisionItems: Int!
+  }
+
+  type Module {
+    id: ID!
+    slug: String!
+    title(format: TextFormat = MARKDOWN): String!
+    summary(format: TextFormat = MARKDOWN): String
+    tags: [String!]!
+    version: Int!
+    createdAt: String!
+    updatedAt: String!
+    counts: SectionCounts!
+    takeaways: [Takeaway!]!
+    flashcards: [Flashcard!]!
+    cheatSheet: CheatSheet
+    revisionItems: [RevisionItem!]!
+  }
+
+  type Takeaway {
+    id: ID!
+    position: Int!
+    title(format: TextFormat = MARKDOWN): String!
+    body(format: TextFormat = MARKDOWN): String!
+  }
+
+  type Flashcard {
+    id: ID!
+    key: String!
+    position: Int!
+    question(format: TextFormat = MARKDOWN): String!
+    answer(format: TextFormat = MARKDOWN): String!
+    "True when a later import removed the card: it is out of the deck but stays resolvable by id."
+    archived: Boolean!
+    module: Module!
+  }
+
+  type CheatSheet {
+    columns(format: TextFormat = MARKDOWN): [String!]!
+    rows: [CheatSheetRow!]!
+  }
+
+  type CheatSheetRow {
+    position: Int!
+    cells(format: TextFormat = MARKDOWN): [String!]!
+  }
+
+  type RevisionItem {
+    id: ID!
+    position: Int!
+    term(format: TextFormat = MARKDOWN): String!
+    definition(format: TextFormat = MARKDOWN): String!
+  }
+
+  type ModuleConnection {
+    nodes: [Module!]!
+    pageInfo: PageInfo!
+    totalCount: Int!
+  }
+
+  extend type Query {
+    "Live modules in slug order. first: 1 to ${maxPageSize}."
+    modules(first: Int = 20, after: String, tag: String): ModuleConnection!
+    "A module by slug; null when there is none."
+    module(slug: String!): Module
+    "A flashcard by id, archived ones included; null when there is none."
+    flashcard(id: ID!): Flashcard
+  }
+`;
+
+type FormatArgs = { format: 'MARKDOWN' | 'HTML' | 'TEXT' };
+const formats: Record<FormatArgs['format'], TextFormat> = { MARKDOWN: 'markdown', HTML: 'html', TEXT: 'text' };
+const text = (value: RenderedText, args: FormatArgs) => pick(value, formats[args.format]);
+const texts = (values: RenderedText[], args: FormatArgs) => values.map((value) => text(value, args));
+
+interface CheatSheetNode {
+  columns: RenderedText[];
+  rows: CheatSheetRowRecord[];
+}
+
+interface ConnectionNode {
+  nodes: ModuleRecord[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  tag: string | undefined;
+}
+
+const pageArgs = z.object({
+  first: z.number().int().min(1, `first must be between 1 and ${maxPageSize}`).max(maxPageSize, `first must be between 1 and ${maxPageSize}`),
+  after: z.string().max(512).nullish(),
+  tag: z.string().max(40).nullish(),
+});
+
+/** Not-found becomes null for nullable lookups, as the schema promises; other errors propagate. */
+function orNull<T>(lookup: () => T, notFound: ErrorCode): T | null {
+  try {
+    return lookup();
+  } catch (error) {
+    if (isAppError(error) && error.code === notFound) return null;
+    throw error;
+  }
+}
+
+function resolvers(service: ContentService): IResolvers {
+  return {
+    Query: {
+      modules: (_root: unknown, args: { first: number; after?: string | null; tag?: string | null }): ConnectionNode => {
+        const parsed = pageArgs.safeParse(args);
+        if (!parsed.success) {
+          throw new AppError('MNEMO_REQUEST_INVALID', parsed.error.issues.map((issue) => issue.message).join('; '));
+        }
+        const { first, after, tag } = parsed.data;
+        const page = service.listModules({ limit: first, cursor: after ?? undefined, tag: tag ?? undefined });
+        return {
+          nodes: page.items,
+          pageInfo: { hasNextPage: page.nextCursor !== null, endCursor: page.endCursor },
+          tag: tag ?? undefined,
+        };
+      },
+      // The whole-module content comes from the service's version-keyed cache, so section loaders find it there.
+      module: (_root: unknown, args: { slug: string }) =>
+        orNull(() => service.getModuleContent(args.slug).module, 'MNEMO_CONTENT_MODULE_NOT_FOUND'),
+      flashcard: (_root: unknown, args: { id: string }) =>
+        orNull(() => service.getFlashcard(args.id).card, 'MNEMO_CONTENT_FLASHCARD_NOT_FOUND'),
+    },
+    ModuleConnection: {
+      totalCount: (connection: ConnectionNode) => service.countModules(connection.tag),
+    },
+    Module: {
+      title: (module: ModuleRecord, args: FormatArgs) => text(module.title, args),
+      summary: (module: ModuleRecord, args: FormatArgs) => (module.summary ? text(module.summary, args) : null),
+    },
+    Takeaway: {
+      title: (item: TakeawayRecord, args: FormatArgs) => text(item.title, args),
+      body: (item: TakeawayRecord, args: FormatArgs) => text(item.body, args),
+    },
+    Flashcard: {
+      question: (card: FlashcardRecord, args: FormatArgs) => text(card.question, args),
+      answer: (card: FlashcardRecord, args: FormatArgs) => text(card.answer, args),
+      archived: (card: FlashcardRecord) => card.archivedAt !== null,
+    },
+    CheatSheet: {
+      columns: (sheet: CheatSheetNode, args: FormatArgs) => texts(sheet.columns, args),
+    },
+    CheatSheetRow: {
+      cells: (row: CheatSheetRowRecord, args: FormatArgs) => texts(row.cells, args),
+    },
+    RevisionItem: {
+      term: (item: RevisionItemRecord, args: FormatArgs) => text(item.term, args),
+      definition: (item: RevisionItemRecord, args: FormatArgs) => text(item.definition, args),
+    },
+  };
+}
+
+type Query<T> = { obj: T }[];
+// Loader results are plain records; mercurius' own loader cache would serialise every parent to build its key.
+const uncached = <T>(loader: (queries: Query<T>) => unknown[]) => ({ loader: async (queries: Query<T>) => loader(queries), opts: { cache: false } });
+const modulesOf = (queries: Query<ModuleRecord>) => queries.map((query) => query.obj);
+
+function loaders(service: ContentService): MercuriusLoaders {
+  return {
+    Module: {
+      takeaways: uncached((queries: Query<ModuleRecord>) => service.takeawaysOfMany(modulesOf(queries))),
+      flashcards: uncached((queries: Query<ModuleRecord>) => service.decksOfMany(modulesOf(queries))),
+      revisionItems: uncached((queries: Query<ModuleRecord>) => service.revisionItemsOfMany(modulesOf(queries))),
+      cheatSheet: uncached((queries: Query<ModuleRecord>) => {
+        const modules = modulesOf(queries);
+        const rows = service.cheatSheetRowsOfMany(modules);
+        return modules.map((module, index): CheatSheetNode | null =>
+          module.cheatSheetColumns ? { columns: module.cheatSheetColumns, rows: rows[index]! } : null,
+        );
+      }),
+    },
+    Flashcard: {
+      module: uncached((queries: Query<FlashcardRecord>) => service.modulesByIds(queries.map((query) => query.obj.moduleId))),
+    },
+  } as unknown as MercuriusLoaders;
+}
+
+/** The content slice of the GraphQL schema: same service as REST, formats picked field by field. */
+export function registerContentGraphql(app: FastifyInstance): void {
+  app.graphql.extendSchema(schema);
+  app.graphql.defineResolvers(resolvers(app.content));
+  app.graphql.defineLoaders(loaders(app.content));
+}
