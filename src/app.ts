@@ -2,6 +2,8 @@ import compress from '@fastify/compress';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Config } from './config.js';
+import { authPlugin } from './auth/plugin.js';
+import { authRoutes } from './auth/routes.js';
 import { contentPlugin } from './content/plugin.js';
 import { contentRoutes } from './content/routes.js';
 import { databasePlugin } from './db/plugin.js';
@@ -9,6 +11,8 @@ import { graphqlPlugin } from './graphql/plugin.js';
 import { docsPlugin } from './http/docs.js';
 import { healthRoutes } from './http/health-routes.js';
 import { registerProblemHandlers } from './http/problem.js';
+import { learningPlugin } from './learning/plugin.js';
+import { learningRoutes } from './learning/routes.js';
 import { exposeRequestId, requestIdOptions } from './http/request-id.js';
 
 export interface BuildAppOptions {
@@ -17,8 +21,8 @@ export interface BuildAppOptions {
 }
 
 /**
- * Builds the application on the given configuration: infrastructure plugins first (database, errors,
- * compression, docs), then domain services, then routes. Does not listen; `main.ts` owns the process.
+ * Builds the application on the given configuration: infrastructure plugins first (database, auth, errors,
+ * compression, docs, GraphQL), then domain services, then routes. Does not listen; `main.ts` owns the process.
  */
 export async function buildApp(config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
@@ -35,13 +39,17 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   exposeRequestId(app);
 
   await app.register(databasePlugin, { config });
+  await app.register(authPlugin);
   await app.register(compress, { encodings: ['br', 'gzip'], threshold: 1024 });
   await app.register(docsPlugin);
   await app.register(graphqlPlugin, { config: config.graphql });
 
   await app.register(contentPlugin, { config });
+  await app.register(learningPlugin, { config });
 
   await app.register(healthRoutes);
-  await app.register(contentRoutes, { prefix: '/v1', cacheEntries: config.contentCacheEntries });
+  await app.register(contentRoutes, { prefix: '/v1', cacheEntries: config.contentCacheEntries, requireAuth: config.contentRequiresAuth });
+  await app.register(authRoutes, { prefix: '/v1' });
+  await app.register(learningRoutes, { prefix: '/v1' });
   return app;
 }

@@ -21,6 +21,9 @@ export const configSchema = z.object({
   CONTENT_CACHE_ENTRIES: integer(0, 1_000_000).default(5000),
   REQUEST_TIMEOUT_MS: integer(1000, 600_000).default(30_000),
   SHUTDOWN_GRACE_MS: integer(100, 600_000).default(10_000),
+  FSRS_DESIRED_RETENTION: z.coerce.number().min(0.7).max(0.99).default(0.9),
+  FSRS_MAXIMUM_INTERVAL_DAYS: integer(1, 36_500).default(36_500),
+  CONTENT_REQUIRES_AUTH: booleanFromEnv.default(false),
   GRAPHQL_MAX_DEPTH: integer(1, 100).default(10),
   GRAPHQL_MAX_ALIASES: integer(0, 1000).default(30),
   GRAPHQL_MAX_COST: integer(1, 100_000_000).default(100_000),
@@ -49,6 +52,9 @@ export interface Config {
   requestTimeoutMs: number;
   shutdownGraceMs: number;
   graphql: GraphqlConfig;
+  fsrs: { desiredRetention: number; maximumIntervalDays: number };
+  /** Require an API key for content reads (they are anonymous by default). */
+  contentRequiresAuth: boolean;
 }
 
 export interface GraphqlConfig {
@@ -105,6 +111,8 @@ function fromEnv(env: EnvConfig): Config {
     contentCacheEntries: env.CONTENT_CACHE_ENTRIES,
     requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+    fsrs: { desiredRetention: env.FSRS_DESIRED_RETENTION, maximumIntervalDays: env.FSRS_MAXIMUM_INTERVAL_DAYS },
+    contentRequiresAuth: env.CONTENT_REQUIRES_AUTH,
     graphql: {
       maxDepth: env.GRAPHQL_MAX_DEPTH,
       maxAliases: env.GRAPHQL_MAX_ALIASES,

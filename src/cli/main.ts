@@ -4,7 +4,11 @@ import { ConfigError, loadConfig, type Config } from '../config.js';
 import { createContentRepository } from '../content/repository.js';
 import { importFiles, moduleFiles, type FileImportOutcome } from '../content/seed.js';
 import { createContentService } from '../content/service.js';
+import { createAuthRepository } from '../auth/repository.js';
+import { createAuthService } from '../auth/service.js';
 import { openDatabase } from '../db/client.js';
+import { roles } from '../db/schema.js';
+import { createLearningRepository } from '../learning/repository.js';
 import { isAppError } from '../errors.js';
 
 const usage = `Usage: npm run cli -- <command> [options]
@@ -13,18 +17,92 @@ Commands:
   import <file-or-dir>...   Import module sources (.md, .json); directories are expanded
       --dry-run             Validate and report what would change without writing
   seed                      Import every module in SEED_DIR (default ./seed); unchanged modules keep their version
+  keys create --role admin|integration --name NAME [--json]
+                            Create an API key; the token is printed once (--json: one JSON line)
+  keys create --role learner --user USER_ID --name NAME [--json]
+                            Create a learner key for an existing learner
+  keys list [--json]        List keys (never their tokens)
+  keys revoke ID            Revoke a key; it stops working immediately
   help                      Show this help
 
 The database is DATABASE_PATH (default ./data/mnemo.db); the CLI can run while the server does.`;
 
+const open = (config: Config) =>
+  openDatabase({ path: config.databasePath, synchronous: config.sqlite.synchronous, busyTimeoutMs: config.sqlite.busyTimeoutMs });
+
 function openContent(config: Config) {
-  const database = openDatabase({
-    path: config.databasePath,
-    synchronous: config.sqlite.synchronous,
-    busyTimeoutMs: config.sqlite.busyTimeoutMs,
-  });
+  const database = open(config);
   const service = createContentService(createContentRepository(database.db), { cacheEntries: 0 });
   return { service, close: () => database.close() };
+}
+
+interface KeyOptions {
+  role?: string | undefined;
+  name?: string | undefined;
+  user?: string | undefined;
+  json: boolean;
+}
+
+function runKeys(config: Config, [action, ...rest]: string[], options: KeyOptions): number {
+  const database = open(config);
+  try {
+    const auth = createAuthService(createAuthRepository(database.db));
+    switch (action) {
+      case 'create': {
+        const role = roles.find((candidate) => candidate === options.role);
+        const name = options.name?.trim();
+        if (!role || !name) {
+          console.error(`mnemo: keys create needs --role (${roles.join('|')}) and --name`);
+          return 2;
+        }
+        if ((role === 'learner') !== (options.user !== undefined)) {
+          console.error('mnemo: --user goes with --role learner, and a learner key needs it');
+          return 2;
+        }
+        if (options.user !== undefined && !createLearningRepository(database.db).findUser(options.user)) {
+          console.error(`mnemo: no user with id "${options.user}"`);
+          return 1;
+        }
+        const key = auth.createKey({ role, name, userId: options.user ?? null }, null);
+        if (options.json) console.log(JSON.stringify({ id: key.id, token: key.token, role: key.role, name: key.name }));
+        else console.log(`Created ${key.role} key ${key.id} (${key.name}).\nToken (shown once, store it now): ${key.token}`);
+        return 0;
+      }
+      case 'list': {
+        const keys = auth.listKeys();
+        if (options.json) {
+          for (const key of keys) console.log(JSON.stringify(key));
+          return 0;
+        }
+        for (const key of keys) {
+          const status = key.revokedAt ? `revoked ${key.revokedAt}` : 'active';
+          console.log(`${key.id}  ${key.role.padEnd(11)}  ${status.padEnd(32)}  ${key.name}${key.userId ? ` (user ${key.userId})` : ''}`);
+        }
+        if (!keys.length) console.log('No keys yet: npm run cli -- keys create --role admin --name NAME');
+        return 0;
+      }
+      case 'revoke': {
+        const [id] = rest;
+        if (!id) {
+          console.error('mnemo: keys revoke needs a key id');
+          return 2;
+        }
+        const key = auth.getKey(id);
+        if (!key) {
+          console.error(`mnemo: no API key with id "${id}"`);
+          return 1;
+        }
+        auth.revokeKey(id);
+        console.log(`Revoked ${id}.`);
+        return 0;
+      }
+      default:
+        console.error(`mnemo: unknown keys action "${action ?? ''}" (create, list, revoke)`);
+        return 2;
+    }
+  } finally {
+    database.close();
+  }
 }
 
 function runImport(config: Config, paths: string[], dryRun: boolean): number {
@@ -98,7 +176,14 @@ function main(argv: string[]): number {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { 'dry-run': { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+    options: {
+      'dry-run': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+      json: { type: 'boolean', default: false },
+      role: { type: 'string' },
+      name: { type: 'string' },
+      user: { type: 'string' },
+    },
   });
   const [command, ...rest] = positionals;
   if (values.help || command === undefined || command === 'help') {
@@ -114,6 +199,8 @@ function main(argv: string[]): number {
       return runImport(config, rest, values['dry-run']);
     case 'seed':
       return runImport(config, [config.seedDir], values['dry-run']);
+    case 'keys':
+      return runKeys(config, rest, { role: values.role, name: values.name, user: values.user, json: values.json });
     default:
       console.error(`mnemo: unknown command "${command}"\n\n${usage}`);
       return 2;

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import type { IResolvers, MercuriusLoaders } from 'mercurius';
+import type { IResolvers, MercuriusContext, MercuriusLoaders } from 'mercurius';
+import { requireAuthenticated } from '../auth/principal.js';
 import { z } from 'zod';
 import { AppError, isAppError, type ErrorCode } from '../errors.js';
 import { maxPageSize } from '../graphql/plugin.js';
@@ -115,10 +116,14 @@ function orNull<T>(lookup: () => T, notFound: ErrorCode): T | null {
   }
 }
 
-function resolvers(service: ContentService): IResolvers {
+function resolvers(service: ContentService, requireAuth: boolean): IResolvers {
+  const guard = (context: MercuriusContext) => {
+    if (requireAuth) requireAuthenticated(context.principal);
+  };
   return {
     Query: {
-      modules: (_root: unknown, args: { first: number; after?: string | null; tag?: string | null }): ConnectionNode => {
+      modules: (_root: unknown, args: { first: number; after?: string | null; tag?: string | null }, context: MercuriusContext): ConnectionNode => {
+        guard(context);
         const parsed = pageArgs.safeParse(args);
         if (!parsed.success) {
           throw new AppError('MNEMO_REQUEST_INVALID', parsed.error.issues.map((issue) => issue.message).join('; '));
@@ -132,10 +137,14 @@ function resolvers(service: ContentService): IResolvers {
         };
       },
       // The whole-module content comes from the service's version-keyed cache, so section loaders find it there.
-      module: (_root: unknown, args: { slug: string }) =>
-        orNull(() => service.getModuleContent(args.slug).module, 'MNEMO_CONTENT_MODULE_NOT_FOUND'),
-      flashcard: (_root: unknown, args: { id: string }) =>
-        orNull(() => service.getFlashcard(args.id).card, 'MNEMO_CONTENT_FLASHCARD_NOT_FOUND'),
+      module: (_root: unknown, args: { slug: string }, context: MercuriusContext) => {
+        guard(context);
+        return orNull(() => service.getModuleContent(args.slug).module, 'MNEMO_CONTENT_MODULE_NOT_FOUND');
+      },
+      flashcard: (_root: unknown, args: { id: string }, context: MercuriusContext) => {
+        guard(context);
+        return orNull(() => service.getFlashcard(args.id).card, 'MNEMO_CONTENT_FLASHCARD_NOT_FOUND');
+      },
     },
     ModuleConnection: {
       totalCount: (connection: ConnectionNode) => service.countModules(connection.tag),
@@ -192,8 +201,8 @@ function loaders(service: ContentService): MercuriusLoaders {
 }
 
 /** The content slice of the GraphQL schema: same service as REST, formats picked field by field. */
-export function registerContentGraphql(app: FastifyInstance): void {
+export function registerContentGraphql(app: FastifyInstance, options: { requireAuth: boolean }): void {
   app.graphql.extendSchema(schema);
-  app.graphql.defineResolvers(resolvers(app.content));
+  app.graphql.defineResolvers(resolvers(app.content, options.requireAuth));
   app.graphql.defineLoaders(loaders(app.content));
 }

@@ -1,5 +1,6 @@
 import type { ZodType } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { requireAuthenticated } from '../auth/principal.js';
 import { AppError } from '../errors.js';
 import { notModified, problemResponses } from '../http/problem-schema.js';
 import { useZodSchemas } from '../http/zod.js';
@@ -30,8 +31,8 @@ import {
   takeawaySchema,
 } from './schemas.js';
 
-// Clients may store content but must revalidate; the ETag makes revalidation a cheap 304.
-const cacheControl = 'public, no-cache';
+// Clients may store content but must revalidate; the ETag makes revalidation a cheap 304. Content that needs a
+// key is private to the client's cache.
 
 /** Views of one module, each cached per (module, version, format). */
 const moduleViews = {
@@ -42,8 +43,10 @@ const moduleViews = {
   revisionItems: (content: ModuleContent, format: TextFormat) => ({ items: content.revisionItems.map((item) => presentRevisionItem(item, format)) }),
 };
 
-export const contentRoutes: FastifyPluginAsyncZod<{ cacheEntries: number }> = async (app, options) => {
+export const contentRoutes: FastifyPluginAsyncZod<{ cacheEntries: number; requireAuth: boolean }> = async (app, options) => {
   useZodSchemas(app);
+  const cacheControl = options.requireAuth ? 'private, no-cache' : 'public, no-cache';
+  if (options.requireAuth) app.addHook('preHandler', async (request) => void requireAuthenticated(request.principal));
   const service = app.content;
   const representations = new RepresentationCache(options.cacheEntries);
 

@@ -122,6 +122,18 @@ export function createContentService(repository: ContentRepository, options: Con
       });
     },
 
+    /** Flashcards (archived included) with their modules, by id; two queries for any number of ids. */
+    flashcardsByIds(ids: readonly string[]): Map<string, { card: FlashcardRecord; module: ModuleRecord }> {
+      const cards = repository.findFlashcardsByIds([...new Set(ids)]);
+      const modules = new Map(repository.findModulesByIds([...new Set(cards.map((card) => card.moduleId))]).map((m) => [m.id, m]));
+      const found = new Map<string, { card: FlashcardRecord; module: ModuleRecord }>();
+      for (const card of cards) {
+        const module = modules.get(card.moduleId);
+        if (module) found.set(card.id, { card, module });
+      }
+      return found;
+    },
+
     /** Whether the store has never had a module (startup seeding). */
     isEmpty(): boolean {
       return repository.countAllModules() === 0;

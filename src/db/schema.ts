@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 // Every authored text is stored three times (Markdown source, HTML, plain text), rendered once at import so
 // that reads never render.
@@ -145,3 +145,108 @@ export type TakeawayRow = typeof takeaways.$inferSelect;
 export type FlashcardRow = typeof flashcards.$inferSelect;
 export type CheatSheetRowRow = typeof cheatSheetRows.$inferSelect;
 export type RevisionItemRow = typeof revisionItems.$inferSelect;
+
+export const roles = ['admin', 'integration', 'learner'] as const;
+export type Role = (typeof roles)[number];
+
+/** Learners. `owner` is the integration key that created them, or '' for learners created by an admin. */
+export const users = sqliteTable(
+  'users',
+  {
+    id: text('id').primaryKey(),
+    externalId: text('external_id').notNull(),
+    displayName: text('display_name'),
+    owner: text('owner').notNull(),
+    createdAt: text('created_at').notNull(),
+  },
+  (table) => [uniqueIndex('users_owner_external_id_unique').on(table.owner, table.externalId), index('users_external_id_idx').on(table.externalId)],
+);
+
+/** API keys: only a SHA-256 of the token is stored; the token itself is shown once. */
+export const apiKeys = sqliteTable(
+  'api_keys',
+  {
+    id: text('id').primaryKey(),
+    name: text('name').notNull(),
+    role: text('role', { enum: roles }).notNull(),
+    tokenHash: text('token_hash').notNull(),
+    /** The learner a learner key acts for; erased with the learner. */
+    userId: text('user_id').references(() => users.id, { onDelete: 'cascade' }),
+    createdByKeyId: text('created_by_key_id'),
+    createdAt: text('created_at').notNull(),
+    revokedAt: text('revoked_at'),
+  },
+  (table) => [uniqueIndex('api_keys_token_hash_unique').on(table.tokenHash), index('api_keys_user_idx').on(table.userId)],
+);
+
+/** The answer history: append-only facts, idempotent on (user, clientAnswerId). */
+export const answers = sqliteTable(
+  'answers',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    clientAnswerId: text('client_answer_id').notNull(),
+    flashcardId: text('flashcard_id')
+      .notNull()
+      .references(() => flashcards.id),
+    moduleId: text('module_id')
+      .notNull()
+      .references(() => modules.id),
+    rating: integer('rating').notNull(),
+    correct: integer('correct', { mode: 'boolean' }),
+    answeredAt: text('answered_at').notNull(),
+    receivedAt: text('received_at').notNull(),
+    durationMs: integer('duration_ms'),
+    response: text('response'),
+  },
+  (table) => [
+    uniqueIndex('answers_user_client_id_unique').on(table.userId, table.clientAnswerId),
+    index('answers_user_answered_idx').on(table.userId, table.answeredAt, table.id),
+    index('answers_user_card_idx').on(table.userId, table.flashcardId, table.answeredAt, table.clientAnswerId),
+    index('answers_user_module_idx').on(table.userId, table.moduleId, table.answeredAt),
+  ],
+);
+
+/**
+ * FSRS state per (user, flashcard): a cache derived from the answers, recomputable by replaying them in
+ * (answeredAt, clientAnswerId) order. The last applied answer's key decides whether a new answer can be applied
+ * incrementally or forces a replay.
+ */
+export const cardStates = sqliteTable(
+  'card_states',
+  {
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    flashcardId: text('flashcard_id')
+      .notNull()
+      .references(() => flashcards.id),
+    moduleId: text('module_id')
+      .notNull()
+      .references(() => modules.id),
+    state: integer('state').notNull(),
+    due: text('due').notNull(),
+    stability: real('stability').notNull(),
+    difficulty: real('difficulty').notNull(),
+    elapsedDays: integer('elapsed_days').notNull(),
+    scheduledDays: integer('scheduled_days').notNull(),
+    learningSteps: integer('learning_steps').notNull(),
+    reps: integer('reps').notNull(),
+    lapses: integer('lapses').notNull(),
+    lastReview: text('last_review'),
+    lastAnsweredAt: text('last_answered_at').notNull(),
+    lastClientAnswerId: text('last_client_answer_id').notNull(),
+  },
+  (table) => [
+    primaryKey({ columns: [table.userId, table.flashcardId] }),
+    index('card_states_user_due_idx').on(table.userId, table.due),
+    index('card_states_user_module_due_idx').on(table.userId, table.moduleId, table.due),
+  ],
+);
+
+export type UserRow = typeof users.$inferSelect;
+export type ApiKeyRow = typeof apiKeys.$inferSelect;
+export type AnswerRow = typeof answers.$inferSelect;
+export type CardStateRow = typeof cardStates.$inferSelect;

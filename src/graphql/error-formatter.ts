@@ -75,7 +75,9 @@ export function createErrorFormatter(options: ErrorFormatterOptions) {
           : request
             ? normalizeError(original, request)
             : new AppError('MNEMO_INTERNAL');
-      if (!execution.data) statusCode = persisted ? 200 : appError!.status;
+      // An error while executing a field is part of a GraphQL result (200); a request-level failure (auth,
+      // persisted query lookup) has no path and keeps its HTTP status.
+      if (!execution.data) statusCode = persisted || error.path ? 200 : appError!.status;
       errors.push({
         message: persisted ? original.message : appError!.message,
         ...(error.locations ? { locations: error.locations } : {}),

@@ -1,9 +1,18 @@
 import fp from 'fastify-plugin';
 import mercurius from 'mercurius';
+import type { Principal } from '../auth/principal.js';
 import type { GraphqlConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import { createErrorFormatter } from './error-formatter.js';
 import { assertTokenLimit, noIntrospectionRule, queryLimitsRule } from './limits.js';
+
+declare module 'mercurius' {
+  interface MercuriusContext {
+    requestId: string;
+    /** The caller, resolved from the bearer token like every REST request. */
+    principal: Principal | null;
+  }
+}
 
 /** Largest `first` any connection accepts. */
 export const maxPageSize = 100;
@@ -57,7 +66,7 @@ export const graphqlPlugin = fp<{ config: GraphqlConfig }>(
         ? { persistedQueryProvider: mercurius.persistedQueryDefaults.automatic(config.persistedQueries) }
         : {}),
       errorFormatter: createErrorFormatter({ suggestions: config.suggestions }) as never,
-      context: (request) => ({ requestId: String(request.id) }),
+      context: (request) => ({ requestId: String(request.id), principal: request.principal }),
       additionalRouteOptions: {
         // Runs before mercurius parses anything: batch size and document size are checked on the raw request.
         preValidation: async (request) => {

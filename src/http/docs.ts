@@ -19,8 +19,14 @@ export const docsPlugin = fp(
             'Learning-content API: modules with key takeaways, flashcards, cheat sheets and quick-revision items. ' +
             'Errors are RFC 9457 problem+json.',
         },
+        components: {
+          securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An API key: mnemo_...' } },
+        },
         tags: [
-          { name: 'content', description: 'Modules and their sections' },
+          { name: 'content', description: 'Modules and their sections (anonymous unless CONTENT_REQUIRES_AUTH)' },
+          { name: 'me', description: 'The learner of a learner key: answers, card states, study queue, progress' },
+          { name: 'learners', description: 'Learners and their data, for admin and integration keys' },
+          { name: 'keys', description: 'API keys (admin)' },
           { name: 'health', description: 'Liveness and readiness' },
         ],
       },

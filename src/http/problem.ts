@@ -36,6 +36,7 @@ export function toProblem(request: FastifyRequest, error: AppError): Problem {
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: AppError): FastifyReply {
   if (error.status === 503) reply.header('retry-after', '1');
+  if (error.status === 401) reply.header('www-authenticate', 'Bearer');
   return reply.code(error.status).type(problemContentType).send(toProblem(request, error));
 }
 

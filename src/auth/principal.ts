@@ -1,0 +1,24 @@
+import type { Role } from '../db/schema.js';
+import { AppError } from '../errors.js';
+
+/** Who is calling: resolved once per request from the bearer token. */
+export type Principal =
+  | { keyId: string; name: string; role: 'admin' }
+  | { keyId: string; name: string; role: 'integration' }
+  | { keyId: string; name: string; role: 'learner'; userId: string };
+
+export type { Role };
+
+export function requireAuthenticated(principal: Principal | null): Principal {
+  if (!principal) throw new AppError('MNEMO_AUTH_REQUIRED', 'send an API key as "Authorization: Bearer <token>"');
+  return principal;
+}
+
+/** Forbidden functions answer 403: the caller is known, the operation is not theirs to call. */
+export function requireRole<R extends Role>(principal: Principal | null, ...roles: R[]): Extract<Principal, { role: R }> {
+  const known = requireAuthenticated(principal);
+  if (!(roles as Role[]).includes(known.role)) {
+    throw new AppError('MNEMO_AUTH_FORBIDDEN', `this operation needs a ${roles.join(' or ')} key`);
+  }
+  return known as Extract<Principal, { role: R }>;
+}

@@ -1,0 +1,24 @@
+import { z } from 'zod';
+import { roles } from '../db/schema.js';
+
+export const keyName = z.string().trim().min(1, 'name must not be empty').max(100, 'name must be at most 100 characters');
+
+export const createKeyBody = z.strictObject({
+  role: z.enum(['admin', 'integration']).describe('Learner keys are issued per learner: POST /v1/users/{userId}/keys'),
+  name: keyName,
+});
+
+export const keyIdParams = z.strictObject({ id: z.string().min(1).max(64) });
+
+export const keyInfoSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    role: z.enum(roles),
+    userId: z.string().nullable(),
+    createdAt: z.string(),
+    revokedAt: z.string().nullable(),
+  })
+  .meta({ id: 'ApiKey' });
+
+export const createdKeySchema = keyInfoSchema.extend({ token: z.string().describe('Shown once; store it now') }).meta({ id: 'CreatedApiKey' });

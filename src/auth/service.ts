@@ -1,0 +1,88 @@
+import type { Role } from '../db/schema.js';
+import { AppError } from '../errors.js';
+import { newId } from '../ids.js';
+import type { Principal } from './principal.js';
+import type { AuthRepository } from './repository.js';
+import { generateToken, hashToken, looksLikeToken, sameHash } from './tokens.js';
+
+export interface KeyInfo {
+  id: string;
+  name: string;
+  role: Role;
+  userId: string | null;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+export interface CreatedKey extends KeyInfo {
+  /** Shown once: only its hash is stored. */
+  token: string;
+}
+
+/** API keys: issuing, revoking and turning a bearer token into a Principal. */
+export function createAuthService(repository: AuthRepository, now: () => Date = () => new Date()) {
+  const info = (row: KeyInfo): KeyInfo => ({
+    id: row.id,
+    name: row.name,
+    role: row.role,
+    userId: row.userId,
+    createdAt: row.createdAt,
+    revokedAt: row.revokedAt,
+  });
+
+  return {
+    /**
+     * The principal for an Authorization header: null without one; 401 for anything that is not a live
+     * `Bearer` token, so a client with a bad token learns it even on routes that allow anonymous access.
+     */
+    authenticate(header: string | undefined): Principal | null {
+      if (header === undefined) return null;
+      const match = /^Bearer +(\S+) *$/i.exec(header);
+      if (!match || !looksLikeToken(match[1]!)) {
+        throw new AppError('MNEMO_AUTH_INVALID_TOKEN', 'the Authorization header must be "Bearer <token>" with a mnemo token');
+      }
+      const hash = hashToken(match[1]!);
+      const key = repository.findActiveByHash(hash);
+      if (!key || !sameHash(key.tokenHash, hash)) {
+        throw new AppError('MNEMO_AUTH_INVALID_TOKEN', 'the token is unknown or has been revoked');
+      }
+      if (key.role === 'learner') {
+        if (!key.userId) throw new AppError('MNEMO_AUTH_INVALID_TOKEN', 'the token is unknown or has been revoked');
+        return { keyId: key.id, name: key.name, role: 'learner', userId: key.userId };
+      }
+      return { keyId: key.id, name: key.name, role: key.role };
+    },
+
+    createKey(input: { role: Role; name: string; userId?: string | null }, createdBy: Principal | null): CreatedKey {
+      const token = generateToken();
+      const row = {
+        id: newId('key'),
+        name: input.name,
+        role: input.role,
+        tokenHash: hashToken(token),
+        userId: input.userId ?? null,
+        createdByKeyId: createdBy?.keyId ?? null,
+        createdAt: now().toISOString(),
+      };
+      repository.insert(row);
+      return { ...info({ ...row, revokedAt: null }), token };
+    },
+
+    revokeKey(id: string): KeyInfo {
+      const key = repository.findById(id);
+      if (!key) throw new AppError('MNEMO_AUTH_KEY_NOT_FOUND', `no API key with id "${id}"`);
+      repository.revoke(id, now().toISOString());
+      return info(repository.findById(id)!);
+    },
+
+    getKey(id: string): KeyInfo | undefined {
+      const key = repository.findById(id);
+      return key && info(key);
+    },
+
+    listKeys: (): KeyInfo[] => repository.list().map(info),
+    keysOfUser: (userId: string): KeyInfo[] => repository.listForUser(userId).map(info),
+  };
+}
+
+export type AuthService = ReturnType<typeof createAuthService>;

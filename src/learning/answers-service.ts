@@ -1,0 +1,199 @@
+import type { UserRow } from '../db/schema.js';
+import { AppError, type ErrorDetail } from '../errors.js';
+import { newId } from '../ids.js';
+import { decodeCursor, encodeCursor } from '../lib/cursor.js';
+import { z } from 'zod';
+import type { AnswerRecord, FlashcardRef, LearningRepository } from './repository.js';
+import { answerInputSchema, type AnswerDto } from './schemas.js';
+import { comesAfter, type ScheduledAnswer, type Scheduler } from './scheduler.js';
+import { presentAnswer } from './users-service.js';
+
+export type AnswerStatus = 'created' | 'duplicate' | 'conflict' | 'invalid';
+
+export interface AnswerOutcome {
+  clientAnswerId: string | null;
+  status: AnswerStatus;
+  answer?: AnswerDto;
+  error?: AppError;
+}
+
+/** How far ahead of the server's clock a client's answeredAt may be (clock skew), in milliseconds. */
+const maxClockSkewMs = 5 * 60 * 1000;
+
+/** The comparable content of an answer: a retry is a duplicate only when all of these are equal. */
+interface NormalizedAnswer {
+  clientAnswerId: string;
+  flashcardId: string;
+  rating: number;
+  correct: boolean | null;
+  answeredAt: string;
+  durationMs: number | null;
+  response: string | null;
+}
+
+function normalize(input: z.infer<typeof answerInputSchema>): NormalizedAnswer {
+  return {
+    clientAnswerId: input.clientAnswerId.toLowerCase(),
+    flashcardId: input.flashcardId,
+    // `correct` alone maps to Good (3) or Again (1).
+    rating: input.rating ?? (input.correct ? 3 : 1),
+    correct: input.correct ?? null,
+    answeredAt: new Date(input.answeredAt).toISOString(),
+    durationMs: input.durationMs ?? null,
+    response: input.response ?? null,
+  };
+}
+
+const samePayload = (a: NormalizedAnswer, b: NormalizedAnswer) =>
+  a.flashcardId === b.flashcardId &&
+  a.rating === b.rating &&
+  a.correct === b.correct &&
+  a.answeredAt === b.answeredAt &&
+  a.durationMs === b.durationMs &&
+  a.response === b.response;
+
+const historyCursor = { answeredAt: z.string().max(40), id: z.string().max(64) };
+
+/**
+ * Records answers: idempotent per (user, clientAnswerId), one IMMEDIATE transaction per call, card states updated
+ * in the same transaction. Answers after a card's last applied answer extend its state; an older (late, offline)
+ * answer makes that card's state be replayed from its whole history.
+ */
+export function createAnswersService(repository: LearningRepository, scheduler: Scheduler, now: () => Date = () => new Date()) {
+  function updateStates(userId: string, touched: Map<string, { ref: FlashcardRef; answers: ScheduledAnswer[] }>): void {
+    for (const { ref, answers } of touched.values()) {
+      const stored = repository.findState(userId, ref.id);
+      const state =
+        stored && answers.every((answer) => comesAfter(answer, stored))
+          ? scheduler.apply(stored, answers)
+          : scheduler.replay(repository.answersOfCard(userId, ref.id));
+      repository.saveState(userId, ref, state);
+    }
+  }
+
+  function invalid(clientAnswerId: string | null, error: AppError): AnswerOutcome {
+    return { clientAnswerId, status: 'invalid', error };
+  }
+
+  /** Every item gets an outcome, in input order; valid items are stored even when others are not. */
+  function record(user: UserRow, items: readonly unknown[]): AnswerOutcome[] {
+    const receivedAt = now();
+    const latestAccepted = receivedAt.getTime() + maxClockSkewMs;
+    return repository.transaction(() => {
+      const outcomes: AnswerOutcome[] = [];
+      const inBatch = new Map<string, { normalized: NormalizedAnswer; record: AnswerRecord }>();
+      const touched = new Map<string, { ref: FlashcardRef; answers: ScheduledAnswer[] }>();
+
+      for (const item of items) {
+        const parsed = answerInputSchema.safeParse(item);
+        const rawId = (item as { clientAnswerId?: unknown } | null)?.clientAnswerId;
+        if (!parsed.success) {
+          const errors: ErrorDetail[] = parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));
+          outcomes.push(invalid(typeof rawId === 'string' ? rawId.slice(0, 100) : null, new AppError('MNEMO_REQUEST_INVALID', errors[0]?.message, errors)));
+          continue;
+        }
+        const answer = normalize(parsed.data);
+        const earlier = inBatch.get(answer.clientAnswerId);
+        const existing = earlier?.record ?? repository.findAnswer(user.id, answer.clientAnswerId);
+        if (existing) {
+          const same = earlier ? samePayload(earlier.normalized, answer) : samePayload(normalizeStored(existing), answer);
+          outcomes.push(
+            same
+              ? { clientAnswerId: answer.clientAnswerId, status: 'duplicate', answer: presentAnswer(existing) }
+              : {
+                  clientAnswerId: answer.clientAnswerId,
+                  status: 'conflict',
+                  error: new AppError(
+                    'MNEMO_LEARNING_ANSWER_CONFLICT',
+                    `answer "${answer.clientAnswerId}" was already recorded with different content; nothing was changed`,
+                  ),
+                },
+          );
+          continue;
+        }
+        if (Date.parse(answer.answeredAt) > latestAccepted) {
+          outcomes.push(
+            invalid(answer.clientAnswerId, new AppError('MNEMO_LEARNING_ANSWER_IN_FUTURE', 'answeredAt is more than 5 minutes ahead of the server clock', [{ path: 'answeredAt', message: 'in the future' }])),
+          );
+          continue;
+        }
+        const ref = repository.findFlashcardRef(answer.flashcardId);
+        if (!ref) {
+          outcomes.push(
+            invalid(answer.clientAnswerId, new AppError('MNEMO_LEARNING_UNKNOWN_FLASHCARD', `no flashcard with id "${answer.flashcardId}"`, [{ path: 'flashcardId', message: 'unknown flashcard' }])),
+          );
+          continue;
+        }
+        const row = {
+          id: newId('ans'),
+          userId: user.id,
+          moduleId: ref.moduleId,
+          receivedAt: receivedAt.toISOString(),
+          ...answer,
+        };
+        repository.insertAnswer(row);
+        const stored: AnswerRecord = { ...row, moduleSlug: ref.moduleSlug };
+        inBatch.set(answer.clientAnswerId, { normalized: answer, record: stored });
+        const card = touched.get(ref.id) ?? { ref, answers: [] };
+        card.answers.push(answer);
+        touched.set(ref.id, card);
+        outcomes.push({ clientAnswerId: answer.clientAnswerId, status: 'created', answer: presentAnswer(stored) });
+      }
+      updateStates(user.id, touched);
+      return outcomes;
+    });
+  }
+
+  return {
+    recordBatch: record,
+
+    /** One answer: 201 created, 200 duplicate; a conflict (409) or invalid answer (4xx) throws. */
+    recordOne(user: UserRow, input: unknown): { created: boolean; answer: AnswerDto } {
+      const [outcome] = record(user, [input]);
+      if (outcome!.error) throw outcome!.error;
+      return { created: outcome!.status === 'created', answer: outcome!.answer! };
+    },
+
+    history(
+      user: UserRow,
+      query: { limit: number; cursor?: string | undefined; module?: string | undefined; flashcardId?: string | undefined; since?: string | undefined; until?: string | undefined },
+    ): { items: AnswerDto[]; nextCursor: string | null } {
+      const before = query.cursor === undefined ? undefined : decodeCursor('answers', query.cursor, historyCursor);
+      const moduleId = query.module === undefined ? undefined : moduleIdOf(repository, query.module);
+      const rows = repository.history({
+        userId: user.id,
+        limit: query.limit + 1,
+        before,
+        moduleId,
+        flashcardId: query.flashcardId,
+        since: query.since && new Date(query.since).toISOString(),
+        until: query.until && new Date(query.until).toISOString(),
+      });
+      const items = rows.slice(0, query.limit);
+      const last = items.at(-1);
+      const nextCursor = rows.length > query.limit && last ? encodeCursor('answers', { answeredAt: last.answeredAt, id: last.id }) : null;
+      return { items: items.map(presentAnswer), nextCursor };
+    },
+  };
+}
+
+export type AnswersService = ReturnType<typeof createAnswersService>;
+
+function normalizeStored(answer: AnswerRecord): NormalizedAnswer {
+  return {
+    clientAnswerId: answer.clientAnswerId,
+    flashcardId: answer.flashcardId,
+    rating: answer.rating,
+    correct: answer.correct,
+    answeredAt: answer.answeredAt,
+    durationMs: answer.durationMs,
+    response: answer.response,
+  };
+}
+
+/** A module filter names a module by slug; an unknown slug is a 404, not an empty result. */
+export function moduleIdOf(repository: LearningRepository, slug: string): string {
+  const id = repository.findModuleIdBySlug(slug);
+  if (!id) throw new AppError('MNEMO_CONTENT_MODULE_NOT_FOUND', `no module with slug "${slug}"`);
+  return id;
+}

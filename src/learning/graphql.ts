@@ -1,0 +1,232 @@
+import type { FastifyInstance } from 'fastify';
+import type { IResolvers, MercuriusContext, MercuriusLoaders } from 'mercurius';
+import type { Principal } from '../auth/principal.js';
+import type { FlashcardRecord } from '../content/records.js';
+import type { UserRow } from '../db/schema.js';
+import { AppError, isAppError } from '../errors.js';
+import { maxPageSize } from '../graphql/plugin.js';
+import type { AnswerOutcome } from './answers-service.js';
+import type { LearningServices } from './plugin.js';
+import { maxBatchAnswers } from './schemas.js';
+import type { StudyItem } from './study-service.js';
+
+const schema = /* GraphQL */ `
+  type Learner {
+    id: ID!
+    externalId: String!
+    displayName: String
+    createdAt: String!
+    "Answer history, newest answeredAt first."
+    answers(first: Int = 50, after: String, module: String, flashcardId: ID, since: String, until: String): AnswerConnection!
+    "FSRS states of the cards this learner has answered."
+    cards(module: String, dueOnly: Boolean = false, first: Int = 100, after: String): CardStateConnection!
+    "What to study next: due cards, most overdue first, then new cards up to newLimit."
+    study(module: String, limit: Int = 20, newLimit: Int = 10): [StudyItem!]!
+    progress(module: String): [ModuleProgress!]!
+  }
+
+  type Answer {
+    id: ID!
+    clientAnswerId: ID!
+    flashcardId: ID!
+    moduleSlug: String!
+    rating: Int!
+    correct: Boolean
+    answeredAt: String!
+    receivedAt: String!
+    durationMs: Int
+    response: String
+  }
+
+  type AnswerConnection {
+    nodes: [Answer!]!
+    pageInfo: PageInfo!
+  }
+
+  type CardState {
+    flashcardId: ID!
+    moduleSlug: String!
+    "new, learning, review or relearning"
+    state: String!
+    due: String!
+    stability: Float!
+    difficulty: Float!
+    reps: Int!
+    lapses: Int!
+    lastAnsweredAt: String!
+    retrievability: Float!
+  }
+
+  type CardStateConnection {
+    nodes: [CardState!]!
+    pageInfo: PageInfo!
+  }
+
+  type StudyItem {
+    "due or new"
+    reason: String!
+    flashcard: Flashcard!
+    state: CardState
+  }
+
+  type ModuleProgress {
+    moduleSlug: String!
+    totalCards: Int!
+    seenCards: Int!
+    dueNow: Int!
+    mastered: Int!
+    answers: Int!
+    accuracy: Float
+    lastAnsweredAt: String
+    streakDays: Int!
+  }
+
+  input AnswerInput {
+    clientAnswerId: ID!
+    flashcardId: ID!
+    "1 Again, 2 Hard, 3 Good, 4 Easy"
+    rating: Int
+    correct: Boolean
+    answeredAt: String!
+    durationMs: Int
+    response: String
+  }
+
+  enum AnswerStatus {
+    CREATED
+    DUPLICATE
+    CONFLICT
+    INVALID
+  }
+
+  type AnswerError {
+    code: String!
+    message: String!
+  }
+
+  type AnswerResult {
+    clientAnswerId: String
+    status: AnswerStatus!
+    answer: Answer
+    error: AnswerError
+  }
+
+  extend type Flashcard {
+    "The caller's FSRS state for this card (learner keys); null when never answered or for other keys."
+    myState: CardState
+  }
+
+  extend type Query {
+    "The learner of a learner key."
+    me: Learner
+    "A learner by id (admin, or the integration that created it); null when not visible to the caller."
+    user(id: ID!): Learner
+  }
+
+  type Mutation {
+    "Record one answer; idempotent on clientAnswerId. userId: the learner to act for (admin and integration keys)."
+    recordAnswer(input: AnswerInput!, userId: ID): Answer!
+    "Record up to ${maxBatchAnswers} answers in one transaction, with a result per answer in input order."
+    recordAnswers(inputs: [AnswerInput!]!, userId: ID): [AnswerResult!]!
+  }
+`;
+
+type Context = Pick<MercuriusContext, 'principal'>;
+
+type PageArgs = { first: number; after?: string | null };
+
+/** GraphQL gives absent optional inputs as null; the services expect them absent. */
+const defined = <T extends object>(value: T) =>
+  Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== null && entry !== undefined)) as {
+    [K in keyof T]: Exclude<T[K], null>;
+  };
+
+function pageSize(first: number, max = maxPageSize): number {
+  if (!Number.isInteger(first) || first < 1 || first > max) {
+    throw new AppError('MNEMO_REQUEST_INVALID', `first must be between 1 and ${max}`);
+  }
+  return first;
+}
+
+const connection = <T>(page: { items: T[]; nextCursor: string | null }) => ({
+  nodes: page.items,
+  pageInfo: { hasNextPage: page.nextCursor !== null, endCursor: page.nextCursor },
+});
+
+function resolvers({ users, answers, study }: LearningServices): IResolvers {
+  /** The learner a mutation acts for: the caller's own (learner key) or `userId` (admin, integration). */
+  const actingFor = (principal: Principal | null, userId: string | null | undefined): UserRow =>
+    userId ? users.accessibleUser(principal, userId) : users.selfUser(principal);
+
+  const outcome = (result: AnswerOutcome) => ({
+    clientAnswerId: result.clientAnswerId,
+    status: result.status.toUpperCase(),
+    answer: result.answer ?? null,
+    error: result.error ? { code: result.error.code, message: result.error.message } : null,
+  });
+
+  return {
+    Query: {
+      me: (_root: unknown, _args: unknown, context: Context) => users.selfUser(context.principal),
+      user: (_root: unknown, args: { id: string }, context: Context) => {
+        try {
+          return users.accessibleUser(context.principal, args.id);
+        } catch (error) {
+          if (isAppError(error) && error.code === 'MNEMO_LEARNING_USER_NOT_FOUND') return null;
+          throw error;
+        }
+      },
+    },
+    Mutation: {
+      recordAnswer: (_root: unknown, args: { input: object; userId?: string | null }, context: Context) =>
+        answers.recordOne(actingFor(context.principal, args.userId), defined(args.input)).answer,
+      recordAnswers: (_root: unknown, args: { inputs: object[]; userId?: string | null }, context: Context) => {
+        if (args.inputs.length > maxBatchAnswers) {
+          throw new AppError('MNEMO_REQUEST_INVALID', `at most ${maxBatchAnswers} answers per batch`);
+        }
+        const user = actingFor(context.principal, args.userId);
+        return answers.recordBatch(user, args.inputs.map(defined)).map(outcome);
+      },
+    },
+    Learner: {
+      answers: (user: UserRow, args: PageArgs & { module?: string | null; flashcardId?: string | null; since?: string | null; until?: string | null }) =>
+        connection(answers.history(user, { ...defined(args), limit: pageSize(args.first) })),
+      cards: (user: UserRow, args: PageArgs & { module?: string | null; dueOnly: boolean }) =>
+        connection(study.cards(user, { ...defined(args), due: args.dueOnly, limit: pageSize(args.first, 500) })),
+      study: (user: UserRow, args: { module?: string | null; limit: number; newLimit: number }) => {
+        const { limit, newLimit } = args;
+        if (!Number.isInteger(limit) || limit < 1 || limit > maxPageSize || !Number.isInteger(newLimit) || newLimit < 0 || newLimit > maxPageSize) {
+          throw new AppError('MNEMO_REQUEST_INVALID', `limit must be 1 to ${maxPageSize} and newLimit 0 to ${maxPageSize}`);
+        }
+        return study.study(user, defined(args));
+      },
+      progress: (user: UserRow, args: { module?: string | null }) => study.progress(user, defined(args)),
+    },
+    StudyItem: {
+      flashcard: (item: StudyItem): FlashcardRecord => item.card,
+    },
+  };
+}
+
+function loaders({ users, study }: LearningServices): MercuriusLoaders {
+  return {
+    Flashcard: {
+      myState: {
+        // Per-request batching of every card's state in one query; no cross-request cache.
+        loader: async (queries: { obj: FlashcardRecord }[], context: Context) => {
+          const principal = context.principal;
+          if (principal?.role !== 'learner') return queries.map(() => null);
+          return study.statesOfCards(users.selfUser(principal), queries.map((query) => query.obj.id));
+        },
+        opts: { cache: false },
+      },
+    },
+  } as unknown as MercuriusLoaders;
+}
+
+/** The learning slice of the GraphQL schema: the same services as the REST routes, authorised the same way. */
+export function registerLearningGraphql(app: FastifyInstance): void {
+  app.graphql.extendSchema(schema);
+  app.graphql.defineResolvers(resolvers(app.learning));
+  app.graphql.defineLoaders(loaders(app.learning));
+}

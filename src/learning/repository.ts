@@ -1,0 +1,302 @@
+import { and, asc, count, desc, eq, gte, inArray, isNull, lt, lte, or, sql, type SQL } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { answers, cardStates, flashcards, modules, users, type AnswerRow, type CardStateRow, type UserRow } from '../db/schema.js';
+import type { StoredCard } from './scheduler.js';
+
+export interface AnswerRecord extends AnswerRow {
+  moduleSlug: string;
+}
+
+export interface CardStateRecord extends CardStateRow {
+  moduleSlug: string;
+}
+
+export interface HistoryQuery {
+  userId: string;
+  limit: number;
+  /** Keyset position: the last item of the previous page (newest first). */
+  before?: { answeredAt: string; id: string } | undefined;
+  moduleId?: string | undefined;
+  flashcardId?: string | undefined;
+  since?: string | undefined;
+  until?: string | undefined;
+}
+
+export interface CardStatesQuery {
+  userId: string;
+  limit: number;
+  afterFlashcardId?: string | undefined;
+  moduleId?: string | undefined;
+  dueBy?: string | undefined;
+}
+
+export interface FlashcardRef {
+  id: string;
+  moduleId: string;
+  moduleSlug: string;
+}
+
+const answerColumns = {
+  id: answers.id,
+  userId: answers.userId,
+  clientAnswerId: answers.clientAnswerId,
+  flashcardId: answers.flashcardId,
+  moduleId: answers.moduleId,
+  rating: answers.rating,
+  correct: answers.correct,
+  answeredAt: answers.answeredAt,
+  receivedAt: answers.receivedAt,
+  durationMs: answers.durationMs,
+  response: answers.response,
+  moduleSlug: modules.slug,
+};
+
+const stateColumns = {
+  userId: cardStates.userId,
+  flashcardId: cardStates.flashcardId,
+  moduleId: cardStates.moduleId,
+  state: cardStates.state,
+  due: cardStates.due,
+  stability: cardStates.stability,
+  difficulty: cardStates.difficulty,
+  elapsedDays: cardStates.elapsedDays,
+  scheduledDays: cardStates.scheduledDays,
+  learningSteps: cardStates.learningSteps,
+  reps: cardStates.reps,
+  lapses: cardStates.lapses,
+  lastReview: cardStates.lastReview,
+  lastAnsweredAt: cardStates.lastAnsweredAt,
+  lastClientAnswerId: cardStates.lastClientAnswerId,
+  moduleSlug: modules.slug,
+};
+
+/** All SQL for learners, answers and card states. */
+export function createLearningRepository(db: Db) {
+  const p = sql.placeholder;
+  const answerByClientId = db
+    .select(answerColumns)
+    .from(answers)
+    .innerJoin(modules, eq(modules.id, answers.moduleId))
+    .where(and(eq(answers.userId, p('userId')), eq(answers.clientAnswerId, p('clientAnswerId'))))
+    .prepare();
+  const answersOfCard = db
+    .select({ answeredAt: answers.answeredAt, clientAnswerId: answers.clientAnswerId, rating: answers.rating })
+    .from(answers)
+    .where(and(eq(answers.userId, p('userId')), eq(answers.flashcardId, p('flashcardId'))))
+    .orderBy(asc(answers.answeredAt), asc(answers.clientAnswerId))
+    .prepare();
+  const stateOf = db
+    .select()
+    .from(cardStates)
+    .where(and(eq(cardStates.userId, p('userId')), eq(cardStates.flashcardId, p('flashcardId'))))
+    .prepare();
+  const refColumns = { id: flashcards.id, moduleId: flashcards.moduleId, moduleSlug: modules.slug };
+  const flashcardRef = db
+    .select(refColumns)
+    .from(flashcards)
+    .innerJoin(modules, eq(modules.id, flashcards.moduleId))
+    .where(eq(flashcards.id, p('id')))
+    .prepare();
+  const userById = db.select().from(users).where(eq(users.id, p('id'))).prepare();
+
+  return {
+    transaction<T>(work: () => T): T {
+      return db.transaction(() => work(), { behavior: 'immediate' });
+    },
+
+    findUser: (id: string): UserRow | undefined => userById.get({ id }),
+    findUserByOwner: (owner: string, externalId: string): UserRow | undefined =>
+      db.select().from(users).where(and(eq(users.owner, owner), eq(users.externalId, externalId))).get(),
+    findUsersByExternalId: (externalId: string, owner?: string): UserRow[] =>
+      db
+        .select()
+        .from(users)
+        .where(and(eq(users.externalId, externalId), owner === undefined ? undefined : eq(users.owner, owner)))
+        .orderBy(asc(users.createdAt), asc(users.id))
+        .limit(100)
+        .all(),
+    insertUser: (user: UserRow) => void db.insert(users).values(user).onConflictDoNothing().run(),
+    /** Answers, card states and learner keys go with the user (ON DELETE CASCADE). */
+    deleteUser: (id: string) => db.delete(users).where(eq(users.id, id)).run().changes > 0,
+
+    findFlashcardRef: (id: string): FlashcardRef | undefined => flashcardRef.get({ id }),
+    findModuleIdBySlug: (slug: string): string | undefined =>
+      db.select({ id: modules.id }).from(modules).where(eq(modules.slug, slug)).get()?.id,
+
+    findAnswer: (userId: string, clientAnswerId: string): AnswerRecord | undefined => answerByClientId.get({ userId, clientAnswerId }),
+    insertAnswer: (answer: AnswerRow) => void db.insert(answers).values(answer).run(),
+    answersOfCard: (userId: string, flashcardId: string) => answersOfCard.all({ userId, flashcardId }),
+
+    history(query: HistoryQuery): AnswerRecord[] {
+      const conditions: (SQL | undefined)[] = [eq(answers.userId, query.userId)];
+      if (query.moduleId) conditions.push(eq(answers.moduleId, query.moduleId));
+      if (query.flashcardId) conditions.push(eq(answers.flashcardId, query.flashcardId));
+      if (query.since) conditions.push(gte(answers.answeredAt, query.since));
+      if (query.until) conditions.push(lt(answers.answeredAt, query.until));
+      if (query.before) {
+        const { answeredAt, id } = query.before;
+        conditions.push(or(lt(answers.answeredAt, answeredAt), and(eq(answers.answeredAt, answeredAt), lt(answers.id, id))));
+      }
+      return db
+        .select(answerColumns)
+        .from(answers)
+        .innerJoin(modules, eq(modules.id, answers.moduleId))
+        .where(and(...conditions))
+        .orderBy(desc(answers.answeredAt), desc(answers.id))
+        .limit(query.limit)
+        .all();
+    },
+
+    allAnswers: (userId: string): AnswerRecord[] =>
+      db
+        .select(answerColumns)
+        .from(answers)
+        .innerJoin(modules, eq(modules.id, answers.moduleId))
+        .where(eq(answers.userId, userId))
+        .orderBy(asc(answers.answeredAt), asc(answers.clientAnswerId))
+        .all(),
+
+    findState: (userId: string, flashcardId: string): CardStateRow | undefined => stateOf.get({ userId, flashcardId }),
+
+    saveState(userId: string, card: Pick<FlashcardRef, 'id' | 'moduleId'>, state: StoredCard): void {
+      const row = { userId, flashcardId: card.id, moduleId: card.moduleId, ...state };
+      db.insert(cardStates)
+        .values(row)
+        .onConflictDoUpdate({ target: [cardStates.userId, cardStates.flashcardId], set: { ...state, moduleId: card.moduleId } })
+        .run();
+    },
+
+    /** Card states in flashcard-id order (stable keyset paging), optionally one module's or those due by a time. */
+    states(query: CardStatesQuery): CardStateRecord[] {
+      return db
+        .select(stateColumns)
+        .from(cardStates)
+        .innerJoin(modules, eq(modules.id, cardStates.moduleId))
+        .where(
+          and(
+            eq(cardStates.userId, query.userId),
+            query.moduleId ? eq(cardStates.moduleId, query.moduleId) : undefined,
+            query.dueBy ? lte(cardStates.due, query.dueBy) : undefined,
+            query.afterFlashcardId ? sql`${cardStates.flashcardId} > ${query.afterFlashcardId}` : undefined,
+          ),
+        )
+        .orderBy(asc(cardStates.flashcardId))
+        .limit(query.limit)
+        .all();
+    },
+
+    statesOfCards: (userId: string, flashcardIds: string[]): CardStateRecord[] =>
+      flashcardIds.length
+        ? db
+            .select(stateColumns)
+            .from(cardStates)
+            .innerJoin(modules, eq(modules.id, cardStates.moduleId))
+            .where(and(eq(cardStates.userId, userId), inArray(cardStates.flashcardId, flashcardIds)))
+            .all()
+        : [],
+
+    allStates: (userId: string): CardStateRecord[] =>
+      db
+        .select(stateColumns)
+        .from(cardStates)
+        .innerJoin(modules, eq(modules.id, cardStates.moduleId))
+        .where(eq(cardStates.userId, userId))
+        .orderBy(asc(cardStates.flashcardId))
+        .all(),
+
+    /** Due cards of live flashcards in live modules, most overdue first. */
+    dueCards(userId: string, now: string, limit: number, moduleId?: string): CardStateRecord[] {
+      return db
+        .select(stateColumns)
+        .from(cardStates)
+        .innerJoin(flashcards, eq(flashcards.id, cardStates.flashcardId))
+        .innerJoin(modules, eq(modules.id, cardStates.moduleId))
+        .where(
+          and(
+            eq(cardStates.userId, userId),
+            moduleId ? eq(cardStates.moduleId, moduleId) : undefined,
+            lte(cardStates.due, now),
+            isNull(flashcards.archivedAt),
+            isNull(modules.archivedAt),
+          ),
+        )
+        .orderBy(asc(cardStates.due), asc(cardStates.flashcardId))
+        .limit(limit)
+        .all();
+    },
+
+    /** Live flashcards the user has never answered, in module (slug) and deck order. */
+    newCardIds(userId: string, limit: number, moduleId?: string): string[] {
+      return db
+        .select({ id: flashcards.id })
+        .from(flashcards)
+        .innerJoin(modules, eq(modules.id, flashcards.moduleId))
+        .where(
+          and(
+            moduleId ? eq(flashcards.moduleId, moduleId) : undefined,
+            isNull(flashcards.archivedAt),
+            isNull(modules.archivedAt),
+            sql`NOT EXISTS (SELECT 1 FROM ${cardStates} WHERE ${cardStates.userId} = ${userId} AND ${cardStates.flashcardId} = ${flashcards.id})`,
+          ),
+        )
+        .orderBy(asc(modules.slug), asc(flashcards.position))
+        .limit(limit)
+        .all()
+        .map((row) => row.id);
+    },
+
+    /** Per-module answer counts for a user: total, recalled (rating above Again), last answer time. */
+    answerStats(userId: string, moduleId?: string) {
+      return db
+        .select({
+          moduleId: answers.moduleId,
+          answers: count(),
+          recalled: sql<number>`sum(${answers.rating} > 1)`,
+          lastAnsweredAt: sql<string>`max(${answers.answeredAt})`,
+        })
+        .from(answers)
+        .where(and(eq(answers.userId, userId), moduleId ? eq(answers.moduleId, moduleId) : undefined))
+        .groupBy(answers.moduleId)
+        .all();
+    },
+
+    /** Per-module card-state counts for live cards: seen, due by `now`, mastered. */
+    stateStats(userId: string, now: string, masteredStability: number, moduleId?: string) {
+      return db
+        .select({
+          moduleId: cardStates.moduleId,
+          seen: count(),
+          due: sql<number>`sum(${cardStates.due} <= ${now})`,
+          mastered: sql<number>`sum(${cardStates.state} = 2 AND ${cardStates.stability} >= ${masteredStability})`,
+        })
+        .from(cardStates)
+        .innerJoin(flashcards, eq(flashcards.id, cardStates.flashcardId))
+        .where(and(eq(cardStates.userId, userId), isNull(flashcards.archivedAt), moduleId ? eq(cardStates.moduleId, moduleId) : undefined))
+        .groupBy(cardStates.moduleId)
+        .all();
+    },
+
+    /** Distinct UTC days with at least one answer, newest first (for streaks). */
+    answerDays(userId: string, moduleId: string, limit: number): string[] {
+      return db
+        .selectDistinct({ day: sql<string>`substr(${answers.answeredAt}, 1, 10)` })
+        .from(answers)
+        .where(and(eq(answers.userId, userId), eq(answers.moduleId, moduleId)))
+        .orderBy(desc(sql`substr(${answers.answeredAt}, 1, 10)`))
+        .limit(limit)
+        .all()
+        .map((row) => row.day);
+    },
+
+    modulesForProgress: (ids: string[]) =>
+      ids.length
+        ? db
+            .select({ id: modules.id, slug: modules.slug, flashcardCount: modules.flashcardCount, archivedAt: modules.archivedAt })
+            .from(modules)
+            .where(inArray(modules.id, ids))
+            .all()
+        : [],
+  };
+}
+
+export type LearningRepository = ReturnType<typeof createLearningRepository>;

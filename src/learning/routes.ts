@@ -1,0 +1,230 @@
+import type { FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { createdKeySchema } from '../auth/schemas.js';
+import type { UserRow } from '../db/schema.js';
+import { problemResponses } from '../http/problem-schema.js';
+import { useZodSchemas } from '../http/zod.js';
+import {
+  answerBatchBody,
+  answerInputSchema,
+  answerSchema,
+  batchResultSchema,
+  cardsQuery,
+  cardStateSchema,
+  createLearnerKeyBody,
+  createUserBody,
+  findUsersQuery,
+  historyQuery,
+  progressQuery,
+  progressSchema,
+  studyItemSchema,
+  studyQuery,
+  userIdParams,
+  userSchema,
+} from './schemas.js';
+import { presentStudyItem } from './study-service.js';
+
+const security = [{ bearer: [] }];
+const list = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), nextCursor: z.string().nullable() });
+
+/**
+ * Learners (admin and integration keys) and the per-learner resources: answers, card states, study queue and
+ * progress, each served twice with one handler: under /me for a learner key, under /users/:userId for the
+ * learner's admin or integration.
+ */
+export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
+  useZodSchemas(app);
+  const { users, answers, study } = app.learning;
+
+  app.post(
+    '/users',
+    {
+      schema: {
+        tags: ['learners'],
+        summary: 'Create a learner (201), or get the existing one with this externalId for this integration (200)',
+        security,
+        body: createUserBody,
+        response: { 200: userSchema, 201: userSchema, ...problemResponses(400, 401, 403) },
+      },
+    },
+    async (request, reply) => {
+      const { user, created } = users.createUser(request.principal, request.body);
+      return reply.code(created ? 201 : 200).send(user);
+    },
+  );
+
+  app.get(
+    '/users',
+    {
+      schema: {
+        tags: ['learners'],
+        summary: 'Find learners by externalId (an integration sees only its own)',
+        security,
+        querystring: findUsersQuery,
+        response: { 200: z.object({ items: z.array(userSchema) }), ...problemResponses(400, 401, 403) },
+      },
+    },
+    async (request) => ({ items: users.findUsers(request.principal, request.query.externalId) }),
+  );
+
+  const userRoute = { tags: ['learners'], security, params: userIdParams };
+
+  app.get(
+    '/users/:userId',
+    { schema: { ...userRoute, summary: 'A learner', response: { 200: userSchema, ...problemResponses(401, 403, 404) } } },
+    async (request) => users.getUser(request.principal, request.params.userId),
+  );
+
+  app.delete(
+    '/users/:userId',
+    {
+      schema: {
+        ...userRoute,
+        summary: 'Erase a learner with their keys, answers and card states (right to erasure)',
+        response: { 204: z.null(), ...problemResponses(401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      users.deleteUser(request.principal, request.params.userId);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/users/:userId/export',
+    {
+      schema: {
+        ...userRoute,
+        summary: 'Everything stored about a learner, as JSON',
+        response: { 200: z.looseObject({ user: userSchema }), ...problemResponses(401, 403, 404) },
+      },
+    },
+    async (request) => users.exportUser(request.principal, request.params.userId),
+  );
+
+  app.post(
+    '/users/:userId/keys',
+    {
+      schema: {
+        ...userRoute,
+        summary: 'Issue a learner key for this learner (what a mobile client uses); the token is shown once',
+        body: createLearnerKeyBody,
+        response: { 201: createdKeySchema, ...problemResponses(400, 401, 403, 404) },
+      },
+    },
+    async (request, reply) => reply.code(201).send(users.issueLearnerKey(request.principal, request.params.userId, request.body.name)),
+  );
+
+  const scopes: { prefix: string; params?: typeof userIdParams; tag: string; user: (request: FastifyRequest) => UserRow }[] = [
+    { prefix: '/me', tag: 'me', user: (request) => users.selfUser(request.principal) },
+    {
+      prefix: '/users/:userId',
+      params: userIdParams,
+      tag: 'learners',
+      user: (request) => users.accessibleUser(request.principal, (request.params as { userId: string }).userId),
+    },
+  ];
+
+  for (const scope of scopes) {
+    const base = { tags: [scope.tag], security, ...(scope.params ? { params: scope.params } : {}) };
+
+    app.post(
+      `${scope.prefix}/answers`,
+      {
+        schema: {
+          ...base,
+          summary: 'Record an answer: 201 created, 200 for a retry of the same answer, 409 for the same id with other content',
+          body: answerInputSchema,
+          response: { 200: answerSchema, 201: answerSchema, ...problemResponses(400, 401, 403, 404, 409, 422) },
+        },
+      },
+      async (request, reply) => {
+        const { created, answer } = answers.recordOne(scope.user(request), request.body);
+        return reply.code(created ? 201 : 200).send(answer);
+      },
+    );
+
+    app.post(
+      `${scope.prefix}/answers/batch`,
+      {
+        schema: {
+          ...base,
+          summary: 'Record up to 500 answers in one transaction (offline sync); a result per answer, in input order',
+          body: answerBatchBody,
+          response: { 200: batchResultSchema, ...problemResponses(400, 401, 403, 404) },
+        },
+      },
+      async (request) => {
+        const outcomes = answers.recordBatch(scope.user(request), request.body.answers);
+        return {
+          results: outcomes.map((outcome) => ({
+            clientAnswerId: outcome.clientAnswerId,
+            status: outcome.status,
+            ...(outcome.answer ? { answer: outcome.answer } : {}),
+            ...(outcome.error
+              ? { error: { code: outcome.error.code, message: outcome.error.message, ...(outcome.error.errors ? { errors: outcome.error.errors } : {}) } }
+              : {}),
+          })),
+        };
+      },
+    );
+
+    app.get(
+      `${scope.prefix}/answers`,
+      {
+        schema: {
+          ...base,
+          summary: 'Answer history, newest answeredAt first',
+          querystring: historyQuery,
+          response: { 200: list(answerSchema), ...problemResponses(400, 401, 403, 404) },
+        },
+      },
+      async (request) => answers.history(scope.user(request), request.query),
+    );
+
+    app.get(
+      `${scope.prefix}/cards`,
+      {
+        schema: {
+          ...base,
+          summary: 'FSRS card states (cards answered at least once)',
+          querystring: cardsQuery,
+          response: { 200: list(cardStateSchema), ...problemResponses(400, 401, 403, 404) },
+        },
+      },
+      async (request) => {
+        const { due, ...query } = request.query;
+        return study.cards(scope.user(request), { ...query, due: due === 'true' });
+      },
+    );
+
+    app.get(
+      `${scope.prefix}/study`,
+      {
+        schema: {
+          ...base,
+          summary: 'The study queue: due cards (most overdue first), then new cards up to newLimit',
+          querystring: studyQuery,
+          response: { 200: z.object({ items: z.array(studyItemSchema) }), ...problemResponses(400, 401, 403, 404) },
+        },
+      },
+      async (request) => ({
+        items: study.study(scope.user(request), request.query).map((item) => presentStudyItem(item, request.query.format)),
+      }),
+    );
+
+    app.get(
+      `${scope.prefix}/progress`,
+      {
+        schema: {
+          ...base,
+          summary: 'Progress per module the learner has answered in (or the one asked for)',
+          querystring: progressQuery,
+          response: { 200: z.object({ items: z.array(progressSchema) }), ...problemResponses(400, 401, 403, 404) },
+        },
+      },
+      async (request) => ({ items: study.progress(scope.user(request), request.query) }),
+    );
+  }
+};

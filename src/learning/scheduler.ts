@@ -1,0 +1,116 @@
+import { createEmptyCard, fsrs, State, type Card, type Grade } from 'ts-fsrs';
+
+export const cardStateNames = ['new', 'learning', 'review', 'relearning'] as const;
+export type CardStateName = (typeof cardStateNames)[number];
+
+/** A card's FSRS memory state as stored, with the key of the last answer applied to it. */
+export interface StoredCard {
+  state: number;
+  due: string;
+  stability: number;
+  difficulty: number;
+  elapsedDays: number;
+  scheduledDays: number;
+  learningSteps: number;
+  reps: number;
+  lapses: number;
+  lastReview: string | null;
+  lastAnsweredAt: string;
+  lastClientAnswerId: string;
+}
+
+/** What the scheduler needs from an answer; answers are applied in (answeredAt, clientAnswerId) order. */
+export interface ScheduledAnswer {
+  answeredAt: string;
+  clientAnswerId: string;
+  rating: number;
+}
+
+export interface SchedulerOptions {
+  desiredRetention: number;
+  maximumIntervalDays: number;
+}
+
+/** Orders answers as the card state is defined over them. */
+export function compareAnswers(a: ScheduledAnswer, b: ScheduledAnswer): number {
+  if (a.answeredAt !== b.answeredAt) return a.answeredAt < b.answeredAt ? -1 : 1;
+  return a.clientAnswerId < b.clientAnswerId ? -1 : a.clientAnswerId > b.clientAnswerId ? 1 : 0;
+}
+
+/**
+ * FSRS through ts-fsrs, fuzz off so a history always yields the same state. The state is a pure function of the
+ * ordered answers: `replay` computes it from scratch, `apply` extends a stored state with later answers, and the
+ * two agree because stored values round-trip exactly (REAL doubles, millisecond ISO times).
+ */
+export function createScheduler(options: SchedulerOptions) {
+  const scheduler = fsrs({
+    request_retention: options.desiredRetention,
+    maximum_interval: options.maximumIntervalDays,
+    enable_fuzz: false,
+  });
+
+  function toCard(stored: StoredCard): Card {
+    return {
+      state: stored.state as State,
+      due: new Date(stored.due),
+      stability: stored.stability,
+      difficulty: stored.difficulty,
+      elapsed_days: stored.elapsedDays,
+      scheduled_days: stored.scheduledDays,
+      learning_steps: stored.learningSteps,
+      reps: stored.reps,
+      lapses: stored.lapses,
+      ...(stored.lastReview ? { last_review: new Date(stored.lastReview) } : {}),
+    };
+  }
+
+  function fromCard(card: Card, last: ScheduledAnswer): StoredCard {
+    return {
+      state: card.state,
+      due: card.due.toISOString(),
+      stability: card.stability,
+      difficulty: card.difficulty,
+      elapsedDays: card.elapsed_days,
+      scheduledDays: card.scheduled_days,
+      learningSteps: card.learning_steps,
+      reps: card.reps,
+      lapses: card.lapses,
+      lastReview: card.last_review ? card.last_review.toISOString() : null,
+      lastAnsweredAt: last.answeredAt,
+      lastClientAnswerId: last.clientAnswerId,
+    };
+  }
+
+  function run(start: Card, ordered: readonly ScheduledAnswer[]): Card {
+    let card = start;
+    for (const answer of ordered) card = scheduler.next(card, new Date(answer.answeredAt), answer.rating as Grade).card;
+    return card;
+  }
+
+  return {
+    /** The state after every answer of a card, applied in order from a new card. */
+    replay(answers: readonly ScheduledAnswer[]): StoredCard {
+      const ordered = [...answers].sort(compareAnswers);
+      const first = ordered[0];
+      if (!first) throw new Error('replay needs at least one answer');
+      return fromCard(run(createEmptyCard(new Date(first.answeredAt)), ordered), ordered.at(-1)!);
+    },
+
+    /** Applies answers that all come after the stored state's last answer. */
+    apply(stored: StoredCard, later: readonly ScheduledAnswer[]): StoredCard {
+      const ordered = [...later].sort(compareAnswers);
+      return fromCard(run(toCard(stored), ordered), ordered.at(-1)!);
+    },
+
+    /** Probability of recall now (0-1). */
+    retrievability(stored: StoredCard, now: Date): number {
+      return scheduler.get_retrievability(toCard(stored), now, false);
+    },
+  };
+}
+
+export type Scheduler = ReturnType<typeof createScheduler>;
+
+/** Whether `answer` sorts after the last answer a stored state includes. */
+export const comesAfter = (answer: ScheduledAnswer, stored: StoredCard) =>
+  compareAnswers(answer, { answeredAt: stored.lastAnsweredAt, clientAnswerId: stored.lastClientAnswerId, rating: 0 }) > 0;

@@ -1,0 +1,144 @@
+import { z } from 'zod';
+import type { TextFormat } from '../content/module-source/render.js';
+import { presentFlashcard } from '../content/present.js';
+import type { FlashcardRecord, ModuleRecord } from '../content/records.js';
+import type { ContentService } from '../content/service.js';
+import type { UserRow } from '../db/schema.js';
+import { decodeCursor, encodeCursor } from '../lib/cursor.js';
+import { moduleIdOf } from './answers-service.js';
+import type { CardStateRecord, LearningRepository } from './repository.js';
+import { cardStateNames, type Scheduler } from './scheduler.js';
+import type { CardStateDto, ProgressDto, StudyItemDto } from './schemas.js';
+
+/** An entry of the study queue: the card with its module, and its state unless it is new. */
+export interface StudyItem {
+  reason: 'due' | 'new';
+  card: FlashcardRecord;
+  module: ModuleRecord;
+  state: CardStateDto | null;
+}
+
+export function presentStudyItem(item: StudyItem, format: TextFormat): StudyItemDto {
+  return { reason: item.reason, flashcard: { ...presentFlashcard(item.card, format), moduleSlug: item.module.slug }, state: item.state };
+}
+
+/** A card counts as mastered once it is in review with a stability of three weeks or more. */
+export const masteredStabilityDays = 21;
+
+const cardsCursor = { flashcardId: z.string().max(64) };
+const dayMs = 24 * 60 * 60 * 1000;
+
+/** Card states, the study queue and progress: reads over the answer history and its derived states. */
+export function createStudyService(
+  repository: LearningRepository,
+  content: ContentService,
+  scheduler: Scheduler,
+  now: () => Date = () => new Date(),
+) {
+  function presentState(state: CardStateRecord, at: Date): CardStateDto {
+    return {
+      flashcardId: state.flashcardId,
+      moduleSlug: state.moduleSlug,
+      state: cardStateNames[state.state] ?? 'new',
+      due: state.due,
+      stability: state.stability,
+      difficulty: state.difficulty,
+      reps: state.reps,
+      lapses: state.lapses,
+      lastAnsweredAt: state.lastAnsweredAt,
+      retrievability: scheduler.retrievability(state, at),
+    };
+  }
+
+  return {
+    presentState,
+
+    cards(user: UserRow, query: { module?: string | undefined; due?: boolean; limit: number; cursor?: string | undefined }) {
+      const at = now();
+      const after = query.cursor === undefined ? undefined : decodeCursor('cards', query.cursor, cardsCursor).flashcardId;
+      const rows = repository.states({
+        userId: user.id,
+        limit: query.limit + 1,
+        afterFlashcardId: after,
+        moduleId: query.module === undefined ? undefined : moduleIdOf(repository, query.module),
+        dueBy: query.due ? at.toISOString() : undefined,
+      });
+      const items = rows.slice(0, query.limit);
+      const last = items.at(-1);
+      return {
+        items: items.map((state) => presentState(state, at)),
+        nextCursor: rows.length > query.limit && last ? encodeCursor('cards', { flashcardId: last.flashcardId }) : null,
+      };
+    },
+
+    /** What to show next: due cards, most overdue first, then never-seen cards up to `newLimit`. */
+    study(user: UserRow, query: { module?: string | undefined; limit: number; newLimit: number }): StudyItem[] {
+      const at = now();
+      const moduleId = query.module === undefined ? undefined : moduleIdOf(repository, query.module);
+      const due = repository.dueCards(user.id, at.toISOString(), query.limit, moduleId);
+      const newIds = repository.newCardIds(user.id, Math.min(query.newLimit, query.limit - due.length), moduleId);
+      const cards = content.flashcardsByIds([...due.map((state) => state.flashcardId), ...newIds]);
+      const item = (id: string, reason: StudyItem['reason'], state: CardStateRecord | null): StudyItem[] => {
+        const found = cards.get(id);
+        return found ? [{ reason, ...found, state: state && presentState(state, at) }] : [];
+      };
+      return [...due.flatMap((state) => item(state.flashcardId, 'due', state)), ...newIds.flatMap((id) => item(id, 'new', null))];
+    },
+
+    /** Per-module progress for the modules the learner has answered in (or the one asked for). */
+    progress(user: UserRow, query: { module?: string | undefined }): ProgressDto[] {
+      const at = now();
+      const moduleId = query.module === undefined ? undefined : moduleIdOf(repository, query.module);
+      const answerStats = new Map(repository.answerStats(user.id, moduleId).map((row) => [row.moduleId, row]));
+      const stateStats = new Map(
+        repository.stateStats(user.id, at.toISOString(), masteredStabilityDays, moduleId).map((row) => [row.moduleId, row]),
+      );
+      const ids = moduleId ? [moduleId] : [...new Set([...answerStats.keys(), ...stateStats.keys()])];
+      const modules = repository
+        .modulesForProgress(ids)
+        .filter((module) => module.archivedAt === null || module.id === moduleId)
+        .sort((a, b) => (a.slug < b.slug ? -1 : 1));
+      return modules.map((module) => {
+        const answers = answerStats.get(module.id);
+        const states = stateStats.get(module.id);
+        return {
+          moduleSlug: module.slug,
+          totalCards: module.flashcardCount,
+          seenCards: states?.seen ?? 0,
+          dueNow: Number(states?.due ?? 0),
+          mastered: Number(states?.mastered ?? 0),
+          answers: answers?.answers ?? 0,
+          accuracy: answers && answers.answers > 0 ? Number(answers.recalled) / answers.answers : null,
+          lastAnsweredAt: answers?.lastAnsweredAt ?? null,
+          streakDays: answers ? streak(repository.answerDays(user.id, module.id, 400), at) : 0,
+        };
+      });
+    },
+
+    /** The caller's states for a batch of flashcards (GraphQL `Flashcard.myState`), in the order asked. */
+    statesOfCards(user: UserRow, flashcardIds: readonly string[]): (CardStateDto | null)[] {
+      const at = now();
+      const byId = new Map(repository.statesOfCards(user.id, [...new Set(flashcardIds)]).map((state) => [state.flashcardId, state]));
+      return flashcardIds.map((id) => {
+        const state = byId.get(id);
+        return state ? presentState(state, at) : null;
+      });
+    },
+  };
+}
+
+export type StudyService = ReturnType<typeof createStudyService>;
+
+/** Consecutive days (newest first, `YYYY-MM-DD`) ending today or yesterday. */
+function streak(days: string[], at: Date): number {
+  const today = at.toISOString().slice(0, 10);
+  const yesterday = new Date(at.getTime() - dayMs).toISOString().slice(0, 10);
+  if (days[0] !== today && days[0] !== yesterday) return 0;
+  let count = 1;
+  for (let index = 1; index < days.length; index++) {
+    const expected = new Date(Date.parse(`${days[index - 1]}T00:00:00Z`) - dayMs).toISOString().slice(0, 10);
+    if (days[index] !== expected) break;
+    count += 1;
+  }
+  return count;
+}

@@ -1,0 +1,118 @@
+import { requireRole, type Principal } from '../auth/principal.js';
+import type { AuthService, CreatedKey, KeyInfo } from '../auth/service.js';
+import type { UserRow } from '../db/schema.js';
+import { AppError } from '../errors.js';
+import { newId } from '../ids.js';
+import type { AnswerRecord, CardStateRecord, LearningRepository } from './repository.js';
+import type { UserDto } from './schemas.js';
+
+export const presentUser = (user: UserRow): UserDto => ({
+  id: user.id,
+  externalId: user.externalId,
+  displayName: user.displayName,
+  createdAt: user.createdAt,
+});
+
+/** Learners and who may act for them: admins for all, an integration for those it created, a learner for itself. */
+export function createUsersService(repository: LearningRepository, auth: AuthService, now: () => Date = () => new Date()) {
+  /**
+   * The learner `userId` if the caller may act for it. Learners use /me (403 here); another integration's
+   * learner is reported as missing (404), so ids never reveal who exists.
+   */
+  function accessibleUser(principal: Principal | null, userId: string): UserRow {
+    const caller = requireRole(principal, 'admin', 'integration');
+    const user = repository.findUser(userId);
+    if (!user || (caller.role === 'integration' && user.owner !== caller.keyId)) {
+      throw new AppError('MNEMO_LEARNING_USER_NOT_FOUND', `no user with id "${userId}"`);
+    }
+    return user;
+  }
+
+  /** The learner a learner key acts for (the /me routes). */
+  function selfUser(principal: Principal | null): UserRow {
+    const caller = requireRole(principal, 'learner');
+    const user = repository.findUser(caller.userId);
+    if (!user) throw new AppError('MNEMO_AUTH_INVALID_TOKEN', 'the token is unknown or has been revoked');
+    return user;
+  }
+
+  return {
+    accessibleUser,
+    selfUser,
+
+    /** Creates a learner, or returns the caller's existing learner with that externalId (created: false). */
+    createUser(principal: Principal | null, input: { externalId: string; displayName?: string | undefined }) {
+      const caller = requireRole(principal, 'admin', 'integration');
+      const owner = caller.role === 'integration' ? caller.keyId : '';
+      return repository.transaction(() => {
+        const existing = repository.findUserByOwner(owner, input.externalId);
+        if (existing) return { user: presentUser(existing), created: false };
+        const user: UserRow = {
+          id: newId('usr'),
+          externalId: input.externalId,
+          displayName: input.displayName ?? null,
+          owner,
+          createdAt: now().toISOString(),
+        };
+        repository.insertUser(user);
+        return { user: presentUser(user), created: true };
+      });
+    },
+
+    getUser: (principal: Principal | null, userId: string): UserDto => presentUser(accessibleUser(principal, userId)),
+
+    /** An integration sees its own learners with that externalId; an admin sees all of them. */
+    findUsers(principal: Principal | null, externalId: string): UserDto[] {
+      const caller = requireRole(principal, 'admin', 'integration');
+      const owner = caller.role === 'integration' ? caller.keyId : undefined;
+      return repository.findUsersByExternalId(externalId, owner).map(presentUser);
+    },
+
+    /** Right to erasure: the learner, their keys, answers and card states, in one transaction. */
+    deleteUser(principal: Principal | null, userId: string): void {
+      repository.transaction(() => {
+        const user = accessibleUser(principal, userId);
+        repository.deleteUser(user.id);
+      });
+    },
+
+    issueLearnerKey(principal: Principal | null, userId: string, name: string): CreatedKey {
+      const user = accessibleUser(principal, userId);
+      return auth.createKey({ role: 'learner', name, userId: user.id }, principal);
+    },
+
+    /** Everything stored about a learner (tokens excepted: only their hashes exist, and those stay inside). */
+    exportUser(principal: Principal | null, userId: string) {
+      const user = accessibleUser(principal, userId);
+      return repository.transaction(() => ({
+        exportedAt: now().toISOString(),
+        user: presentUser(user),
+        keys: auth.keysOfUser(user.id) satisfies KeyInfo[],
+        answers: repository.allAnswers(user.id).map(presentAnswer),
+        cardStates: repository.allStates(user.id).map(presentStoredState),
+      }));
+    },
+  };
+}
+
+export type UsersService = ReturnType<typeof createUsersService>;
+
+export function presentAnswer(answer: AnswerRecord) {
+  return {
+    id: answer.id,
+    clientAnswerId: answer.clientAnswerId,
+    flashcardId: answer.flashcardId,
+    moduleSlug: answer.moduleSlug,
+    rating: answer.rating,
+    correct: answer.correct,
+    answeredAt: answer.answeredAt,
+    receivedAt: answer.receivedAt,
+    durationMs: answer.durationMs,
+    response: answer.response,
+  };
+}
+
+function presentStoredState(state: CardStateRecord) {
+  const { userId: _userId, moduleId: _moduleId, ...rest } = state;
+  return rest;
+}
