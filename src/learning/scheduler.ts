@@ -1,4 +1,5 @@
-import { createEmptyCard, fsrs, State, type Card, type Grade } from 'ts-fsrs';
+import type { State} from 'ts-fsrs';
+import { createEmptyCard, fsrs, type Card, type Grade } from 'ts-fsrs';
 
 export const cardStateNames = ['new', 'learning', 'review', 'relearning'] as const;
 export type CardStateName = (typeof cardStateNames)[number];
