@@ -1,5 +1,4 @@
-import type { State} from 'ts-fsrs';
-import { createEmptyCard, fsrs, type Card, type Grade } from 'ts-fsrs';
+import { createEmptyCard, fsrs, type Card, type Grade, type State } from 'ts-fsrs';
 
 export const cardStateNames = ['new', 'learning', 'review', 'relearning'] as const;
 export type CardStateName = (typeof cardStateNames)[number];
