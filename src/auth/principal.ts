@@ -22,3 +22,13 @@ export function requireRole<R extends Role>(principal: Principal | null, ...role
   }
   return known as Extract<Principal, { role: R }>;
 }
+
+/**
+ * A route hook that checks the caller's role before the request is validated, so an anonymous caller gets 401
+ * (and a wrong role 403) without learning what input the route expects. Services check again on their own.
+ */
+export const allow =
+  (...roles: Role[]) =>
+  async (request: { principal: Principal | null }): Promise<void> => {
+    requireRole(request.principal, ...roles);
+  };

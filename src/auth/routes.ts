@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { problemResponses } from '../http/problem-schema.js';
 import { useZodSchemas } from '../http/zod.js';
-import { requireRole } from './principal.js';
+import { allow, requireRole } from './principal.js';
 import { createdKeySchema, createKeyBody, keyIdParams, keyInfoSchema } from './schemas.js';
 
 const security = [{ bearer: [] }];
@@ -11,6 +11,7 @@ const security = [{ bearer: [] }];
 export const authRoutes: FastifyPluginAsyncZod = async (app) => {
   useZodSchemas(app);
   const service = app.auth;
+  app.addHook('preValidation', allow('admin'));
 
   app.post(
     '/keys',

@@ -129,6 +129,10 @@ const schema = /* GraphQL */ `
     "Record up to ${maxBatchAnswers} answers in one transaction, with a result per answer in input order."
     recordAnswers(inputs: [AnswerInput!]!, userId: ID): [AnswerResult!]!
   }
+
+  extend schema {
+    mutation: Mutation
+  }
 `;
 
 type Context = Pick<MercuriusContext, 'principal'>;
@@ -189,10 +193,14 @@ function resolvers({ users, answers, study }: LearningServices): IResolvers {
       },
     },
     Learner: {
-      answers: (user: UserRow, args: PageArgs & { module?: string | null; flashcardId?: string | null; since?: string | null; until?: string | null }) =>
-        connection(answers.history(user, { ...defined(args), limit: pageSize(args.first) })),
-      cards: (user: UserRow, args: PageArgs & { module?: string | null; dueOnly: boolean }) =>
-        connection(study.cards(user, { ...defined(args), due: args.dueOnly, limit: pageSize(args.first, 500) })),
+      answers: (user: UserRow, args: PageArgs & { module?: string | null; flashcardId?: string | null; since?: string | null; until?: string | null }) => {
+        const { first, after, ...filters } = defined(args);
+        return connection(answers.history(user, { ...filters, cursor: after, limit: pageSize(first) }));
+      },
+      cards: (user: UserRow, args: PageArgs & { module?: string | null; dueOnly: boolean }) => {
+        const { first, after, dueOnly, module } = defined(args);
+        return connection(study.cards(user, { module, due: dueOnly, cursor: after, limit: pageSize(first, 500) }));
+      },
       study: (user: UserRow, args: { module?: string | null; limit: number; newLimit: number }) => {
         const { limit, newLimit } = args;
         if (!Number.isInteger(limit) || limit < 1 || limit > maxPageSize || !Number.isInteger(newLimit) || newLimit < 0 || newLimit > maxPageSize) {

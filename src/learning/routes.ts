@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { allow } from '../auth/principal.js';
 import { createdKeySchema } from '../auth/schemas.js';
 import type { UserRow } from '../db/schema.js';
 import { problemResponses } from '../http/problem-schema.js';
@@ -36,10 +37,12 @@ const list = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), 
 export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
   useZodSchemas(app);
   const { users, answers, study } = app.learning;
+  const staff = allow('admin', 'integration');
 
   app.post(
     '/users',
     {
+      preValidation: staff,
       schema: {
         tags: ['learners'],
         summary: 'Create a learner (201), or get the existing one with this externalId for this integration (200)',
@@ -57,6 +60,7 @@ export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/users',
     {
+      preValidation: staff,
       schema: {
         tags: ['learners'],
         summary: 'Find learners by externalId (an integration sees only its own)',
@@ -72,13 +76,14 @@ export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     '/users/:userId',
-    { schema: { ...userRoute, summary: 'A learner', response: { 200: userSchema, ...problemResponses(401, 403, 404) } } },
+    { preValidation: staff, schema: { ...userRoute, summary: 'A learner', response: { 200: userSchema, ...problemResponses(401, 403, 404) } } },
     async (request) => users.getUser(request.principal, request.params.userId),
   );
 
   app.delete(
     '/users/:userId',
     {
+      preValidation: staff,
       schema: {
         ...userRoute,
         summary: 'Erase a learner with their keys, answers and card states (right to erasure)',
@@ -94,6 +99,7 @@ export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/users/:userId/export',
     {
+      preValidation: staff,
       schema: {
         ...userRoute,
         summary: 'Everything stored about a learner, as JSON',
@@ -106,6 +112,7 @@ export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/users/:userId/keys',
     {
+      preValidation: staff,
       schema: {
         ...userRoute,
         summary: 'Issue a learner key for this learner (what a mobile client uses); the token is shown once',
@@ -116,22 +123,31 @@ export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request, reply) => reply.code(201).send(users.issueLearnerKey(request.principal, request.params.userId, request.body.name)),
   );
 
-  const scopes: { prefix: string; params?: typeof userIdParams; tag: string; user: (request: FastifyRequest) => UserRow }[] = [
-    { prefix: '/me', tag: 'me', user: (request) => users.selfUser(request.principal) },
+  const scopes: {
+    prefix: string;
+    params?: typeof userIdParams;
+    tag: string;
+    preValidation: ReturnType<typeof allow>;
+    user: (request: FastifyRequest) => UserRow;
+  }[] = [
+    { prefix: '/me', tag: 'me', preValidation: allow('learner'), user: (request) => users.selfUser(request.principal) },
     {
       prefix: '/users/:userId',
       params: userIdParams,
       tag: 'learners',
+      preValidation: staff,
       user: (request) => users.accessibleUser(request.principal, (request.params as { userId: string }).userId),
     },
   ];
 
   for (const scope of scopes) {
     const base = { tags: [scope.tag], security, ...(scope.params ? { params: scope.params } : {}) };
+    const preValidation = scope.preValidation;
 
     app.post(
       `${scope.prefix}/answers`,
       {
+        preValidation,
         schema: {
           ...base,
           summary: 'Record an answer: 201 created, 200 for a retry of the same answer, 409 for the same id with other content',
@@ -148,6 +164,7 @@ export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
     app.post(
       `${scope.prefix}/answers/batch`,
       {
+        preValidation,
         schema: {
           ...base,
           summary: 'Record up to 500 answers in one transaction (offline sync); a result per answer, in input order',
@@ -173,6 +190,7 @@ export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
     app.get(
       `${scope.prefix}/answers`,
       {
+        preValidation,
         schema: {
           ...base,
           summary: 'Answer history, newest answeredAt first',
@@ -186,6 +204,7 @@ export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
     app.get(
       `${scope.prefix}/cards`,
       {
+        preValidation,
         schema: {
           ...base,
           summary: 'FSRS card states (cards answered at least once)',
@@ -202,6 +221,7 @@ export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
     app.get(
       `${scope.prefix}/study`,
       {
+        preValidation,
         schema: {
           ...base,
           summary: 'The study queue: due cards (most overdue first), then new cards up to newLimit',
@@ -217,6 +237,7 @@ export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
     app.get(
       `${scope.prefix}/progress`,
       {
+        preValidation,
         schema: {
           ...base,
           summary: 'Progress per module the learner has answered in (or the one asked for)',

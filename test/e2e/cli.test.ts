@@ -52,3 +52,47 @@ describe('npm run cli', () => {
     expect(runCli(['import', join(dir, 'missing.md')], env)).toMatchObject({ status: 2, stderr: expect.stringContaining('no such file') });
   });
 });
+
+describe('npm run cli -- keys', () => {
+  it('creates a key as one JSON line, lists it without the token, and revokes it', () => {
+    const created = runCli(['keys', 'create', '--role', 'admin', '--name', 'ops', '--json'], env);
+    expect(created.status).toBe(0);
+    const lines = created.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const key = JSON.parse(lines[0]!);
+    expect(key).toEqual({ id: expect.stringMatching(/^key_/), token: expect.stringMatching(/^mnemo_/), role: 'admin', name: 'ops' });
+
+    const listed = runCli(['keys', 'list'], env);
+    expect(listed.stdout).toContain(key.id);
+    expect(listed.stdout).not.toContain(key.token);
+
+    expect(runCli(['keys', 'revoke', key.id], env)).toMatchObject({ status: 0 });
+    expect(runCli(['keys', 'list', '--json'], env).stdout).toMatch(new RegExp(`"id":"${key.id}".*"revokedAt":"`));
+    expect(runCli(['keys', 'revoke', 'key_missing'], env).status).toBe(1);
+  });
+
+  it('explains bad key arguments', () => {
+    expect(runCli(['keys', 'create', '--role', 'root', '--name', 'x'], env).status).toBe(2);
+    expect(runCli(['keys', 'create', '--role', 'learner', '--name', 'x'], env).status).toBe(2);
+    expect(runCli(['keys', 'create', '--role', 'learner', '--name', 'x', '--user', 'usr_missing'], env).status).toBe(1);
+  });
+
+  it('issues keys that the running server accepts', async () => {
+    const { startServer } = await import('../helpers/server-process.js');
+    const server = await startServer({ DATABASE_PATH: env.DATABASE_PATH! });
+    try {
+      // Created while the server runs, against the same database file.
+      const key = JSON.parse(runCli(['keys', 'create', '--role', 'integration', '--name', 'lms', '--json'], env).stdout);
+      const response = await fetch(`${server.baseUrl}/v1/users`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ externalId: 'from-cli' }),
+      });
+      expect(response.status).toBe(201);
+      expect(server.logs.join('\n')).not.toContain(key.token);
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+  });
+});
