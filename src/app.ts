@@ -4,6 +4,8 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Config } from './config.js';
 import { authPlugin } from './auth/plugin.js';
 import { authRoutes } from './auth/routes.js';
+import { changesPlugin, changesRoutes } from './changes/plugin.js';
+import { contentAdminRoutes } from './content/admin-routes.js';
 import { contentPlugin } from './content/plugin.js';
 import { contentRoutes } from './content/routes.js';
 import { databasePlugin } from './db/plugin.js';
@@ -13,6 +15,7 @@ import { healthRoutes } from './http/health-routes.js';
 import { registerProblemHandlers } from './http/problem.js';
 import { learningPlugin } from './learning/plugin.js';
 import { learningRoutes } from './learning/routes.js';
+import { searchPlugin } from './search/plugin.js';
 import { exposeRequestId, requestIdOptions } from './http/request-id.js';
 
 export interface BuildAppOptions {
@@ -42,13 +45,18 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   await app.register(authPlugin);
   await app.register(compress, { encodings: ['br', 'gzip'], threshold: 1024 });
   await app.register(docsPlugin);
-  await app.register(graphqlPlugin, { config: config.graphql });
+  // GraphQL carries module sources in importModule, so its body limit follows the import limit.
+  await app.register(graphqlPlugin, { config: config.graphql, bodyLimit: Math.max(config.limits.jsonBodyBytes, config.limits.importBodyBytes + 64 * 1024) });
 
   await app.register(contentPlugin, { config });
+  await app.register(changesPlugin);
+  await app.register(searchPlugin, { requireAuth: config.contentRequiresAuth });
   await app.register(learningPlugin, { config });
 
   await app.register(healthRoutes);
   await app.register(contentRoutes, { prefix: '/v1', cacheEntries: config.contentCacheEntries, requireAuth: config.contentRequiresAuth });
+  await app.register(contentAdminRoutes, { prefix: '/v1', importBodyBytes: config.limits.importBodyBytes });
+  await app.register(changesRoutes, { prefix: '/v1', requireAuth: config.contentRequiresAuth });
   await app.register(authRoutes, { prefix: '/v1' });
   await app.register(learningRoutes, { prefix: '/v1' });
   return app;

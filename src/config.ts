@@ -18,6 +18,7 @@ export const configSchema = z.object({
   SQLITE_SYNCHRONOUS: z.enum(['NORMAL', 'FULL']).default('NORMAL'),
   SQLITE_BUSY_TIMEOUT_MS: integer(0, 60_000).default(5000),
   JSON_BODY_LIMIT_BYTES: integer(1024, 16 * 1024 * 1024).default(256 * 1024),
+  IMPORT_BODY_LIMIT_BYTES: integer(1024, 1024 * 1024).default(1024 * 1024),
   CONTENT_CACHE_ENTRIES: integer(0, 1_000_000).default(5000),
   REQUEST_TIMEOUT_MS: integer(1000, 600_000).default(30_000),
   SHUTDOWN_GRACE_MS: integer(100, 600_000).default(10_000),
@@ -47,7 +48,8 @@ export interface Config {
   seedDir: string;
   seedOnStart: boolean;
   sqlite: { synchronous: EnvConfig['SQLITE_SYNCHRONOUS']; busyTimeoutMs: number };
-  limits: { jsonBodyBytes: number };
+  /** Request bodies: JSON APIs, and module sources for imports (never above the 1 MiB source limit). */
+  limits: { jsonBodyBytes: number; importBodyBytes: number };
   contentCacheEntries: number;
   requestTimeoutMs: number;
   shutdownGraceMs: number;
@@ -107,7 +109,7 @@ function fromEnv(env: EnvConfig): Config {
     seedDir: env.SEED_DIR,
     seedOnStart: env.SEED_ON_START,
     sqlite: { synchronous: env.SQLITE_SYNCHRONOUS, busyTimeoutMs: env.SQLITE_BUSY_TIMEOUT_MS },
-    limits: { jsonBodyBytes: env.JSON_BODY_LIMIT_BYTES },
+    limits: { jsonBodyBytes: env.JSON_BODY_LIMIT_BYTES, importBodyBytes: env.IMPORT_BODY_LIMIT_BYTES },
     contentCacheEntries: env.CONTENT_CACHE_ENTRIES,
     requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,

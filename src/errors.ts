@@ -13,6 +13,7 @@ export const errorCodes = {
   MNEMO_CONTENT_MODULE_NOT_FOUND: { status: 404, title: 'Module not found' },
   MNEMO_CONTENT_FLASHCARD_NOT_FOUND: { status: 404, title: 'Flashcard not found' },
   MNEMO_CONTENT_CHEAT_SHEET_NOT_FOUND: { status: 404, title: 'Cheat sheet not found' },
+  MNEMO_CONTENT_VERSION_NOT_FOUND: { status: 404, title: 'Module version not found' },
   MNEMO_IMPORT_INVALID: { status: 400, title: 'Invalid module source' },
   MNEMO_IMPORT_TOO_LARGE: { status: 413, title: 'Module source too large' },
   MNEMO_GRAPHQL_SYNTAX: { status: 400, title: 'GraphQL syntax error' },

@@ -6,7 +6,11 @@ import { importFiles, moduleFiles, type FileImportOutcome } from '../content/see
 import { createContentService } from '../content/service.js';
 import { createAuthRepository } from '../auth/repository.js';
 import { createAuthService } from '../auth/service.js';
+import { createChangesRepository } from '../changes/repository.js';
+import { createChangesService } from '../changes/service.js';
 import { openDatabase } from '../db/client.js';
+import { createSearchRepository } from '../search/repository.js';
+import { createSearchService } from '../search/service.js';
 import { roles } from '../db/schema.js';
 import { createLearningRepository } from '../learning/repository.js';
 import { isAppError } from '../errors.js';
@@ -17,6 +21,8 @@ Commands:
   import <file-or-dir>...   Import module sources (.md, .json); directories are expanded
       --dry-run             Validate and report what would change without writing
   seed                      Import every module in SEED_DIR (default ./seed); unchanged modules keep their version
+  export <slug> [--format md|json]
+                            Print a module's current version as a source that re-imports unchanged
   keys create --role admin|integration --name NAME [--json]
                             Create an API key; the token is printed once (--json: one JSON line)
   keys create --role learner --user USER_ID --name NAME [--json]
@@ -30,10 +36,30 @@ The database is DATABASE_PATH (default ./data/mnemo.db); the CLI can run while t
 const open = (config: Config) =>
   openDatabase({ path: config.databasePath, synchronous: config.sqlite.synchronous, busyTimeoutMs: config.sqlite.busyTimeoutMs });
 
+/** The content service with the same transaction listeners as the server, so CLI imports feed search and changes. */
 function openContent(config: Config) {
   const database = open(config);
   const service = createContentService(createContentRepository(database.db), { cacheEntries: 0 });
+  service.addListener(createChangesService(createChangesRepository(database.db)).listener);
+  service.addListener(createSearchService(createSearchRepository(database.db), (moduleId) => service.sectionsOf(moduleId)).listener);
   return { service, close: () => database.close() };
+}
+
+function runExport(config: Config, slug: string | undefined, format: string | undefined): number {
+  if (!slug || !['md', 'markdown', 'json', undefined].includes(format)) {
+    console.error('mnemo: export needs a module slug and --format md|json');
+    return 2;
+  }
+  const { service, close } = openContent(config);
+  try {
+    process.stdout.write(service.exportModule(slug, format === 'json' ? 'json' : 'markdown', { includeArchived: true }));
+    return 0;
+  } catch (error) {
+    console.error(`mnemo: ${isAppError(error) ? error.message : String(error)}`);
+    return 1;
+  } finally {
+    close();
+  }
 }
 
 interface KeyOptions {
@@ -120,11 +146,14 @@ function runImport(config: Config, paths: string[], dryRun: boolean): number {
   const { service, close } = openContent(config);
   try {
     const outcomes: FileImportOutcome[] = [];
+    const progress = createProgress(files.length);
     files.forEach((file, index) => {
+      progress.start(index, file);
       const [outcome] = importFiles(service.importModule, [file], { dryRun, importedBy: 'cli' });
       outcomes.push(outcome!);
-      reportProgress(index + 1, files.length, outcome!);
+      progress.done(index + 1, outcome!);
     });
+    progress.finish();
     printSummary(outcomes, dryRun);
     return outcomes.some((outcome) => outcome.error !== undefined) ? 1 : 0;
   } finally {
@@ -134,7 +163,34 @@ function runImport(config: Config, paths: string[], dryRun: boolean): number {
 
 const display = (file: string) => relative(process.cwd(), file) || file;
 
-function reportProgress(done: number, total: number, outcome: FileImportOutcome): void {
+/**
+ * On a terminal, one progress line redrawn in place, with failures printed above it; otherwise (CI, pipes) a plain
+ * line per file.
+ */
+function createProgress(total: number) {
+  const tty = process.stdout.isTTY === true;
+  const width = 24;
+  const bar = (done: number) => `[${'#'.repeat(Math.round((done / total) * width)).padEnd(width, '.')}] ${done}/${total}`;
+  const clear = () => process.stdout.write('\r\x1b[2K');
+  return {
+    start(index: number, file: string) {
+      if (tty) {
+        clear();
+        process.stdout.write(`${bar(index)} ${display(file)}`);
+      }
+    },
+    done(done: number, outcome: FileImportOutcome) {
+      if (tty) clear();
+      if (!tty || outcome.error !== undefined) reportOutcome(done, total, outcome);
+      if (tty) process.stdout.write(bar(done));
+    },
+    finish() {
+      if (tty) process.stdout.write('\n');
+    },
+  };
+}
+
+function reportOutcome(done: number, total: number, outcome: FileImportOutcome): void {
   const prefix = `[${done}/${total}]`;
   if (outcome.result) {
     const { slug, status, version } = outcome.result;
@@ -183,6 +239,7 @@ function main(argv: string[]): number {
       role: { type: 'string' },
       name: { type: 'string' },
       user: { type: 'string' },
+      format: { type: 'string' },
     },
   });
   const [command, ...rest] = positionals;
@@ -199,6 +256,8 @@ function main(argv: string[]): number {
       return runImport(config, rest, values['dry-run']);
     case 'seed':
       return runImport(config, [config.seedDir], values['dry-run']);
+    case 'export':
+      return runExport(config, rest[0], values.format);
     case 'keys':
       return runKeys(config, rest, { role: values.role, name: values.name, user: values.user, json: values.json });
     default:

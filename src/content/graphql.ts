@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { IResolvers, MercuriusContext, MercuriusLoaders } from 'mercurius';
-import { requireAuthenticated } from '../auth/principal.js';
+import { requireAuthenticated, requireRole } from '../auth/principal.js';
 import { z } from 'zod';
 import { AppError, isAppError, type ErrorCode } from '../errors.js';
 import { maxPageSize } from '../graphql/plugin.js';
@@ -74,6 +74,47 @@ const schema = /* GraphQL */ `
     totalCount: Int!
   }
 
+  enum ModuleFormat {
+    MARKDOWN
+    JSON
+  }
+
+  type SectionChanges {
+    added: Int!
+    updated: Int!
+    removed: Int!
+  }
+
+  type ImportChanges {
+    takeaways: SectionChanges!
+    flashcards: SectionChanges!
+    cheatSheet: SectionChanges!
+    revisionItems: SectionChanges!
+  }
+
+  type ImportResult {
+    slug: String!
+    version: Int!
+    "created, updated or unchanged"
+    status: String!
+    changes: ImportChanges!
+    dryRun: Boolean!
+  }
+
+  type ArchiveResult {
+    slug: String!
+    version: Int!
+    archived: Boolean!
+  }
+
+  extend type Mutation {
+    "Create or update a module from its source (admin). Errors list every problem with its line or JSON path."
+    importModule(source: String!, format: ModuleFormat!, dryRun: Boolean = false): ImportResult!
+    "Hide a module from lists and reads (admin); nothing is deleted."
+    archiveModule(slug: String!): ArchiveResult!
+    restoreModule(slug: String!): ArchiveResult!
+  }
+
   extend type Query {
     "Live modules in slug order. first: 1 to ${maxPageSize}."
     modules(first: Int = 20, after: String, tag: String): ModuleConnection!
@@ -120,6 +161,7 @@ function resolvers(service: ContentService, requireAuth: boolean): IResolvers {
   const guard = (context: MercuriusContext) => {
     if (requireAuth) requireAuthenticated(context.principal);
   };
+  const visibility = (context: MercuriusContext) => ({ includeArchived: context.principal?.role === 'admin' });
   return {
     Query: {
       modules: (_root: unknown, args: { first: number; after?: string | null; tag?: string | null }, context: MercuriusContext): ConnectionNode => {
@@ -139,11 +181,27 @@ function resolvers(service: ContentService, requireAuth: boolean): IResolvers {
       // The whole-module content comes from the service's version-keyed cache, so section loaders find it there.
       module: (_root: unknown, args: { slug: string }, context: MercuriusContext) => {
         guard(context);
-        return orNull(() => service.getModuleContent(args.slug).module, 'MNEMO_CONTENT_MODULE_NOT_FOUND');
+        return orNull(() => service.getModuleContent(args.slug, visibility(context)).module, 'MNEMO_CONTENT_MODULE_NOT_FOUND');
       },
       flashcard: (_root: unknown, args: { id: string }, context: MercuriusContext) => {
         guard(context);
-        return orNull(() => service.getFlashcard(args.id).card, 'MNEMO_CONTENT_FLASHCARD_NOT_FOUND');
+        return orNull(() => service.getFlashcard(args.id, visibility(context)).card, 'MNEMO_CONTENT_FLASHCARD_NOT_FOUND');
+      },
+    },
+    Mutation: {
+      importModule: (_root: unknown, args: { source: string; format: 'MARKDOWN' | 'JSON'; dryRun: boolean }, context: MercuriusContext) => {
+        const admin = requireRole(context.principal, 'admin');
+        const dryRun = args.dryRun === true;
+        const result = service.importModule(args.source, args.format === 'JSON' ? 'json' : 'markdown', { dryRun, importedBy: admin.name });
+        return { ...result, dryRun };
+      },
+      archiveModule: (_root: unknown, args: { slug: string }, context: MercuriusContext) => {
+        requireRole(context.principal, 'admin');
+        return service.archiveModule(args.slug);
+      },
+      restoreModule: (_root: unknown, args: { slug: string }, context: MercuriusContext) => {
+        requireRole(context.principal, 'admin');
+        return service.restoreModule(args.slug);
       },
     },
     ModuleConnection: {

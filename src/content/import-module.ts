@@ -30,7 +30,7 @@ export interface ImportOptions {
 }
 
 /** The rendered form of a module source: every text in all three renderings, before ids are assigned. */
-interface RenderedModule {
+export interface RenderedModule {
   source: NormalizedModule;
   hash: string;
   title: RenderedText;
@@ -41,11 +41,41 @@ interface RenderedModule {
   revisionItems: { term: RenderedText; definition: RenderedText }[];
 }
 
+/** What an import wrote, for the search index and the change feed to follow inside the same transaction. */
+export interface ModuleWrittenEvent {
+  module: ModuleWrite & { archivedAt: string | null };
+  sections: SectionWrite;
+  /** Flashcards added, restored or edited by this import. */
+  upsertedFlashcardIds: string[];
+  /** Flashcards this import archived. */
+  archivedFlashcardIds: string[];
+}
+
+/** Writers that must stay consistent with content: each runs inside the content transaction. */
+export interface ContentListener {
+  moduleWritten(event: ModuleWrittenEvent): void;
+  moduleArchived(module: ModuleRecord): void;
+  moduleRestored(module: ModuleRecord): void;
+}
+
+/** The ids a version's items were stored under (kept with the version so old versions keep their ids). */
+export interface VersionIds {
+  takeaways: string[];
+  flashcards: string[];
+  cheatSheetRows: string[];
+  revisionItems: string[];
+}
+
 /**
- * The one import function behind the seed, the CLI and (later) the admin API: parse and validate, render outside
- * the transaction, then in one IMMEDIATE transaction compare with the stored module and write what changed.
+ * The one import function behind the seed, the CLI and the admin API: parse and validate, render outside the
+ * transaction, then in one IMMEDIATE transaction compare with the stored module and write what changed, with the
+ * version record, search index and change feed.
  */
-export function createModuleImporter(repository: ContentRepository, now: () => Date = () => new Date()) {
+export function createModuleImporter(
+  repository: ContentRepository,
+  listeners: readonly ContentListener[] = [],
+  now: () => Date = () => new Date(),
+) {
   return function importModule(source: string, format: ModuleFormat, options: ImportOptions = {}): ImportResult {
     const rendered = renderModule(parseModuleSource(source, format));
     return repository.transaction(() => {
@@ -58,14 +88,28 @@ export function createModuleImporter(repository: ContentRepository, now: () => D
         if (existing) repository.updateModule(plan.module);
         else repository.insertModule(plan.module);
         repository.writeSections(plan.module.id, plan.sections, plan.module.updatedAt);
+        const ids: VersionIds = {
+          takeaways: plan.sections.takeaways.map((item) => item.id),
+          flashcards: plan.sections.flashcards.map((item) => item.id),
+          cheatSheetRows: plan.sections.cheatSheetRows.map((item) => item.id),
+          revisionItems: plan.sections.revisionItems.map((item) => item.id),
+        };
         repository.insertVersion({
           moduleId: plan.module.id,
           version: plan.module.version,
           source: JSON.stringify(rendered.source),
           changes: JSON.stringify(plan.changes),
+          ids: JSON.stringify(ids),
           importedBy: options.importedBy ?? null,
           createdAt: plan.module.updatedAt,
         });
+        const event: ModuleWrittenEvent = {
+          module: { ...plan.module, archivedAt: existing?.archivedAt ?? null },
+          sections: plan.sections,
+          upsertedFlashcardIds: plan.upsertedFlashcardIds,
+          archivedFlashcardIds: plan.archivedFlashcardIds,
+        };
+        for (const listener of listeners) listener.moduleWritten(event);
       }
       return {
         slug: plan.module.slug,
@@ -79,7 +123,7 @@ export function createModuleImporter(repository: ContentRepository, now: () => D
 
 export type ModuleImporter = ReturnType<typeof createModuleImporter>;
 
-function renderModule(source: NormalizedModule): RenderedModule {
+export function renderModule(source: NormalizedModule): RenderedModule {
   return {
     source,
     hash: contentHash(source),
@@ -168,7 +212,7 @@ function planWrite(repository: ContentRepository, rendered: RenderedModule, exis
     cheatSheet,
     revisionItems: revisionItems.changes,
   };
-  return { module, sections, changes };
+  return { module, sections, changes, upsertedFlashcardIds: flashcards.upserted, archivedFlashcardIds: flashcards.removed };
 }
 
 interface ExistingItem {
@@ -193,19 +237,25 @@ function matchItems(prefix: string, existing: ExistingItem[], incoming: Incoming
   for (const item of existing) byKey.set(item.key, [...(byKey.get(item.key) ?? []), item]);
   const changes: SectionChanges = { added: 0, updated: 0, removed: 0 };
   const claimed = new Set<string>();
+  const upserted: string[] = [];
   const ids = incoming.map((item) => {
     const match = byKey.get(item.key)?.shift();
     if (!match) {
       changes.added += 1;
-      return newId(prefix);
+      const id = newId(prefix);
+      upserted.push(id);
+      return id;
     }
     claimed.add(match.id);
     if (!match.live) changes.added += 1;
     else if (match.signature !== item.signature) changes.updated += 1;
+    else return match.id;
+    upserted.push(match.id);
     return match.id;
   });
-  changes.removed = existing.filter((item) => item.live && !claimed.has(item.id)).length;
-  return { ids, changes };
+  const removed = existing.filter((item) => item.live && !claimed.has(item.id)).map((item) => item.id);
+  changes.removed = removed.length;
+  return { ids, changes, upserted, removed };
 }
 
 const sign = (position: number, ...texts: RenderedText[]) => JSON.stringify([position, ...texts.map((text) => text.markdown)]);

@@ -31,6 +31,7 @@ export interface ModuleVersionWrite {
   version: number;
   source: string;
   changes: string;
+  ids: string | null;
   importedBy: string | null;
   createdAt: string;
 }
@@ -281,6 +282,25 @@ export function createContentRepository(db: Db) {
     insertVersion(version: ModuleVersionWrite): void {
       db.insert(moduleVersions).values(version).run();
     },
+
+    setArchived(moduleId: string, archivedAt: string | null): void {
+      db.update(modules).set({ archivedAt }).where(eq(modules.id, moduleId)).run();
+    },
+
+    listVersions: (moduleId: string) =>
+      db
+        .select({ version: moduleVersions.version, createdAt: moduleVersions.createdAt, importedBy: moduleVersions.importedBy, changes: moduleVersions.changes })
+        .from(moduleVersions)
+        .where(eq(moduleVersions.moduleId, moduleId))
+        .orderBy(asc(moduleVersions.version))
+        .all(),
+
+    findVersion: (moduleId: string, version: number) =>
+      db
+        .select()
+        .from(moduleVersions)
+        .where(and(eq(moduleVersions.moduleId, moduleId), eq(moduleVersions.version, version)))
+        .get(),
   };
 
   function writeTags(moduleId: string, tags: string[]): void {

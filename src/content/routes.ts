@@ -1,4 +1,5 @@
-import type { ZodType } from 'zod';
+import type { FastifyRequest } from 'fastify';
+import { z, type ZodType } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { requireAuthenticated } from '../auth/principal.js';
 import { AppError } from '../errors.js';
@@ -29,6 +30,9 @@ import {
   revisionItemSchema,
   standaloneFlashcardSchema,
   takeawaySchema,
+  exportQuery,
+  versionParams,
+  versionSummarySchema,
 } from './schemas.js';
 
 // Clients may store content but must revalidate; the ETag makes revalidation a cheap 304. Content that needs a
@@ -49,6 +53,7 @@ export const contentRoutes: FastifyPluginAsyncZod<{ cacheEntries: number; requir
   if (options.requireAuth) app.addHook('preHandler', async (request) => void requireAuthenticated(request.principal));
   const service = app.content;
   const representations = new RepresentationCache(options.cacheEntries);
+  const visibility = (request: FastifyRequest) => ({ includeArchived: request.principal?.role === 'admin' });
 
   const viewRoute = <V extends keyof typeof moduleViews>(
     url: string,
@@ -69,7 +74,7 @@ export const contentRoutes: FastifyPluginAsyncZod<{ cacheEntries: number; requir
       },
       async (request, reply) => {
         const { format } = request.query;
-        const content = service.getModuleContent(request.params.slug);
+        const content = service.getModuleContent(request.params.slug, visibility(request));
         if (view === 'cheatSheet' && content.module.cheatSheetColumns === null) {
           throw new AppError('MNEMO_CONTENT_CHEAT_SHEET_NOT_FOUND', `module "${content.module.slug}" has no cheat sheet`);
         }
@@ -104,6 +109,63 @@ export const contentRoutes: FastifyPluginAsyncZod<{ cacheEntries: number; requir
   viewRoute('/modules/:slug/revision-items', 'revisionItems', 'Quick-revision items of a module', itemsOf(revisionItemSchema));
 
   app.get(
+    '/modules/:slug/versions',
+    {
+      schema: {
+        tags: ['content'],
+        summary: 'Every imported version of a module, oldest first, with what changed',
+        params: moduleParams,
+        response: { 200: itemsOf(versionSummarySchema), ...problemResponses(400, 404) },
+      },
+    },
+    async (request) => ({ items: service.listVersions(request.params.slug, visibility(request)) }),
+  );
+
+  app.get(
+    '/modules/:slug/versions/:version',
+    {
+      schema: {
+        tags: ['content'],
+        summary: "A version's content, as it was imported (ids as they were then)",
+        params: versionParams,
+        querystring: formatOnlyQuery,
+        response: { 200: moduleSchema, 304: notModified, ...problemResponses(400, 404) },
+      },
+    },
+    async (request, reply) => {
+      const { slug, version } = request.params;
+      const { format } = request.query;
+      const content = service.getVersionContent(slug, version, visibility(request));
+      const key = `${content.module.id}:v${version}:${format}:module`;
+      const representation = representations.get(key, () => presentModule(content, format));
+      return sendRepresentation(request, reply, representation, cacheControl);
+    },
+  );
+
+  app.get(
+    '/modules/:slug/export',
+    {
+      schema: {
+        tags: ['content'],
+        summary: 'The current version as a Markdown or JSON source that re-imports unchanged',
+        params: moduleParams,
+        querystring: exportQuery,
+        produces: ['text/markdown', 'application/json'],
+        response: { 200: z.string(), ...problemResponses(400, 404) },
+      },
+    },
+    async (request, reply) => {
+      const json = request.query.format === 'json';
+      const source = service.exportModule(request.params.slug, json ? 'json' : 'markdown', visibility(request));
+      return reply
+        .header('cache-control', cacheControl)
+        .header('content-disposition', `attachment; filename="${request.params.slug}.${json ? 'json' : 'md'}"`)
+        .type(json ? 'application/json; charset=utf-8' : 'text/markdown; charset=utf-8')
+        .send(source);
+    },
+  );
+
+  app.get(
     '/flashcards/:id',
     {
       schema: {
@@ -116,7 +178,7 @@ export const contentRoutes: FastifyPluginAsyncZod<{ cacheEntries: number; requir
     },
     async (request, reply) => {
       const { format } = request.query;
-      const { card, module } = service.getFlashcard(request.params.id);
+      const { card, module } = service.getFlashcard(request.params.id, visibility(request));
       const key = `${card.id}:${module.version}:${format}:flashcard`;
       const representation = representations.get(key, () => presentStandaloneFlashcard(card, module, format));
       return sendRepresentation(request, reply, representation, cacheControl);

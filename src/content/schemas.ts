@@ -94,3 +94,32 @@ export type FlashcardDto = z.infer<typeof flashcardSchema>;
 export type CheatSheetDto = z.infer<typeof cheatSheetSchema>;
 export type RevisionItemDto = z.infer<typeof revisionItemSchema>;
 export type StandaloneFlashcardDto = z.infer<typeof standaloneFlashcardSchema>;
+
+const sectionChanges = z.object({ added: z.number().int(), updated: z.number().int(), removed: z.number().int() });
+
+export const changesSchema = z.object({
+  takeaways: sectionChanges,
+  flashcards: sectionChanges,
+  cheatSheet: sectionChanges,
+  revisionItems: sectionChanges,
+});
+
+export const importResultSchema = z
+  .object({
+    slug: z.string(),
+    version: z.number().int(),
+    status: z.enum(['created', 'updated', 'unchanged']),
+    changes: changesSchema,
+    dryRun: z.boolean(),
+  })
+  .meta({ id: 'ImportResult' });
+
+export const archiveResultSchema = z.object({ slug: z.string(), version: z.number().int(), archived: z.boolean() }).meta({ id: 'ArchiveResult' });
+
+export const versionSummarySchema = z
+  .object({ version: z.number().int(), createdAt: z.string(), importedBy: z.string().nullable(), changes: changesSchema })
+  .meta({ id: 'ModuleVersion' });
+
+export const versionParams = z.strictObject({ slug: slugParam, version: z.coerce.number().int().min(1).max(1_000_000) });
+
+export const exportQuery = z.strictObject({ format: z.enum(['markdown', 'md', 'json']).default('markdown') });

@@ -1,9 +1,19 @@
-import { AppError } from '../errors.js';
-import { LruCache } from '../lib/lru-cache.js';
-import { decodeCursor, encodeCursor } from '../lib/cursor.js';
 import { z } from 'zod';
-import { createModuleImporter, type ImportOptions, type ImportResult } from './import-module.js';
+import { AppError } from '../errors.js';
+import { decodeCursor, encodeCursor } from '../lib/cursor.js';
+import { LruCache } from '../lib/lru-cache.js';
+import {
+  createModuleImporter,
+  renderModule,
+  type ContentListener,
+  type ImportChanges,
+  type ImportOptions,
+  type ImportResult,
+  type VersionIds,
+} from './import-module.js';
+import type { NormalizedModule } from './module-source/module-input.js';
 import type { ModuleFormat } from './module-source/parse-module-source.js';
+import { toJsonSource, toMarkdownSource } from './module-source/serialize.js';
 import type { FlashcardRecord, ModuleContent, ModuleRecord, ModuleSections } from './records.js';
 import type { ContentRepository } from './repository.js';
 
@@ -20,14 +30,29 @@ export interface ModulePage {
   endCursor: string | null;
 }
 
+export interface VersionSummary {
+  version: number;
+  createdAt: string;
+  importedBy: string | null;
+  changes: ImportChanges;
+}
+
+/** Archived modules are visible to admins only; everyone else gets a 404 as if they did not exist. */
+export interface Visibility {
+  includeArchived?: boolean;
+}
+
 const moduleCursorShape = { slug: z.string().max(64) };
 
-/** Content reads and imports. REST routes and GraphQL resolvers both call this; neither touches the repository. */
+/**
+ * Content reads, imports and the module lifecycle (archive, restore, versions, export). REST routes and GraphQL
+ * resolvers both call this; neither touches the repository.
+ */
 export function createContentService(repository: ContentRepository, options: ContentServiceOptions) {
-  const importer = createModuleImporter(repository);
+  const listeners: ContentListener[] = [];
+  const importer = createModuleImporter(repository, listeners);
   // Keyed by version: an import bumps the version, so a stale entry can never be served; no TTL, no invalidation.
   const contentCache = new LruCache<string, ModuleContent>(options.cacheEntries);
-
   const cacheKey = (module: ModuleRecord) => `${module.id}:${module.version}`;
 
   /**
@@ -53,30 +78,60 @@ export function createContentService(repository: ContentRepository, options: Con
     return modules.map((module) => (found.get(module.id) ?? []) as ModuleSections[K]);
   }
 
-  function liveModule(slug: string): ModuleRecord {
+  function visibleModule(slug: string, visibility: Visibility = {}): ModuleRecord {
     const module = repository.findModuleBySlug(slug);
-    if (!module || module.archivedAt !== null) {
+    if (!module || (module.archivedAt !== null && !visibility.includeArchived)) {
       throw new AppError('MNEMO_CONTENT_MODULE_NOT_FOUND', `no module with slug "${slug}"`);
     }
     return module;
   }
 
+  /** The normalised source a version was imported from, and the ids its items were stored under. */
+  function versionSource(module: ModuleRecord, version: number): { source: NormalizedModule; ids: VersionIds | null; createdAt: string } {
+    const row = repository.findVersion(module.id, version);
+    if (!row) throw new AppError('MNEMO_CONTENT_VERSION_NOT_FOUND', `module "${module.slug}" has no version ${version}`);
+    return { source: JSON.parse(row.source) as NormalizedModule, ids: row.ids ? (JSON.parse(row.ids) as VersionIds) : null, createdAt: row.createdAt };
+  }
+
+  function setArchived(slug: string, archived: boolean): { slug: string; version: number; archived: boolean } {
+    return repository.transaction(() => {
+      const module = visibleModule(slug, { includeArchived: true });
+      if ((module.archivedAt !== null) !== archived) {
+        repository.setArchived(module.id, archived ? new Date().toISOString() : null);
+        for (const listener of listeners) {
+          if (archived) listener.moduleArchived(module);
+          else listener.moduleRestored(module);
+        }
+      }
+      return { slug: module.slug, version: module.version, archived };
+    });
+  }
+
   return {
+    /** Registers a writer (search index, change feed) that must follow content inside its transactions. */
+    addListener(listener: ContentListener): void {
+      listeners.push(listener);
+    },
+
     importModule(source: string, format: ModuleFormat, importOptions?: ImportOptions): ImportResult {
       return importer(source, format, importOptions);
     },
 
+    /** Hides a module from lists and reads; its flashcards, answers and versions are kept. */
+    archiveModule: (slug: string) => setArchived(slug, true),
+    restoreModule: (slug: string) => setArchived(slug, false),
+
     /** The module's current head (one indexed lookup); 404 when missing or archived. */
-    getModule: liveModule,
+    getModule: visibleModule,
 
     /** The whole module, served from memory while its version is current. */
-    getModuleContent(slug: string): ModuleContent {
-      const head = liveModule(slug);
+    getModuleContent(slug: string, visibility: Visibility = {}): ModuleContent {
+      const head = visibleModule(slug, visibility);
       const cached = contentCache.get(cacheKey(head));
       if (cached) return cached;
       // Head and sections read in one snapshot, so a concurrent import cannot mix two versions.
       const content = repository.transaction(() => {
-        const module = liveModule(slug);
+        const module = visibleModule(slug, visibility);
         return { module, ...repository.sectionsOf(module.id) };
       });
       contentCache.set(cacheKey(content.module), content);
@@ -96,11 +151,52 @@ export function createContentService(repository: ContentRepository, options: Con
       return repository.countModules(tag);
     },
 
+    listVersions(slug: string, visibility: Visibility = {}): VersionSummary[] {
+      const module = visibleModule(slug, visibility);
+      return repository.listVersions(module.id).map((row) => ({ ...row, changes: JSON.parse(row.changes) as ImportChanges }));
+    },
+
+    /** A past (or the current) version's content, rendered from the source it was imported from. */
+    getVersionContent(slug: string, version: number, visibility: Visibility = {}): ModuleContent {
+      const module = visibleModule(slug, visibility);
+      const key = `${module.id}:v${version}`;
+      const cached = contentCache.get(key);
+      if (cached) return cached;
+      const { source, ids, createdAt } = versionSource(module, version);
+      const rendered = renderModule(source);
+      const idOf = (list: keyof VersionIds, index: number) => ids?.[list][index] ?? `${module.id}:v${version}:${list}:${index}`;
+      const content: ModuleContent = {
+        module: {
+          ...module,
+          title: rendered.title,
+          summary: rendered.summary,
+          tags: source.tags,
+          version,
+          contentHash: rendered.hash,
+          cheatSheetColumns: rendered.cheatSheet?.columns ?? null,
+          updatedAt: createdAt,
+        },
+        takeaways: rendered.takeaways.map((item, position) => ({ id: idOf('takeaways', position), moduleId: module.id, position, ...item })),
+        flashcards: rendered.flashcards.map((card, position) => ({ id: idOf('flashcards', position), moduleId: module.id, position, archivedAt: null, ...card })),
+        cheatSheetRows: (rendered.cheatSheet?.rows ?? []).map((cells, position) => ({ id: idOf('cheatSheetRows', position), moduleId: module.id, position, cells })),
+        revisionItems: rendered.revisionItems.map((item, position) => ({ id: idOf('revisionItems', position), moduleId: module.id, position, ...item })),
+      };
+      contentCache.set(key, content);
+      return content;
+    },
+
+    /** The current version as a source file that re-imports as `unchanged`. */
+    exportModule(slug: string, format: ModuleFormat, visibility: Visibility = {}): string {
+      const module = visibleModule(slug, visibility);
+      const { source } = versionSource(module, module.version);
+      return format === 'json' ? toJsonSource(source) : toMarkdownSource(source);
+    },
+
     /** A flashcard by id with its module, archived cards included (history refers to them). */
-    getFlashcard(id: string): { card: FlashcardRecord; module: ModuleRecord } {
+    getFlashcard(id: string, visibility: Visibility = {}): { card: FlashcardRecord; module: ModuleRecord } {
       const card = repository.findFlashcardById(id);
       const module = card && repository.findModuleById(card.moduleId);
-      if (!card || !module || module.archivedAt !== null) {
+      if (!card || !module || (module.archivedAt !== null && !visibility.includeArchived)) {
         throw new AppError('MNEMO_CONTENT_FLASHCARD_NOT_FOUND', `no flashcard with id "${id}"`);
       }
       return { card, module };
@@ -108,10 +204,11 @@ export function createContentService(repository: ContentRepository, options: Con
 
     takeawaysOfMany: (modules: readonly ModuleRecord[]) => sectionOfMany('takeaways', modules, repository.takeawaysOfMany),
     decksOfMany: (modules: readonly ModuleRecord[]) => sectionOfMany('flashcards', modules, repository.decksOfMany),
-    cheatSheetRowsOfMany: (modules: readonly ModuleRecord[]) =>
-      sectionOfMany('cheatSheetRows', modules, repository.cheatSheetRowsOfMany),
-    revisionItemsOfMany: (modules: readonly ModuleRecord[]) =>
-      sectionOfMany('revisionItems', modules, repository.revisionItemsOfMany),
+    cheatSheetRowsOfMany: (modules: readonly ModuleRecord[]) => sectionOfMany('cheatSheetRows', modules, repository.cheatSheetRowsOfMany),
+    revisionItemsOfMany: (modules: readonly ModuleRecord[]) => sectionOfMany('revisionItems', modules, repository.revisionItemsOfMany),
+
+    /** Sections of one module as stored now (the search index rebuilds from these on restore). */
+    sectionsOf: (moduleId: string): ModuleSections => repository.sectionsOf(moduleId),
 
     /** Live modules by id, in the order asked (null where missing or archived). */
     modulesByIds(ids: readonly string[]): (ModuleRecord | null)[] {
@@ -132,6 +229,11 @@ export function createContentService(repository: ContentRepository, options: Con
         if (module) found.set(card.id, { card, module });
       }
       return found;
+    },
+
+    /** A module id by slug, archived ones included (filters in search and the learning API). */
+    moduleIdOf(slug: string): string {
+      return visibleModule(slug, { includeArchived: true }).id;
     },
 
     /** Whether the store has never had a module (startup seeding). */

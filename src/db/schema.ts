@@ -132,6 +132,8 @@ export const moduleVersions = sqliteTable(
     version: integer('version').notNull(),
     source: text('source').notNull(),
     changes: text('changes').notNull(),
+    /** JSON: the ids the version's items were stored under, so old versions are served with the same ids. */
+    ids: text('ids'),
     importedBy: text('imported_by'),
     createdAt: text('created_at')
       .notNull()
@@ -250,3 +252,23 @@ export type UserRow = typeof users.$inferSelect;
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
 export type AnswerRow = typeof answers.$inferSelect;
 export type CardStateRow = typeof cardStates.$inferSelect;
+
+/**
+ * The change feed: one row per changed entity, written in the same transaction as the change. The sequence is
+ * assigned at commit time by a single writer, so a reader never sees a later row before an earlier one.
+ */
+export const changes = sqliteTable(
+  'changes',
+  {
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    entity: text('entity', { enum: ['module', 'flashcard'] }).notNull(),
+    entityId: text('entity_id').notNull(),
+    moduleSlug: text('module_slug').notNull(),
+    op: text('op', { enum: ['upsert', 'archive'] }).notNull(),
+    version: integer('version').notNull(),
+    createdAt: text('created_at').notNull(),
+  },
+  (table) => [index('changes_module_slug_idx').on(table.moduleSlug, table.seq)],
+);
+
+export type ChangeRow = typeof changes.$inferSelect;

@@ -51,7 +51,7 @@ export function createErrorFormatter(options: ErrorFormatterOptions) {
     for (const error of execution.errors ?? []) {
       const original = error.originalError as MercuriusLikeError | undefined;
       // Mercurius wraps parse, validation and variable errors: report each of them.
-      if (original?.errors && Array.isArray(original.errors)) {
+      if (original && !isAppError(original) && Array.isArray(original.errors)) {
         if (!execution.data) statusCode = original.statusCode ?? 400;
         for (const inner of original.errors) {
           errors.push({

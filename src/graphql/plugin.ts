@@ -35,6 +35,14 @@ const baseSchema = /* GraphQL */ `
     "Version of this API."
     apiVersion: String!
   }
+
+  "Domain slices add the mutations with extend type Mutation."
+  type Mutation
+
+  schema {
+    query: Query
+    mutation: Mutation
+  }
 `;
 
 /**
@@ -42,8 +50,8 @@ const baseSchema = /* GraphQL */ `
  * cost and introspection as validation rules; batching off unless configured, and capped. Domain plugins add
  * their schema, resolvers and loaders through `app.graphql.extendSchema/defineResolvers/defineLoaders`.
  */
-export const graphqlPlugin = fp<{ config: GraphqlConfig }>(
-  async (app, { config }) => {
+export const graphqlPlugin = fp<{ config: GraphqlConfig; bodyLimit: number }>(
+  async (app, { config, bodyLimit }) => {
     const validationRules = [
       queryLimitsRule({
         maxDepth: config.maxDepth,
@@ -68,6 +76,7 @@ export const graphqlPlugin = fp<{ config: GraphqlConfig }>(
       errorFormatter: createErrorFormatter({ suggestions: config.suggestions }) as never,
       context: (request) => ({ requestId: String(request.id), principal: request.principal }),
       additionalRouteOptions: {
+        bodyLimit,
         // Runs before mercurius parses anything: batch size and document size are checked on the raw request.
         preValidation: async (request) => {
           const operations = request.method === 'GET' ? request.query : request.body;

@@ -123,15 +123,11 @@ const schema = /* GraphQL */ `
     user(id: ID!): Learner
   }
 
-  type Mutation {
+  extend type Mutation {
     "Record one answer; idempotent on clientAnswerId. userId: the learner to act for (admin and integration keys)."
     recordAnswer(input: AnswerInput!, userId: ID): Answer!
     "Record up to ${maxBatchAnswers} answers in one transaction, with a result per answer in input order."
     recordAnswers(inputs: [AnswerInput!]!, userId: ID): [AnswerResult!]!
-  }
-
-  extend schema {
-    mutation: Mutation
   }
 `;
 

@@ -39,6 +39,18 @@ describe('npm run cli', () => {
     expect(result.stdout).toMatch(/failed\s+1/);
   });
 
+  it('export prints a source that re-imports unchanged, in either format', () => {
+    for (const format of ['md', 'json']) {
+      const exported = runCli(['export', 'networking', '--format', format], env);
+      expect(exported.status).toBe(0);
+      const file = join(dir, `exported.${format}`);
+      writeFileSync(file, exported.stdout);
+      expect(runCli(['import', file], env).stdout).toContain('networking unchanged (version 1)');
+    }
+    expect(runCli(['export', 'missing'], env)).toMatchObject({ status: 1, stderr: expect.stringContaining('no module with slug "missing"') });
+    expect(runCli(['export', 'networking', '--format', 'pdf'], env).status).toBe(2);
+  });
+
   it('--dry-run validates without writing', () => {
     const file = join(dir, 'dry.json');
     writeFileSync(file, JSON.stringify(generatedModule('cli-dry', 1)));

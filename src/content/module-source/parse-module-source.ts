@@ -3,6 +3,7 @@ import { AppError, type ErrorDetail } from '../../errors.js';
 import { parseJsonModule } from './json.js';
 import { parseMarkdownModule } from './markdown.js';
 import { moduleInputSchema, normalizeModule, sourceLimits, type NormalizedModule } from './module-input.js';
+import { representabilityErrors } from './representable.js';
 import { byLine, zodIssuesToDetails, type SourceMap } from './source-errors.js';
 
 export const moduleFormats = ['markdown', 'json'] as const;
@@ -36,7 +37,10 @@ export function parseModuleSource(source: string, format: ModuleFormat): Normali
     errors = [...errors, ...details.filter((detail) => !unreadable.includes(detail.path?.split('.')[0] ?? ''))];
   }
   if (errors.length || !result.success) throw invalid(errors);
-  return normalizeModule(result.data);
+  const module = normalizeModule(result.data);
+  const unrepresentable = representabilityErrors(module, map);
+  if (unrepresentable.length) throw invalid(unrepresentable);
+  return module;
 }
 
 function invalid(errors: ErrorDetail[]): AppError {

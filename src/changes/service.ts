@@ -1,0 +1,66 @@
+import { z } from 'zod';
+import type { ContentListener } from '../content/import-module.js';
+import { decodeCursor, encodeCursor } from '../lib/cursor.js';
+import type { ChangesRepository, NewChange } from './repository.js';
+
+export interface ChangeDto {
+  entity: 'module' | 'flashcard';
+  id: string;
+  moduleSlug: string;
+  op: 'upsert' | 'archive';
+  version: number;
+}
+
+const feedCursor = { seq: z.number().int().min(0) };
+
+/**
+ * The change feed for offline clients. Entries are written by the content transactions (as a ContentListener),
+ * so a client that stores `nextCursor` and asks again gets exactly what changed since: no gaps, no repeats.
+ */
+export function createChangesService(repository: ChangesRepository, now: () => Date = () => new Date()) {
+  const listener: ContentListener = {
+    moduleWritten({ module, upsertedFlashcardIds, archivedFlashcardIds }) {
+      // While a module is archived its edits stay out of the feed; restoring it announces its current state.
+      if (module.archivedAt !== null) return;
+      const at = now().toISOString();
+      const entry = (entity: NewChange['entity'], entityId: string, op: NewChange['op']): NewChange => ({
+        entity,
+        entityId,
+        op,
+        moduleSlug: module.slug,
+        version: module.version,
+        createdAt: at,
+      });
+      repository.record([
+        entry('module', module.id, 'upsert'),
+        ...upsertedFlashcardIds.map((id) => entry('flashcard', id, 'upsert')),
+        ...archivedFlashcardIds.map((id) => entry('flashcard', id, 'archive')),
+      ]);
+    },
+    moduleArchived(module) {
+      repository.record([{ entity: 'module', entityId: module.id, op: 'archive', moduleSlug: module.slug, version: module.version, createdAt: now().toISOString() }]);
+    },
+    moduleRestored(module) {
+      repository.record([{ entity: 'module', entityId: module.id, op: 'upsert', moduleSlug: module.slug, version: module.version, createdAt: now().toISOString() }]);
+    },
+  };
+
+  return {
+    listener,
+
+    /** Changes after `since` (from the beginning without one). `nextCursor` is always set: store it, ask again. */
+    feed(query: { since?: string | undefined; limit: number }): { changes: ChangeDto[]; nextCursor: string; hasMore: boolean } {
+      const after = query.since === undefined ? 0 : decodeCursor('changes', query.since, feedCursor).seq;
+      const rows = repository.after(after, query.limit + 1);
+      const page = rows.slice(0, query.limit);
+      const last = page.at(-1)?.seq ?? after;
+      return {
+        changes: page.map((row) => ({ entity: row.entity, id: row.entityId, moduleSlug: row.moduleSlug, op: row.op, version: row.version })),
+        nextCursor: encodeCursor('changes', { seq: last }),
+        hasMore: rows.length > query.limit,
+      };
+    },
+  };
+}
+
+export type ChangesService = ReturnType<typeof createChangesService>;
