@@ -12,7 +12,8 @@ import { databasePlugin } from './db/plugin.js';
 import { graphqlPlugin } from './graphql/plugin.js';
 import { docsPlugin } from './http/docs.js';
 import { healthRoutes } from './http/health-routes.js';
-import { registerProblemHandlers } from './http/problem.js';
+import { protectionPlugin } from './http/protection.js';
+import { clientErrorHandler, registerProblemHandlers } from './http/problem.js';
 import { learningPlugin } from './learning/plugin.js';
 import { learningRoutes } from './learning/routes.js';
 import { searchPlugin } from './search/plugin.js';
@@ -35,6 +36,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     requestTimeout: config.requestTimeoutMs,
     connectionTimeout: config.requestTimeoutMs,
     return503OnClosing: true,
+    trustProxy: config.protection.trustProxy,
+    clientErrorHandler,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   }).withTypeProvider<ZodTypeProvider>();
 
@@ -43,6 +46,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
 
   await app.register(databasePlugin, { config });
   await app.register(authPlugin);
+  await app.register(protectionPlugin, { config: config.protection });
   await app.register(compress, { encodings: ['br', 'gzip'], threshold: 1024 });
   await app.register(docsPlugin);
   // GraphQL carries module sources in importModule, so its body limit follows the import limit.

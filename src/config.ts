@@ -25,6 +25,11 @@ export const configSchema = z.object({
   FSRS_DESIRED_RETENTION: z.coerce.number().min(0.7).max(0.99).default(0.9),
   FSRS_MAXIMUM_INTERVAL_DAYS: integer(1, 36_500).default(36_500),
   CONTENT_REQUIRES_AUTH: booleanFromEnv.default(false),
+  RATE_LIMIT_PER_MINUTE: integer(0, 10_000_000).default(1200),
+  RATE_LIMIT_STAFF_MULTIPLIER: integer(1, 1000).default(5),
+  TRUST_PROXY: z.string().max(1000).default('false'),
+  CORS_ORIGINS: z.string().max(4000).default(''),
+  MAX_EVENT_LOOP_DELAY_MS: integer(0, 60_000).default(1000),
   GRAPHQL_MAX_DEPTH: integer(1, 100).default(10),
   GRAPHQL_MAX_ALIASES: integer(0, 1000).default(30),
   GRAPHQL_MAX_COST: integer(1, 100_000_000).default(100_000),
@@ -57,6 +62,20 @@ export interface Config {
   fsrs: { desiredRetention: number; maximumIntervalDays: number };
   /** Require an API key for content reads (they are anonymous by default). */
   contentRequiresAuth: boolean;
+  protection: ProtectionConfig;
+}
+
+export interface ProtectionConfig {
+  /** Requests per minute per API key (per IP for anonymous callers); 0 turns rate limiting off. */
+  rateLimitPerMinute: number;
+  /** Admin and integration keys get this multiple of the limit (they act for many learners). */
+  rateLimitStaffMultiplier: number;
+  /** Fastify's trustProxy: false, true, or the proxy addresses/CIDRs whose X-Forwarded-For is believed. */
+  trustProxy: boolean | string;
+  /** Origins allowed by CORS; empty means no CORS headers at all (closed). */
+  corsOrigins: string[];
+  /** Event-loop delay (ms) above which requests are shed with 503; 0 turns the check off. */
+  maxEventLoopDelayMs: number;
 }
 
 export interface GraphqlConfig {
@@ -115,6 +134,13 @@ function fromEnv(env: EnvConfig): Config {
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     fsrs: { desiredRetention: env.FSRS_DESIRED_RETENTION, maximumIntervalDays: env.FSRS_MAXIMUM_INTERVAL_DAYS },
     contentRequiresAuth: env.CONTENT_REQUIRES_AUTH,
+    protection: {
+      rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
+      rateLimitStaffMultiplier: env.RATE_LIMIT_STAFF_MULTIPLIER,
+      trustProxy: env.TRUST_PROXY === 'true' ? true : env.TRUST_PROXY === 'false' ? false : env.TRUST_PROXY,
+      corsOrigins: env.CORS_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean),
+      maxEventLoopDelayMs: env.MAX_EVENT_LOOP_DELAY_MS,
+    },
     graphql: {
       maxDepth: env.GRAPHQL_MAX_DEPTH,
       maxAliases: env.GRAPHQL_MAX_ALIASES,
@@ -136,7 +162,10 @@ function fromEnv(env: EnvConfig): Config {
  */
 export function testConfig(overrides: Partial<Config> = {}, env: Record<string, string> = {}): Config {
   return {
-    ...fromEnv(configSchema.parse({ NODE_ENV: 'test', DATABASE_PATH: ':memory:', LOG_LEVEL: 'silent', ...env })),
+    // Rate limits and load shedding are off unless a test turns them on: suites send thousands of requests.
+    ...fromEnv(
+      configSchema.parse({ NODE_ENV: 'test', DATABASE_PATH: ':memory:', LOG_LEVEL: 'silent', RATE_LIMIT_PER_MINUTE: '0', MAX_EVENT_LOOP_DELAY_MS: '0', ...env }),
+    ),
     seedOnStart: false,
     ...overrides,
   };

@@ -35,6 +35,8 @@ export const errorCodes = {
   MNEMO_LEARNING_ANSWER_CONFLICT: { status: 409, title: 'Answer conflict' },
   MNEMO_LEARNING_UNKNOWN_FLASHCARD: { status: 422, title: 'Unknown flashcard' },
   MNEMO_LEARNING_ANSWER_IN_FUTURE: { status: 422, title: 'Answer time in the future' },
+  MNEMO_RATE_LIMITED: { status: 429, title: 'Too many requests' },
+  MNEMO_OVERLOADED: { status: 503, title: 'Server overloaded' },
   MNEMO_SERVICE_UNAVAILABLE: { status: 503, title: 'Service unavailable' },
   MNEMO_INTERNAL: { status: 500, title: 'Internal server error' },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { AppError, type ErrorCode, type ErrorDetail } from '../errors.js';
@@ -35,7 +36,7 @@ export function toProblem(request: FastifyRequest, error: AppError): Problem {
 }
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: AppError): FastifyReply {
-  if (error.status === 503) reply.header('retry-after', '1');
+  if (error.status === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', '1');
   if (error.status === 401) reply.header('www-authenticate', 'Bearer');
   return reply.code(error.status).type(problemContentType).send(toProblem(request, error));
 }
@@ -76,6 +77,10 @@ export function normalizeError(error: unknown, request: FastifyRequest): AppErro
     request.log.warn({ err: error }, 'database busy');
     return new AppError('MNEMO_SERVICE_UNAVAILABLE', 'the database is busy; retry shortly');
   }
+  if (typeof fastifyError.code === 'string' && /^SQLITE_(READONLY|FULL|IOERR|CANTOPEN|CORRUPT|NOTADB)/.test(fastifyError.code)) {
+    request.log.error({ err: error }, 'storage failure');
+    return new AppError('MNEMO_SERVICE_UNAVAILABLE', `storage is unavailable; quote request id ${request.id} when reporting it`);
+  }
   request.log.error({ err: error }, 'unhandled error');
   return new AppError('MNEMO_INTERNAL', `an unexpected error occurred; quote request id ${request.id} when reporting it`);
 }
@@ -87,3 +92,30 @@ export function registerProblemHandlers(app: FastifyInstance): void {
   );
 }
 
+
+const clientErrors: Record<string, { status: number; reason: string; code: ErrorCode }> = {
+  HPE_HEADER_OVERFLOW: { status: 431, reason: 'Request Header Fields Too Large', code: 'MNEMO_REQUEST_INVALID' },
+  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, reason: 'Request Timeout', code: 'MNEMO_REQUEST_INVALID' },
+};
+
+/**
+ * Requests Node's HTTP parser rejects (oversized headers, malformed request lines, timeouts) never reach the
+ * router; they still get a problem+json answer, and the connection is closed.
+ */
+export function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const known = (error.code && clientErrors[error.code]) || { status: 400, reason: 'Bad Request', code: 'MNEMO_REQUEST_INVALID' as ErrorCode };
+  const body = JSON.stringify({
+    type: problemType(known.code),
+    title: known.reason,
+    status: known.status,
+    detail: known.status === 431 ? 'request headers are too large' : known.status === 408 ? 'the request took too long to arrive' : 'malformed HTTP request',
+    code: known.code,
+  });
+  socket.end(
+    `HTTP/1.1 ${known.status} ${known.reason}\r\nContent-Type: ${problemContentType}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}

@@ -1,0 +1,47 @@
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import underPressure from '@fastify/under-pressure';
+import fp from 'fastify-plugin';
+import type { ProtectionConfig } from '../config.js';
+import { AppError } from '../errors.js';
+import { sendProblem } from './problem.js';
+
+/**
+ * What keeps clients from taking the server down or reaching what they should not: security headers, CORS
+ * (closed unless configured), rate limits per key (per IP when anonymous), and load shedding with 503 and
+ * Retry-After when the event loop falls behind, instead of queueing without bound.
+ */
+export const protectionPlugin = fp<{ config: ProtectionConfig }>(
+  async (app, { config }) => {
+    // CSP is left to the pages that need one (Swagger UI sets its own); JSON responses get the other headers.
+    await app.register(helmet, { contentSecurityPolicy: false, crossOriginEmbedderPolicy: false });
+    if (config.corsOrigins.length) {
+      await app.register(cors, { origin: config.corsOrigins, methods: ['GET', 'HEAD', 'POST', 'DELETE'], maxAge: 600 });
+    }
+    if (config.maxEventLoopDelayMs > 0) {
+      await app.register(underPressure, {
+        maxEventLoopDelay: config.maxEventLoopDelayMs,
+        retryAfter: 5,
+        pressureHandler: (request, reply) => {
+          reply.header('retry-after', '5');
+          sendProblem(request, reply, new AppError('MNEMO_OVERLOADED', 'the server is overloaded; retry after a few seconds'));
+        },
+      });
+    }
+    if (config.rateLimitPerMinute > 0) {
+      // Registered after the auth hook, so the bucket is the caller's key; X-Forwarded-For only counts when
+      // trustProxy says so, because request.ip follows Fastify's trustProxy setting.
+      await app.register(rateLimit, {
+        global: true,
+        timeWindow: 60_000,
+        keyGenerator: (request) => (request.principal ? `key:${request.principal.keyId}` : `ip:${request.ip}`),
+        max: async (request) =>
+          request.principal && request.principal.role !== 'learner' ? config.rateLimitPerMinute * config.rateLimitStaffMultiplier : config.rateLimitPerMinute,
+        errorResponseBuilder: (_request, context) =>
+          new AppError('MNEMO_RATE_LIMITED', `rate limit of ${context.max} requests per minute exceeded; retry in ${context.after}`),
+      });
+    }
+  },
+  { name: 'mnemo-protection', dependencies: ['mnemo-auth'], fastify: '5.x' },
+);
