@@ -13,7 +13,7 @@ import { graphqlPlugin } from './graphql/plugin.js';
 import { docsPlugin } from './http/docs.js';
 import { healthRoutes } from './http/health-routes.js';
 import { protectionPlugin } from './http/protection.js';
-import { clientErrorHandler, registerProblemHandlers } from './http/problem.js';
+import { clientErrorHandler, normalizeError, registerProblemHandlers, sendProblem } from './http/problem.js';
 import { learningPlugin } from './learning/plugin.js';
 import { learningRoutes } from './learning/routes.js';
 import { searchPlugin } from './search/plugin.js';
@@ -38,6 +38,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     return503OnClosing: true,
     trustProxy: config.protection.trustProxy,
     clientErrorHandler,
+    // Errors Fastify raises before routing (a malformed URL, a bad Content-Type) get the same problem+json.
+    frameworkErrors: (error, request, reply) => sendProblem(request, reply, normalizeError(error, request)),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   }).withTypeProvider<ZodTypeProvider>();
 

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin';
+import { Location } from 'graphql';
 import mercurius from 'mercurius';
 import type { Principal } from '../auth/principal.js';
 import type { GraphqlConfig } from '../config.js';
@@ -97,6 +98,13 @@ export const graphqlPlugin = fp<{ config: GraphqlConfig; bodyLimit: number }>(
           }
         },
       },
+    });
+    // Mercurius falls back to reading a query that fails to parse as a JSON-encoded AST; only documents parsed
+    // here (which carry a Location) are executed, so a hand-made "AST" can never reach validation.
+    app.graphql.addHook('preValidation', async (_schema, document) => {
+      if (!(document?.loc instanceof Location)) {
+        throw new AppError('MNEMO_GRAPHQL_SYNTAX', 'the query is not a GraphQL document');
+      }
     });
   },
   { name: 'mnemo-graphql', fastify: '5.x' },

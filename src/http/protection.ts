@@ -22,6 +22,8 @@ export const protectionPlugin = fp<{ config: ProtectionConfig }>(
     if (config.maxEventLoopDelayMs > 0) {
       await app.register(underPressure, {
         maxEventLoopDelay: config.maxEventLoopDelayMs,
+        // Sampled often enough that a stall is noticed within a fraction of a second.
+        sampleInterval: 100,
         retryAfter: 5,
         pressureHandler: (request, reply) => {
           reply.header('retry-after', '5');

@@ -18,13 +18,19 @@ export interface Actors {
 
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
-/** An admin, an integration and one of its learners (with a learner key) on an app with the seed imported. */
-export async function createActors(app: FastifyInstance): Promise<Actors> {
+/**
+ * An admin, an integration and one of its learners (with a learner key) on an app with the seed imported.
+ * `deckFrom: 'service'` reads the deck without an HTTP request (for tests that count requests).
+ */
+export async function createActors(app: FastifyInstance, options: { deckFrom?: 'http' | 'service' } = {}): Promise<Actors> {
   const admin = bearer(app.auth.createKey({ role: 'admin', name: 'admin' }, null).token);
   const integrationKey = await app.inject({ method: 'POST', url: '/v1/keys', headers: admin, payload: { role: 'integration', name: 'lms' } });
   const integration = bearer(integrationKey.json().token);
   const learner = await createLearner(app, integration, `learner-${randomUUID()}`);
-  const deck = (await app.inject('/v1/modules/networking/flashcards')).json().items.map((card: { id: string }) => card.id);
+  const deck =
+    options.deckFrom === 'service'
+      ? app.content.getModuleContent('networking').flashcards.map((card) => card.id)
+      : (await app.inject('/v1/modules/networking/flashcards')).json().items.map((card: { id: string }) => card.id);
   return { admin, integration, learner, deck };
 }
 
