@@ -36,6 +36,12 @@ export interface ModuleVersionWrite {
   createdAt: string;
 }
 
+export interface ModuleHead {
+  id: string;
+  version: number;
+  archivedAt: string | null;
+}
+
 export interface ListModulesQuery {
   /** Slug of the last module on the previous page; the empty string sorts before every slug. */
   afterSlug: string;
@@ -52,6 +58,11 @@ export function createContentRepository(db: Db) {
   const live = isNull(modules.archivedAt);
 
   const moduleBySlug = db.select().from(modules).where(eq(modules.slug, placeholder('slug'))).prepare();
+  const headBySlug = db
+    .select({ id: modules.id, version: modules.version, archivedAt: modules.archivedAt })
+    .from(modules)
+    .where(eq(modules.slug, placeholder('slug')))
+    .prepare();
   const moduleById = db.select().from(modules).where(eq(modules.id, placeholder('id'))).prepare();
   const modulesPage = db
     .select()
@@ -110,6 +121,9 @@ export function createContentRepository(db: Db) {
       const row = moduleBySlug.get({ slug });
       return row && toModule(row);
     },
+
+    /** Just what decides whether cached content is current: the hot path of every content read. */
+    findModuleHead: (slug: string): ModuleHead | undefined => headBySlug.get({ slug }),
 
     findModuleById(id: string): ModuleRecord | undefined {
       const row = moduleById.get({ id });

@@ -53,7 +53,7 @@ export function createContentService(repository: ContentRepository, options: Con
   const importer = createModuleImporter(repository, listeners);
   // Keyed by version: an import bumps the version, so a stale entry can never be served; no TTL, no invalidation.
   const contentCache = new LruCache<string, ModuleContent>(options.cacheEntries);
-  const cacheKey = (module: ModuleRecord) => `${module.id}:${module.version}`;
+  const cacheKey = (module: Pick<ModuleRecord, 'id' | 'version'>) => `${module.id}:${module.version}`;
 
   /**
    * One section of many modules (GraphQL loaders): from the content cache where the cached version is current,
@@ -124,9 +124,12 @@ export function createContentService(repository: ContentRepository, options: Con
     /** The module's current head (one indexed lookup); 404 when missing or archived. */
     getModule: visibleModule,
 
-    /** The whole module, served from memory while its version is current. */
+    /** The whole module, served from memory while its version is current (one three-column lookup per read). */
     getModuleContent(slug: string, visibility: Visibility = {}): ModuleContent {
-      const head = visibleModule(slug, visibility);
+      const head = repository.findModuleHead(slug);
+      if (!head || (head.archivedAt !== null && !visibility.includeArchived)) {
+        throw new AppError('MNEMO_CONTENT_MODULE_NOT_FOUND', `no module with slug "${slug}"`);
+      }
       const cached = contentCache.get(cacheKey(head));
       if (cached) return cached;
       // Head and sections read in one snapshot, so a concurrent import cannot mix two versions.
