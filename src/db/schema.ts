@@ -197,7 +197,8 @@ export const answers = sqliteTable(
       .notNull()
       .references(() => modules.id),
     rating: integer('rating').notNull(),
-    correct: integer('correct', { mode: 'boolean' }),
+    /** 1 or 0, or NULL when the client gave only a rating (kept as a plain integer so prepared writes keep NULL). */
+    correct: integer('correct'),
     answeredAt: text('answered_at').notNull(),
     receivedAt: text('received_at').notNull(),
     durationMs: integer('duration_ms'),

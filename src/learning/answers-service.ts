@@ -130,6 +130,7 @@ export function createAnswersService(repository: LearningRepository, scheduler: 
           moduleId: ref.moduleId,
           receivedAt: receivedAt.toISOString(),
           ...answer,
+          correct: answer.correct === null ? null : Number(answer.correct),
         };
         repository.insertAnswer(row);
         const stored: AnswerRecord = { ...row, moduleSlug: ref.moduleSlug };
@@ -184,7 +185,7 @@ function normalizeStored(answer: AnswerRecord): NormalizedAnswer {
     clientAnswerId: answer.clientAnswerId,
     flashcardId: answer.flashcardId,
     rating: answer.rating,
-    correct: answer.correct,
+    correct: answer.correct === null ? null : answer.correct === 1,
     answeredAt: answer.answeredAt,
     durationMs: answer.durationMs,
     response: answer.response,

@@ -70,6 +70,8 @@ const stateColumns = {
   moduleSlug: modules.slug,
 };
 
+const snakeCase = (name: string) => name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
+
 /** All SQL for learners, answers and card states. */
 export function createLearningRepository(db: Db) {
   const p = sql.placeholder;
@@ -98,6 +100,26 @@ export function createLearningRepository(db: Db) {
     .where(eq(flashcards.id, p('id')))
     .prepare();
   const userById = db.select().from(users).where(eq(users.id, p('id'))).prepare();
+  // The answer write path runs these once per answer: prepared once, not rebuilt per call.
+  const answerColumnsToInsert = [
+    'id', 'userId', 'clientAnswerId', 'flashcardId', 'moduleId', 'rating', 'correct', 'answeredAt', 'receivedAt', 'durationMs', 'response',
+  ] as const;
+  const insertAnswer = db
+    .insert(answers)
+    .values(Object.fromEntries(answerColumnsToInsert.map((column) => [column, p(column)])) as unknown as AnswerRow)
+    .prepare();
+  const stateColumnsToWrite = [
+    'state', 'due', 'stability', 'difficulty', 'elapsedDays', 'scheduledDays', 'learningSteps', 'reps', 'lapses', 'lastReview', 'lastAnsweredAt', 'lastClientAnswerId',
+  ] as const;
+  const stateValues = Object.fromEntries(stateColumnsToWrite.map((column) => [column, p(column)]));
+  const upsertState = db
+    .insert(cardStates)
+    .values({ userId: p('userId'), flashcardId: p('flashcardId'), moduleId: p('moduleId'), ...stateValues } as unknown as CardStateRow)
+    .onConflictDoUpdate({
+      target: [cardStates.userId, cardStates.flashcardId],
+      set: Object.fromEntries(['moduleId', ...stateColumnsToWrite].map((column) => [column, sql.raw(`excluded.${snakeCase(column)}`)])),
+    })
+    .prepare();
 
   return {
     transaction<T>(work: () => T): T {
@@ -124,7 +146,7 @@ export function createLearningRepository(db: Db) {
       db.select({ id: modules.id }).from(modules).where(eq(modules.slug, slug)).get()?.id,
 
     findAnswer: (userId: string, clientAnswerId: string): AnswerRecord | undefined => answerByClientId.get({ userId, clientAnswerId }),
-    insertAnswer: (answer: AnswerRow) => void db.insert(answers).values(answer).run(),
+    insertAnswer: (answer: AnswerRow) => void insertAnswer.run(answer),
     answersOfCard: (userId: string, flashcardId: string) => answersOfCard.all({ userId, flashcardId }),
 
     history(query: HistoryQuery): AnswerRecord[] {
@@ -159,11 +181,7 @@ export function createLearningRepository(db: Db) {
     findState: (userId: string, flashcardId: string): CardStateRow | undefined => stateOf.get({ userId, flashcardId }),
 
     saveState(userId: string, card: Pick<FlashcardRef, 'id' | 'moduleId'>, state: StoredCard): void {
-      const row = { userId, flashcardId: card.id, moduleId: card.moduleId, ...state };
-      db.insert(cardStates)
-        .values(row)
-        .onConflictDoUpdate({ target: [cardStates.userId, cardStates.flashcardId], set: { ...state, moduleId: card.moduleId } })
-        .run();
+      upsertState.run({ userId, flashcardId: card.id, moduleId: card.moduleId, ...state });
     },
 
     /** Card states in flashcard-id order (stable keyset paging), optionally one module's or those due by a time. */

@@ -104,7 +104,7 @@ export function presentAnswer(answer: AnswerRecord) {
     flashcardId: answer.flashcardId,
     moduleSlug: answer.moduleSlug,
     rating: answer.rating,
-    correct: answer.correct,
+    correct: answer.correct === null ? null : answer.correct === 1,
     answeredAt: answer.answeredAt,
     receivedAt: answer.receivedAt,
     durationMs: answer.durationMs,
