@@ -10,6 +10,7 @@ import { contentPlugin } from './content/plugin.js';
 import { contentRoutes } from './content/routes.js';
 import { databasePlugin } from './db/plugin.js';
 import { graphqlPlugin } from './graphql/plugin.js';
+import { registerGracefulClosing } from './http/closing.js';
 import { docsPlugin } from './http/docs.js';
 import { healthRoutes } from './http/health-routes.js';
 import { protectionPlugin } from './http/protection.js';
@@ -35,7 +36,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     bodyLimit: config.limits.jsonBodyBytes,
     requestTimeout: config.requestTimeoutMs,
     connectionTimeout: config.requestTimeoutMs,
-    return503OnClosing: true,
+    return503OnClosing: false,
     trustProxy: config.protection.trustProxy,
     clientErrorHandler,
     // Errors Fastify raises before routing (a malformed URL, a bad Content-Type) get the same problem+json.
@@ -45,6 +46,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
 
   registerProblemHandlers(app);
   exposeRequestId(app);
+  registerGracefulClosing(app);
 
   await app.register(databasePlugin, { config });
   await app.register(authPlugin);
