@@ -74,15 +74,18 @@ export class Rng {
   }
 }
 
-/** Draws ranks 0..n-1 with probability proportional to 1 / (rank + 1)^exponent (Zipf), by binary search. */
+/**
+ * Draws ranks 0..n-1 with probability proportional to 1 / (rank + 1 + offset)^exponent (Zipf-Mandelbrot: the
+ * offset flattens the head so the top word does not dominate), by binary search.
+ */
 export class Zipf {
   private readonly cumulative: Float64Array;
 
-  constructor(n: number, exponent: number) {
+  constructor(n: number, exponent: number, offset = 0) {
     this.cumulative = new Float64Array(n);
     let sum = 0;
     for (let rank = 0; rank < n; rank++) {
-      sum += 1 / Math.pow(rank + 1, exponent);
+      sum += 1 / Math.pow(rank + 1 + offset, exponent);
       this.cumulative[rank] = sum;
     }
   }

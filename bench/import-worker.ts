@@ -1,0 +1,53 @@
+/**
+ * Imports a share of the generated modules through the real import path (validation, rendering, search index,
+ * versions, change feed). Run as a child process by dataset.ts, one per core: rendering Markdown is CPU-bound
+ * and SQLite serialises the short write transactions (WAL + busy timeout).
+ *
+ * Usage: node --import tsx bench/import-worker.ts '<json ImportWorkerTask>'
+ * Prints one JSON line per imported module: { index, slug, rareTerms }.
+ */
+import { createChangesRepository } from '../src/changes/repository.js';
+import { createChangesService } from '../src/changes/service.js';
+import { createContentRepository } from '../src/content/repository.js';
+import { createContentService } from '../src/content/service.js';
+import { openDatabase } from '../src/db/client.js';
+import { createSearchRepository } from '../src/search/repository.js';
+import { createSearchService } from '../src/search/service.js';
+import { createVocabulary, generateModule, type ModuleShape } from './text.js';
+
+export interface ImportWorkerTask {
+  dbPath: string;
+  seed: number;
+  modules: number;
+  shape: ModuleShape;
+  worker: number;
+  workers: number;
+}
+
+export interface ImportedModuleLine {
+  index: number;
+  slug: string;
+  rareTerms: string[];
+}
+
+const task = JSON.parse(process.argv[2] ?? '{}') as ImportWorkerTask;
+// Migrations were applied by the parent before it started the workers.
+const database = openDatabase({ path: task.dbPath, synchronous: 'NORMAL', busyTimeoutMs: 60_000, migrate: false });
+database.sqlite.pragma('synchronous = OFF');
+try {
+  // The content service exactly as `openContent` in src/cli/main.ts builds it: the change feed and the search
+  // index follow every import inside its transaction.
+  const service = createContentService(createContentRepository(database.db), { cacheEntries: 0 });
+  service.addListener(createChangesService(createChangesRepository(database.db)).listener);
+  service.addListener(createSearchService(createSearchRepository(database.db), (moduleId) => service.sectionsOf(moduleId)).listener);
+
+  const vocabulary = createVocabulary(task.seed);
+  for (let index = task.worker; index < task.modules; index += task.workers) {
+    const { input, rareTerms } = generateModule(task.seed, index, vocabulary, task.shape);
+    service.importModule(JSON.stringify(input), 'json', { importedBy: 'bench' });
+    const line: ImportedModuleLine = { index, slug: input.slug, rareTerms };
+    process.stdout.write(`${JSON.stringify(line)}\n`);
+  }
+} finally {
+  database.close();
+}

@@ -1,0 +1,185 @@
+import { writeFileSync } from 'node:fs';
+import type { LoadResult } from './load.js';
+
+/** What a run measured, the table printed from it, and bench/results.json. */
+
+export type Target =
+  | { kind: 'ratio'; min: number }
+  | { kind: 'rate'; min: number; unit: string }
+  | { kind: 'max'; max: number; unit: string };
+
+export interface ScenarioOutcome {
+  name: string;
+  description: string;
+  writes: boolean;
+  /** Set when the scenario could not be prepared or its sample request was wrong. */
+  error?: string;
+  load?: LoadResult;
+  /** Successful requests/s divided by the baseline's. */
+  ratio?: number;
+  /** Work units per second (answers/s for batches). */
+  units?: { name: string; perRequest: number; perSecond: number };
+  target?: Target;
+  /** null when there is no target. */
+  met: boolean | null;
+}
+
+export interface ProcessFigure {
+  value: number | null;
+  /** Every measurement when `value` summarises several (the startup median). */
+  samples?: number[];
+  target: Target;
+  met: boolean | null;
+}
+
+export interface BenchResults {
+  version: 1;
+  date: string;
+  totalSeconds: number;
+  machine: {
+    cpuModel: string;
+    cpuCount: number;
+    totalMemoryBytes: number;
+    platform: string;
+    release: string;
+    node: string;
+    loadAverageAtStart: number[];
+  };
+  options: Record<string, unknown>;
+  dataset: {
+    dir: string;
+    key: string;
+    params: unknown;
+    counts: unknown;
+    reused: boolean;
+    /** Seconds this run spent building it (0 when reused); buildSeconds is how long the cached one took. */
+    builtThisRun: boolean;
+    buildSeconds: number;
+    buildPhases: Record<string, number>;
+    dbBytes: number;
+    copySeconds: number;
+  };
+  server: {
+    env: Record<string, string>;
+    startupMs: ProcessFigure;
+    peakRssBytes: ProcessFigure;
+    rssAfterStartupBytes: number | null;
+    /** Log lines at warn level or above written by the server during the run. */
+    logLines: string[];
+  };
+  /** The bare node:http server, before and after the scenarios; ratios use the mean. */
+  baseline: { requestsPerSecond: number; before: LoadResult; after: LoadResult };
+  scenarios: ScenarioOutcome[];
+  summary: { targets: number; met: number; missed: number; failed: string[] };
+}
+
+export function targetMet(value: number | null | undefined, target: Target): boolean | null {
+  if (value === null || value === undefined) return null;
+  if (target.kind === 'max') return value < target.max;
+  return value >= target.min;
+}
+
+const integer = (value: number) => Math.round(value).toLocaleString('en-US');
+/** autocannon's latency percentiles are whole milliseconds; means are not. */
+const ms = (value: number) => (Number.isInteger(value) || value >= 100 ? integer(value) : value < 10 ? value.toFixed(2) : value.toFixed(1));
+
+function describeTarget(target: Target | undefined): string {
+  if (!target) return '-';
+  if (target.kind === 'ratio') return `ratio >= ${target.min.toFixed(2)}`;
+  if (target.kind === 'rate') return `>= ${integer(target.min)} ${target.unit}`;
+  return `< ${integer(target.max)} ${target.unit}`;
+}
+
+const verdict = (met: boolean | null) => (met === null ? '-' : met ? 'met' : 'MISSED');
+
+function renderTable(header: string[], rows: string[][], rightAligned: Set<number>): string {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  const line = (cells: string[]) =>
+    cells.map((cell, column) => (rightAligned.has(column) ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!))).join('  ').trimEnd();
+  return [line(header), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** One line per scenario as it completes; its ratio is against the first baseline until the run ends. */
+export function formatScenarioLine(outcome: ScenarioOutcome): string {
+  if (outcome.error || !outcome.load) return `${outcome.name}: FAILED - ${outcome.error ?? 'no result'}`;
+  const { load } = outcome;
+  const units = outcome.units ? `, ${integer(outcome.units.perSecond)} ${outcome.units.name}/s` : '';
+  const statuses = Object.entries(load.statusCodes).map(([status, count]) => `${status} x${count}`).join(', ');
+  return (
+    `${outcome.name}: ${integer(load.successRate)} req/s${units}, p50 ${ms(load.latencyMs.p50)} ms, p99 ${ms(load.latencyMs.p99)} ms, ` +
+    `non-2xx ${load.failures}, errors ${load.errors}, ratio ${outcome.ratio?.toFixed(2) ?? '-'} (vs the first baseline) -> ${verdict(outcome.met)} ` +
+    `[${statuses || 'no responses'}; ${load.activeConnections} connections answered]`
+  );
+}
+
+export function renderReport(results: BenchResults): string {
+  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'ratio', 'target', 'result'];
+  const { before, after, requestsPerSecond } = results.baseline;
+  const baselineRow = (name: string, load: LoadResult) => [
+    name,
+    integer(load.successRate),
+    ms(load.latencyMs.p50),
+    ms(load.latencyMs.p99),
+    String(load.failures),
+    String(load.errors),
+    (load.successRate / requestsPerSecond).toFixed(2),
+    '-',
+    '-',
+  ];
+  const rows: string[][] = [baselineRow('baseline before (node:http)', before), baselineRow('baseline after (node:http)', after)];
+  for (const outcome of results.scenarios) {
+    if (outcome.error || !outcome.load) {
+      rows.push([outcome.name, '-', '-', '-', '-', '-', '-', describeTarget(outcome.target), 'FAILED']);
+      continue;
+    }
+    const { load } = outcome;
+    const units = outcome.units ? ` (${integer(outcome.units.perSecond)} ${outcome.units.name}/s)` : '';
+    rows.push([
+      outcome.name,
+      integer(load.successRate),
+      ms(load.latencyMs.p50),
+      ms(load.latencyMs.p99),
+      String(load.failures),
+      String(load.errors),
+      outcome.ratio!.toFixed(2),
+      describeTarget(outcome.target),
+      `${verdict(outcome.met)}${units}`,
+    ]);
+  }
+  const table = renderTable(header, rows, new Set([1, 2, 3, 4, 5, 6]));
+
+  const { startupMs, peakRssBytes, rssAfterStartupBytes } = results.server;
+  const mb = (bytes: number | null) => (bytes === null ? 'n/a' : `${(bytes / 1024 / 1024).toFixed(0)} MB`);
+  const processRows = [
+    [
+      `server startup (spawn -> first 200 /readyz; median of ${startupMs.samples?.length ?? 1})`,
+      startupMs.value === null ? 'n/a' : `${integer(startupMs.value)} ms`,
+      describeTarget(startupMs.target),
+      verdict(startupMs.met),
+    ],
+    ['server peak RSS (VmHWM)', mb(peakRssBytes.value), `< ${mb((peakRssBytes.target as { max: number }).max)}`, verdict(peakRssBytes.met)],
+    ['server RSS after startup', mb(rssAfterStartupBytes), '-', '-'],
+  ];
+  const processTable = renderTable(['process', 'value', 'target', 'result'], processRows, new Set([1]));
+
+  const { summary, machine, dataset, options } = results;
+  const lines = [
+    table,
+    '',
+    processTable,
+    '',
+    `req/s counts successful responses only (2xx; also 304 for module-get-304); ratio = req/s / ${integer(requestsPerSecond)} ` +
+      `(the mean of both baselines). Latencies leave out each connection's first response.`,
+    ...(startupMs.samples ? [`Startup samples: ${startupMs.samples.map((value) => `${integer(value)} ms`).join(', ')}.`] : []),
+    `Targets: ${summary.met} of ${summary.targets} met${summary.missed ? `, ${summary.missed} missed` : ''}${summary.failed.length ? `; failed scenarios: ${summary.failed.join(', ')}` : ''}.`,
+    `Machine: ${machine.cpuCount} x ${machine.cpuModel}, node ${machine.node}, ${machine.platform} ${machine.release}.`,
+    `Run: ${options.connections} connections, ${options.durationSeconds} s measured after ${options.warmupSeconds} s warm-up per scenario; ` +
+      `dataset ${dataset.reused ? 'reused' : `built in ${dataset.buildSeconds.toFixed(1)} s`}; total ${results.totalSeconds.toFixed(0)} s.`,
+  ];
+  if (results.server.logLines.length) lines.push(`The server logged ${results.server.logLines.length} warning/error line(s); see results.json.`);
+  return lines.join('\n');
+}
+
+export function writeResults(path: string, results: BenchResults): void {
+  writeFileSync(path, `${JSON.stringify(results, null, 2)}\n`);
+}

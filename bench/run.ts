@@ -1,0 +1,302 @@
+/**
+ * `npm run bench`: the mnemo benchmark suite. See `npm run bench -- --help` and bench/README.md.
+ *
+ * 1. Ensures the dataset (bench/dataset.ts): built once into bench/.data/, reused afterwards.
+ * 2. Copies it to a temporary file, so write scenarios never touch the cached one.
+ * 3. Measures the baseline: a bare node:http server in its own process (bench/baseline.ts); again at the end.
+ * 4. Starts the production server (`node dist/main.js`) on the copy; startup is the median of three starts.
+ * 5. Requests every module once (steady-state caches), then runs every scenario (bench/scenarios.ts) with
+ *    autocannon after a warm-up; readers first, writers last.
+ * 6. Reads the server's peak RSS, stops it, measures the baseline again, scores every scenario against the mean
+ *    of both baselines, prints the table and writes bench/results.json.
+ */
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { configSchema } from '../src/config.js';
+import { startBaseline } from './baseline.js';
+import { datasetDir, ensureDataset } from './dataset.js';
+import { closeIdleConnections, send } from './http.js';
+import { runLoad, type LoadResult, type LoadSettings } from './load.js';
+import { parseOptions, usage, UsageError, type BenchOptions } from './options.js';
+import { freePort, processMemory, repoRoot, spawnServer } from './process.js';
+import {
+  formatScenarioLine,
+  renderReport,
+  targetMet,
+  writeResults,
+  type BenchResults,
+  type ProcessFigure,
+  type ScenarioOutcome,
+  type Target,
+} from './report.js';
+import { primeServer, scenarios, sendSample, type Scenario, type ScenarioContext } from './scenarios.js';
+
+const resultsPath = fileURLToPath(new URL('./results.json', import.meta.url));
+const startupTarget: Target = { kind: 'max', max: 1000, unit: 'ms' };
+const peakRssTarget: Target = { kind: 'max', max: 250 * 1024 * 1024, unit: 'bytes' };
+const startupSamples = 3;
+
+/** Things to undo on exit, including Ctrl-C: child processes and the temporary database. */
+const cleanups: (() => Promise<void> | void)[] = [];
+async function cleanUp(): Promise<void> {
+  for (const cleanup of cleanups.splice(0).reverse()) {
+    try {
+      await cleanup();
+    } catch (error) {
+      console.error('cleanup failed:', error);
+    }
+  }
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: stopping`);
+    void cleanUp().finally(() => process.exit(130));
+  });
+}
+
+/**
+ * The server's environment: the mnemo settings of the caller's environment pass through (to benchmark another
+ * configuration, e.g. CONTENT_CACHE_ENTRIES=100), and the benchmark's own settings win.
+ */
+function serverEnv(databasePath: string, port: number, loadShedding: boolean): Record<string, string> {
+  const passthrough = Object.fromEntries(
+    Object.keys(configSchema.shape)
+      .map((name) => [name, process.env[name]] as const)
+      .filter((entry): entry is readonly [string, string] => entry[1] !== undefined && entry[1] !== ''),
+  );
+  return {
+    ...passthrough,
+    PATH: process.env.PATH ?? '',
+    DATABASE_PATH: databasePath,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    NODE_ENV: 'production',
+    SEED_ON_START: 'false',
+    LOG_LEVEL: 'warn',
+    // Rate limiting and load shedding would measure the guards, not the server's capacity.
+    RATE_LIMIT_PER_MINUTE: '0',
+    ...(loadShedding ? {} : { MAX_EVENT_LOOP_DELAY_MS: '0' }),
+  };
+}
+
+async function measureBaseline(settings: LoadSettings): Promise<LoadResult> {
+  const baseline = await startBaseline();
+  cleanups.push(() => baseline.stop());
+  try {
+    const result = await runLoad({ url: baseline.baseUrl, requests: [{ method: 'GET', path: '/' }] }, settings);
+    console.log(`baseline: ${Math.round(result.successRate).toLocaleString('en-US')} req/s, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms (startup ${Math.round(baseline.startupMs)} ms)`);
+    return result;
+  } finally {
+    await baseline.stop();
+  }
+}
+
+/**
+ * Waits until the server answers /healthz with 200 twice in a row: after a heavy scenario the load-shedding guard
+ * may still answer 503 for a moment, and that must not be charged to the next scenario.
+ */
+async function waitUntilHealthy(baseUrl: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  let healthy = 0;
+  while (healthy < 2) {
+    if (performance.now() > deadline) throw new Error(`the server did not answer /healthz with 200 within ${timeoutMs} ms`);
+    const response = await send(`${baseUrl}/healthz`).catch(() => undefined);
+    healthy = response?.status === 200 ? healthy + 1 : 0;
+    await sleep(100);
+  }
+}
+
+function targetOf(scenario: Scenario): Target | undefined {
+  if (scenario.units) return { kind: 'rate', min: scenario.units.minPerSecond, unit: `${scenario.units.name}/s` };
+  return scenario.minRatio === undefined ? undefined : { kind: 'ratio', min: scenario.minRatio };
+}
+
+/** Prepares, checks and loads one scenario; its ratio is filled in once both baselines are known. */
+async function runScenario(scenario: Scenario, context: ScenarioContext, settings: LoadSettings): Promise<ScenarioOutcome> {
+  const target = targetOf(scenario);
+  const outcome: ScenarioOutcome = { name: scenario.name, description: scenario.description, writes: scenario.writes, ...(target ? { target } : {}), met: target ? false : null };
+  try {
+    await waitUntilHealthy(context.baseUrl);
+    const prepared = await scenario.prepare(context);
+    // One request sent before the load, so a broken scenario is reported as such instead of as a fast 4xx.
+    const sample = await sendSample(context.baseUrl, prepared.requests[0]!);
+    const problem = prepared.check(sample);
+    if (problem) throw new Error(`sample request: ${problem}`);
+    outcome.load = await runLoad({ url: context.baseUrl, requests: prepared.requests, ...(scenario.alsoSuccessful ? { alsoSuccessful: scenario.alsoSuccessful } : {}) }, settings);
+    if (scenario.units) {
+      outcome.units = { name: scenario.units.name, perRequest: scenario.units.perRequest, perSecond: outcome.load.successRate * scenario.units.perRequest };
+    }
+  } catch (error) {
+    outcome.error = error instanceof Error ? error.message : String(error);
+  }
+  return outcome;
+}
+
+function score(outcome: ScenarioOutcome, baselineRate: number): void {
+  if (!outcome.load || outcome.error) return;
+  outcome.ratio = outcome.load.successRate / baselineRate;
+  const value = outcome.target?.kind === 'rate' ? outcome.units?.perSecond : outcome.ratio;
+  outcome.met = outcome.target ? targetMet(value, outcome.target) : null;
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+
+async function main(options: BenchOptions): Promise<void> {
+  const started = performance.now();
+  const cpuList = cpus();
+  const machine = {
+    cpuModel: cpuList[0]?.model ?? 'unknown',
+    cpuCount: cpuList.length,
+    totalMemoryBytes: totalmem(),
+    platform: platform(),
+    release: release(),
+    node: process.version,
+    loadAverageAtStart: loadavg(),
+  };
+  console.log(`mnemo benchmark (${options.profile}): ${options.scenarios.length} scenarios, ${options.connections} connections, ` +
+    `${options.durationSeconds} s each after ${options.warmupSeconds} s warm-up; ${machine.cpuCount} x ${machine.cpuModel}, node ${machine.node}`);
+
+  if (!existsSync(join(repoRoot, 'dist', 'main.js'))) throw new Error('dist/main.js is missing: run `npm run bench` (it builds first) or `npm run build`');
+
+  // 1. Dataset.
+  if (options.rebuild) rmSync(datasetDir(options.dataset), { recursive: true, force: true });
+  const datasetStarted = performance.now();
+  const dataset = await ensureDataset(options.dataset);
+  if (dataset.reused) console.log(`Dataset: reusing ${dataset.dir} (built in ${dataset.manifest.buildSeconds.toFixed(1)} s on ${dataset.manifest.builtAt})`);
+  else console.log(`Dataset generation took ${((performance.now() - datasetStarted) / 1000).toFixed(1)} s`);
+
+  // 2. A throw-away copy for this run.
+  const workDir = mkdtempSync(join(tmpdir(), 'mnemo-bench-'));
+  cleanups.push(() => rmSync(workDir, { recursive: true, force: true }));
+  const copyStarted = performance.now();
+  const dbPath = join(workDir, 'mnemo.db');
+  copyFileSync(dataset.dbPath, dbPath);
+  const copySeconds = (performance.now() - copyStarted) / 1000;
+  const dbBytes = statSync(dbPath).size;
+  console.log(`Copied the dataset (${(dbBytes / 1024 / 1024).toFixed(0)} MB) to ${dbPath} in ${copySeconds.toFixed(1)} s`);
+
+  const settings: LoadSettings = {
+    connections: options.connections,
+    durationSeconds: options.durationSeconds,
+    warmupSeconds: options.warmupSeconds,
+    timeoutSeconds: options.timeoutSeconds,
+  };
+
+  // 3. Baseline, alone on the machine; measured again at the end, and the ratios use the mean of both.
+  const baselineBefore = await measureBaseline(settings);
+
+  // 4. The server under test. Startup is noisy on a small machine: it is measured over a few starts (median).
+  const port = await freePort();
+  const env = serverEnv(dbPath, port, options.loadShedding);
+  const spawnMnemo = () => spawnServer({ name: 'mnemo', args: ['dist/main.js'], env, port, readyPath: '/readyz' });
+  const startups: number[] = [];
+  for (let probe = 1; probe < startupSamples; probe++) {
+    const starting = await spawnMnemo();
+    startups.push(starting.startupMs);
+    await starting.stop();
+  }
+  const server = await spawnMnemo();
+  startups.push(server.startupMs);
+  cleanups.push(() => server.stop());
+  const rssAfterStartup = processMemory(server.pid, 'VmRSS');
+  console.log(
+    `Server ready in ${startups.map((value) => `${Math.round(value)} ms`).join(', ')} (median ${Math.round(median(startups))} ms; ` +
+      `pid ${server.pid}, RSS ${rssAfterStartup === null ? 'n/a' : `${(rssAfterStartup / 1024 / 1024).toFixed(0)} MB`})`,
+  );
+
+  // 5. Scenarios: readers first, so the writers' new answers do not change what the readers see.
+  const selected = scenarios.filter((scenario) => options.scenarios.includes(scenario.name));
+  const ordered = [...selected.filter((scenario) => !scenario.writes), ...selected.filter((scenario) => scenario.writes)];
+  const primeStarted = performance.now();
+  const context: ScenarioContext = { baseUrl: server.baseUrl, dataset, etags: await primeServer(server.baseUrl, dataset) };
+  console.log(`Primed: requested all ${context.etags.size} modules once in ${Math.round(performance.now() - primeStarted)} ms`);
+  const outcomes: ScenarioOutcome[] = [];
+  for (const scenario of ordered) {
+    const outcome = await runScenario(scenario, context, settings);
+    score(outcome, baselineBefore.successRate);
+    console.log(formatScenarioLine(outcome));
+    outcomes.push(outcome);
+  }
+
+  // 6. Peak memory over the whole run, then stop.
+  await waitUntilHealthy(server.baseUrl).catch((error: unknown) => console.error(`warning: ${(error as Error).message}`));
+  const ready = await send(`${server.baseUrl}/readyz`).catch(() => undefined);
+  if (ready?.status !== 200) console.error(`warning: /readyz answered ${ready?.status ?? 'nothing'} after the scenarios`);
+  const peakRss = processMemory(server.pid, 'VmHWM');
+  closeIdleConnections();
+  await server.stop();
+
+  const baselineAfter = await measureBaseline(settings);
+  const baselineRate = (baselineBefore.successRate + baselineAfter.successRate) / 2;
+  for (const outcome of outcomes) score(outcome, baselineRate);
+
+  const startupMs = Math.round(median(startups));
+  const startupFigure: ProcessFigure = { value: startupMs, samples: startups.map(Math.round), target: startupTarget, met: targetMet(startupMs, startupTarget) };
+  const rssFigure: ProcessFigure = { value: peakRss, target: peakRssTarget, met: targetMet(peakRss, peakRssTarget) };
+  const verdicts = [...outcomes.map((outcome) => outcome.met), startupFigure.met, rssFigure.met].filter((met): met is boolean => met !== null);
+  const results: BenchResults = {
+    version: 1,
+    date: new Date().toISOString(),
+    totalSeconds: (performance.now() - started) / 1000,
+    machine,
+    options: { ...options },
+    dataset: {
+      dir: dataset.dir,
+      key: dataset.manifest.key,
+      params: dataset.manifest.params,
+      counts: dataset.manifest.counts,
+      reused: dataset.reused,
+      builtThisRun: !dataset.reused,
+      buildSeconds: dataset.manifest.buildSeconds,
+      buildPhases: dataset.manifest.phases,
+      dbBytes,
+      copySeconds,
+    },
+    server: {
+      env: Object.fromEntries(Object.entries(env).filter(([name]) => name !== 'PATH')),
+      startupMs: startupFigure,
+      peakRssBytes: rssFigure,
+      rssAfterStartupBytes: rssAfterStartup,
+      logLines: server.output,
+    },
+    baseline: { requestsPerSecond: baselineRate, before: baselineBefore, after: baselineAfter },
+    scenarios: outcomes,
+    summary: {
+      targets: verdicts.length,
+      met: verdicts.filter(Boolean).length,
+      missed: verdicts.filter((met) => !met).length,
+      failed: outcomes.filter((outcome) => outcome.error !== undefined).map((outcome) => outcome.name),
+    },
+  };
+  writeResults(resultsPath, results);
+  console.log(`\n${renderReport(results)}\nResults written to ${resultsPath}`);
+  if (results.summary.failed.length) process.exitCode = 1;
+}
+
+let options: BenchOptions | null;
+try {
+  options = parseOptions(process.argv.slice(2));
+} catch (error) {
+  if (!(error instanceof UsageError)) throw error;
+  console.error(`bench: ${error.message}\n\n${usage}`);
+  process.exit(2);
+}
+if (options === null) {
+  console.log(usage);
+} else {
+  try {
+    await main(options);
+  } catch (error) {
+    console.error('bench failed:', error instanceof Error ? (error.stack ?? error.message) : error);
+    process.exitCode = 1;
+  } finally {
+    await cleanUp();
+  }
+}

@@ -1,0 +1,357 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type autocannon from 'autocannon';
+import type { Dataset } from './dataset.js';
+import { mapConcurrent, send, sendJson, type HttpResponse } from './http.js';
+import { Rng } from './prng.js';
+
+/**
+ * The benchmark scenarios: what each one sends (varied per request by autocannon's setupRequest) and the target
+ * it is held to. Ratios are against the baseline's requests/s measured in the same run.
+ */
+
+export interface ScenarioContext {
+  baseUrl: string;
+  dataset: Dataset;
+  /** Every module's ETag for the identity encoding, from primeServer. */
+  etags: ReadonlyMap<string, string>;
+}
+
+export interface PreparedScenario {
+  requests: autocannon.Request[];
+  /** Checks the response to one sample request before the load starts: null when fine, else what is wrong. */
+  check(response: HttpResponse): string | null;
+}
+
+export interface Scenario {
+  name: string;
+  description: string;
+  /** Minimum ratio to the baseline; undefined when the ratio is only reported. */
+  minRatio?: number;
+  /** Work done per successful request, reported per second, with its own target (answers in a batch). */
+  units?: { perRequest: number; name: string; minPerSecond: number };
+  /** Statuses that count as success besides every 2xx. */
+  alsoSuccessful?: readonly number[];
+  /** The scenario changes data; writers run after every reader. */
+  writes: boolean;
+  prepare(context: ScenarioContext): Promise<PreparedScenario>;
+}
+
+type Method = 'GET' | 'POST';
+interface RequestParts {
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+/** A request rebuilt by autocannon before every send, so path, headers and body vary per request. */
+function varying(method: Method, build: () => RequestParts): autocannon.Request {
+  return {
+    method,
+    setupRequest: (request) => {
+      const parts = build();
+      return { ...request, method, path: parts.path, headers: { ...request.headers, ...parts.headers }, body: parts.body };
+    },
+  };
+}
+
+/** The request autocannon would send next, sent once with the plain client (the pre-load check). */
+export async function sendSample(baseUrl: string, request: autocannon.Request): Promise<HttpResponse> {
+  const setup = typeof request.setupRequest === 'function' ? request.setupRequest : (value: autocannon.Request) => value;
+  const sample = setup({ method: request.method ?? 'GET', path: request.path ?? '/', headers: { ...request.headers }, body: request.body }, {});
+  return send(`${baseUrl}${sample.path ?? '/'}`, {
+    method: sample.method ?? 'GET',
+    headers: sample.headers as Record<string, string>,
+    ...(sample.body === undefined ? {} : { body: sample.body.toString() }),
+  });
+}
+
+const seedOf = (name: string) => createHash('sha256').update(name).digest().readUInt32LE(0);
+const json = { 'content-type': 'application/json' };
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+function expectStatus(response: HttpResponse, ...statuses: number[]): string | null {
+  return statuses.includes(response.status) ? null : `status ${response.status} (expected ${statuses.join(' or ')}): ${response.body.slice(0, 300)}`;
+}
+
+function parsed<T>(response: HttpResponse): T | undefined {
+  try {
+    return JSON.parse(response.body) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Requests every module once before the scenarios, as a server that has been running for a while would have
+ * served them: the scenarios then measure the steady state, not the one-off filling of the content cache. Returns
+ * each module's ETag for the identity encoding (autocannon sends no Accept-Encoding).
+ */
+export async function primeServer(baseUrl: string, dataset: Dataset): Promise<Map<string, string>> {
+  const slugs = dataset.manifest.modules.map((module) => module.slug);
+  const etags = await mapConcurrent(slugs, 8, async (slug) => {
+    const response = await send(`${baseUrl}/v1/modules/${slug}`);
+    const etag = response.headers.etag;
+    if (response.status !== 200 || typeof etag !== 'string') throw new Error(`GET /v1/modules/${slug} answered ${response.status} without an ETag`);
+    return [slug, etag] as const;
+  });
+  return new Map(etags);
+}
+
+const moduleQuery = /* GraphQL */ `query BenchModule($slug: String!) {
+  module(slug: $slug) {
+    id slug title summary tags version createdAt updatedAt
+    counts { takeaways flashcards cheatSheetRows revisionItems }
+    takeaways { id position title body }
+    flashcards { id key position question answer }
+    cheatSheet { columns rows { position cells } }
+    revisionItems { id position term definition }
+  }
+}`;
+const moduleQueryHash = createHash('sha256').update(moduleQuery).digest('hex');
+
+function checkGraphqlModule(response: HttpResponse): string | null {
+  const problem = expectStatus(response, 200);
+  if (problem) return problem;
+  const body = parsed<{ data?: { module?: { flashcards?: unknown[] } | null }; errors?: unknown[] }>(response);
+  if (body?.errors?.length || !body?.data?.module?.flashcards?.length) return `unexpected GraphQL answer: ${response.body.slice(0, 300)}`;
+  return null;
+}
+
+function checkItems(response: HttpResponse, min: number): string | null {
+  const problem = expectStatus(response, 200);
+  if (problem) return problem;
+  const items = parsed<{ items?: unknown[] }>(response)?.items;
+  return items && items.length >= min ? null : `expected at least ${min} items: ${response.body.slice(0, 300)}`;
+}
+
+/** An answer as a client sends it: a fresh UUID v4, a real flashcard, answeredAt a few seconds ago. */
+function newAnswer(rng: Rng, flashcardIds: readonly string[], answeredAt: number) {
+  return {
+    clientAnswerId: randomUUID(),
+    flashcardId: rng.pick(flashcardIds),
+    rating: rng.int(1, 4),
+    answeredAt: new Date(answeredAt).toISOString(),
+    durationMs: rng.int(1500, 20_000),
+  };
+}
+
+const allFlashcardIds = (dataset: Dataset) => dataset.manifest.modules.flatMap((module) => module.flashcardIds);
+const learnerTokens = (dataset: Dataset) => [...dataset.tokens.heavy, ...dataset.tokens.learners].map((learner) => learner.token);
+
+export const batchSize = 100;
+
+export const scenarios: Scenario[] = [
+  {
+    name: 'module-get',
+    description: 'GET /v1/modules/:slug, a random module',
+    minRatio: 0.7,
+    writes: false,
+    async prepare({ dataset }) {
+      const rng = new Rng(seedOf('module-get'));
+      const slugs = dataset.manifest.modules.map((module) => module.slug);
+      return { requests: [varying('GET', () => ({ path: `/v1/modules/${rng.pick(slugs)}` }))], check: (response) => expectStatus(response, 200) };
+    },
+  },
+  {
+    name: 'module-get-304',
+    description: 'GET /v1/modules/:slug with If-None-Match: its ETag (304)',
+    minRatio: 0.75,
+    alsoSuccessful: [304],
+    writes: false,
+    async prepare(context) {
+      const rng = new Rng(seedOf('module-get-304'));
+      const etags = [...context.etags];
+      return {
+        requests: [
+          varying('GET', () => {
+            const [slug, etag] = rng.pick(etags);
+            return { path: `/v1/modules/${slug}`, headers: { 'if-none-match': etag } };
+          }),
+        ],
+        check: (response) => expectStatus(response, 304),
+      };
+    },
+  },
+  {
+    name: 'deck-get-html',
+    description: 'GET /v1/modules/:slug/flashcards?format=html',
+    minRatio: 0.7,
+    writes: false,
+    async prepare({ dataset }) {
+      const rng = new Rng(seedOf('deck-get-html'));
+      const slugs = dataset.manifest.modules.map((module) => module.slug);
+      return {
+        requests: [varying('GET', () => ({ path: `/v1/modules/${rng.pick(slugs)}/flashcards?format=html` }))],
+        check: (response) => checkItems(response, 1),
+      };
+    },
+  },
+  {
+    name: 'graphql-module',
+    description: 'POST /graphql, a whole module (all four sections) by slug',
+    minRatio: 0.2,
+    writes: false,
+    async prepare({ dataset }) {
+      const rng = new Rng(seedOf('graphql-module'));
+      const slugs = dataset.manifest.modules.map((module) => module.slug);
+      return {
+        requests: [
+          varying('POST', () => ({ path: '/graphql', headers: json, body: JSON.stringify({ query: moduleQuery, variables: { slug: rng.pick(slugs) } }) })),
+        ],
+        check: checkGraphqlModule,
+      };
+    },
+  },
+  {
+    name: 'graphql-persisted',
+    description: 'POST /graphql, the same query as an automatic persisted query (hash only)',
+    minRatio: 0.2,
+    writes: false,
+    async prepare({ baseUrl, dataset }) {
+      const rng = new Rng(seedOf('graphql-persisted'));
+      const slugs = dataset.manifest.modules.map((module) => module.slug);
+      const extensions = { persistedQuery: { version: 1, sha256Hash: moduleQueryHash } };
+      // Registers the query under its hash, as an APQ client does after PersistedQueryNotFound.
+      const registered = await send(`${baseUrl}/graphql`, {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ query: moduleQuery, variables: { slug: slugs[0] }, extensions }),
+      });
+      const problem = checkGraphqlModule(registered);
+      if (problem) throw new Error(`registering the persisted query failed: ${problem}`);
+      return {
+        requests: [varying('POST', () => ({ path: '/graphql', headers: json, body: JSON.stringify({ variables: { slug: rng.pick(slugs) }, extensions }) }))],
+        check: checkGraphqlModule,
+      };
+    },
+  },
+  {
+    name: 'modules-list',
+    description: 'GET /v1/modules?limit=100, every page in turn (cursors)',
+    writes: false,
+    async prepare({ baseUrl }) {
+      const cursors: (string | null)[] = [null];
+      for (let cursor: string | null = null; ; ) {
+        const page: { nextCursor: string | null } = await sendJson(`${baseUrl}/v1/modules?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+        if (!page.nextCursor) break;
+        cursors.push(page.nextCursor);
+        cursor = page.nextCursor;
+      }
+      let next = 0;
+      return {
+        requests: [
+          varying('GET', () => {
+            const cursor = cursors[next++ % cursors.length];
+            return { path: `/v1/modules?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}` };
+          }),
+        ],
+        check: (response) => checkItems(response, 1),
+      };
+    },
+  },
+  {
+    name: 'search-common',
+    description: 'GET /v1/search?q=<one of the 10 most frequent words>',
+    minRatio: 0.1,
+    writes: false,
+    async prepare({ dataset }) {
+      const rng = new Rng(seedOf('search-common'));
+      const terms = dataset.manifest.searchTerms.common;
+      return { requests: [varying('GET', () => ({ path: `/v1/search?q=${encodeURIComponent(rng.pick(terms))}` }))], check: (response) => checkItems(response, 20) };
+    },
+  },
+  {
+    name: 'search-rare',
+    description: 'GET /v1/search?q=<a term that occurs once in the dataset>',
+    minRatio: 0.1,
+    writes: false,
+    async prepare({ dataset }) {
+      const rng = new Rng(seedOf('search-rare'));
+      const terms = dataset.manifest.searchTerms.rare;
+      return { requests: [varying('GET', () => ({ path: `/v1/search?q=${encodeURIComponent(rng.pick(terms))}` }))], check: (response) => checkItems(response, 1) };
+    },
+  },
+  {
+    name: 'study-queue',
+    description: 'GET /v1/me/study?module=<one of their modules>, heavy learners (3,000-5,000 answers)',
+    minRatio: 0.15,
+    writes: false,
+    async prepare({ dataset }) {
+      const rng = new Rng(seedOf('study-queue'));
+      const heavy = dataset.tokens.heavy;
+      return {
+        requests: [
+          varying('GET', () => {
+            const learner = rng.pick(heavy);
+            return { path: `/v1/me/study?module=${rng.pick(learner.modules)}`, headers: bearer(learner.token) };
+          }),
+        ],
+        check: (response) => checkItems(response, 1),
+      };
+    },
+  },
+  {
+    name: 'history-page',
+    description: 'GET /v1/me/answers?limit=50, heavy learners',
+    minRatio: 0.15,
+    writes: false,
+    async prepare({ dataset }) {
+      const rng = new Rng(seedOf('history-page'));
+      const heavy = dataset.tokens.heavy;
+      return {
+        requests: [varying('GET', () => ({ path: '/v1/me/answers?limit=50', headers: bearer(rng.pick(heavy).token) }))],
+        check: (response) => checkItems(response, 50),
+      };
+    },
+  },
+  {
+    name: 'answer-post',
+    description: 'POST /v1/me/answers, one new answer (fresh clientAnswerId) per request',
+    minRatio: 0.15,
+    writes: true,
+    async prepare({ dataset }) {
+      const rng = new Rng(seedOf('answer-post'));
+      const tokens = learnerTokens(dataset);
+      const cards = allFlashcardIds(dataset);
+      return {
+        requests: [
+          varying('POST', () => ({
+            path: '/v1/me/answers',
+            headers: { ...json, ...bearer(rng.pick(tokens)) },
+            body: JSON.stringify(newAnswer(rng, cards, Date.now() - 3000)),
+          })),
+        ],
+        check: (response) => expectStatus(response, 201),
+      };
+    },
+  },
+  {
+    name: 'answer-batch',
+    description: `POST /v1/me/answers/batch, ${batchSize} new answers per request`,
+    units: { perRequest: batchSize, name: 'answers', minPerSecond: 50_000 },
+    writes: true,
+    async prepare({ dataset }) {
+      const rng = new Rng(seedOf('answer-batch'));
+      const tokens = learnerTokens(dataset);
+      const cards = allFlashcardIds(dataset);
+      return {
+        requests: [
+          varying('POST', () => {
+            const start = Date.now() - 5000;
+            const answers = Array.from({ length: batchSize }, (_, index) => newAnswer(rng, cards, start + index));
+            return { path: '/v1/me/answers/batch', headers: { ...json, ...bearer(rng.pick(tokens)) }, body: JSON.stringify({ answers }) };
+          }),
+        ],
+        check(response) {
+          const problem = expectStatus(response, 200);
+          if (problem) return problem;
+          const results = parsed<{ results?: { status: string }[] }>(response)?.results ?? [];
+          const created = results.filter((result) => result.status === 'created').length;
+          return created === batchSize ? null : `${created} of ${batchSize} answers created: ${response.body.slice(0, 300)}`;
+        },
+      };
+    },
+  },
+];
+
+export const scenarioNames = scenarios.map((scenario) => scenario.name);
