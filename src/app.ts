@@ -62,7 +62,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   await app.register(learningPlugin, { config });
 
   await app.register(healthRoutes);
-  await app.register(contentRoutes, { prefix: '/v1', cacheEntries: config.contentCacheEntries, requireAuth: config.contentRequiresAuth });
+  await app.register(contentRoutes, { prefix: '/v1', cacheBytes: config.responseCacheBytes, requireAuth: config.contentRequiresAuth });
   await app.register(contentAdminRoutes, { prefix: '/v1', importBodyBytes: config.limits.importBodyBytes });
   await app.register(changesRoutes, { prefix: '/v1', requireAuth: config.contentRequiresAuth });
   await app.register(authRoutes, { prefix: '/v1' });

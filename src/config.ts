@@ -19,7 +19,8 @@ export const configSchema = z.object({
   SQLITE_BUSY_TIMEOUT_MS: integer(0, 60_000).default(5000),
   JSON_BODY_LIMIT_BYTES: integer(1024, 16 * 1024 * 1024).default(256 * 1024),
   IMPORT_BODY_LIMIT_BYTES: integer(1024, 1024 * 1024).default(1024 * 1024),
-  CONTENT_CACHE_ENTRIES: integer(0, 1_000_000).default(5000),
+  CONTENT_CACHE_ENTRIES: integer(0, 1_000_000).default(256),
+  RESPONSE_CACHE_BYTES: integer(0, 4 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
   REQUEST_TIMEOUT_MS: integer(1000, 600_000).default(30_000),
   SHUTDOWN_GRACE_MS: integer(100, 600_000).default(10_000),
   FSRS_DESIRED_RETENTION: z.coerce.number().min(0.7).max(0.99).default(0.9),
@@ -55,7 +56,10 @@ export interface Config {
   sqlite: { synchronous: EnvConfig['SQLITE_SYNCHRONOUS']; busyTimeoutMs: number };
   /** Request bodies: JSON APIs, and module sources for imports (never above the 1 MiB source limit). */
   limits: { jsonBodyBytes: number; importBodyBytes: number };
+  /** Modules (all sections, all renderings) kept in memory for reads and GraphQL. */
   contentCacheEntries: number;
+  /** Serialised REST responses (and their compressed variants) kept in memory, in bytes. */
+  responseCacheBytes: number;
   requestTimeoutMs: number;
   shutdownGraceMs: number;
   graphql: GraphqlConfig;
@@ -130,6 +134,7 @@ function fromEnv(env: EnvConfig): Config {
     sqlite: { synchronous: env.SQLITE_SYNCHRONOUS, busyTimeoutMs: env.SQLITE_BUSY_TIMEOUT_MS },
     limits: { jsonBodyBytes: env.JSON_BODY_LIMIT_BYTES, importBodyBytes: env.IMPORT_BODY_LIMIT_BYTES },
     contentCacheEntries: env.CONTENT_CACHE_ENTRIES,
+    responseCacheBytes: env.RESPONSE_CACHE_BYTES,
     requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     fsrs: { desiredRetention: env.FSRS_DESIRED_RETENTION, maximumIntervalDays: env.FSRS_MAXIMUM_INTERVAL_DAYS },

@@ -47,12 +47,12 @@ const moduleViews = {
   revisionItems: (content: ModuleContent, format: TextFormat) => ({ items: content.revisionItems.map((item) => presentRevisionItem(item, format)) }),
 };
 
-export const contentRoutes: FastifyPluginAsyncZod<{ cacheEntries: number; requireAuth: boolean }> = async (app, options) => {
+export const contentRoutes: FastifyPluginAsyncZod<{ cacheBytes: number; requireAuth: boolean }> = async (app, options) => {
   useZodSchemas(app);
   const cacheControl = options.requireAuth ? 'private, no-cache' : 'public, no-cache';
   if (options.requireAuth) app.addHook('preHandler', async (request) => void requireAuthenticated(request.principal));
   const service = app.content;
-  const representations = new RepresentationCache(options.cacheEntries);
+  const representations = new RepresentationCache(options.cacheBytes);
   const visibility = (request: FastifyRequest) => ({ includeArchived: request.principal?.role === 'admin' });
 
   const viewRoute = <V extends keyof typeof moduleViews>(
@@ -74,12 +74,19 @@ export const contentRoutes: FastifyPluginAsyncZod<{ cacheEntries: number; requir
       },
       async (request, reply) => {
         const { format } = request.query;
-        const content = service.getModuleContent(request.params.slug, visibility(request));
-        if (view === 'cheatSheet' && content.module.cheatSheetColumns === null) {
-          throw new AppError('MNEMO_CONTENT_CHEAT_SHEET_NOT_FOUND', `module "${content.module.slug}" has no cheat sheet`);
+        const { slug } = request.params;
+        // The hot path is one indexed lookup of the current version and a cache hit; content is loaded only
+        // to build a representation that is not cached.
+        const head = service.getModuleHead(slug, visibility(request));
+        let representation = representations.peek(`${head.id}:${head.version}:${format}:${view}`);
+        if (!representation) {
+          const content = service.getModuleContent(slug, visibility(request));
+          if (view === 'cheatSheet' && content.module.cheatSheetColumns === null) {
+            throw new AppError('MNEMO_CONTENT_CHEAT_SHEET_NOT_FOUND', `module "${content.module.slug}" has no cheat sheet`);
+          }
+          const key = `${content.module.id}:${content.module.version}:${format}:${view}`;
+          representation = representations.get(key, () => moduleViews[view](content, format));
         }
-        const key = `${content.module.id}:${content.module.version}:${format}:${view}`;
-        const representation = representations.get(key, () => moduleViews[view](content, format));
         return sendRepresentation(request, reply, representation, cacheControl);
       },
     );

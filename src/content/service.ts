@@ -15,7 +15,7 @@ import type { NormalizedModule } from './module-source/module-input.js';
 import type { ModuleFormat } from './module-source/parse-module-source.js';
 import { toJsonSource, toMarkdownSource } from './module-source/serialize.js';
 import type { FlashcardRecord, ModuleContent, ModuleRecord, ModuleSections } from './records.js';
-import type { ContentRepository } from './repository.js';
+import type { ContentRepository, ModuleHead } from './repository.js';
 
 export interface ContentServiceOptions {
   /** Modules (with their sections) kept in memory, keyed by id and version. */
@@ -78,6 +78,14 @@ export function createContentService(repository: ContentRepository, options: Con
     return modules.map((module) => (found.get(module.id) ?? []) as ModuleSections[K]);
   }
 
+  function getModuleHead(slug: string, visibility: Visibility = {}): ModuleHead {
+    const head = repository.findModuleHead(slug);
+    if (!head || (head.archivedAt !== null && !visibility.includeArchived)) {
+      throw new AppError('MNEMO_CONTENT_MODULE_NOT_FOUND', `no module with slug "${slug}"`);
+    }
+    return head;
+  }
+
   function visibleModule(slug: string, visibility: Visibility = {}): ModuleRecord {
     const module = repository.findModuleBySlug(slug);
     if (!module || (module.archivedAt !== null && !visibility.includeArchived)) {
@@ -124,12 +132,12 @@ export function createContentService(repository: ContentRepository, options: Con
     /** The module's current head (one indexed lookup); 404 when missing or archived. */
     getModule: visibleModule,
 
-    /** The whole module, served from memory while its version is current (one three-column lookup per read). */
+    /** Id and current version of a visible module: one three-column lookup, what every cached read starts with. */
+    getModuleHead,
+
+    /** The whole module, served from memory while its version is current. */
     getModuleContent(slug: string, visibility: Visibility = {}): ModuleContent {
-      const head = repository.findModuleHead(slug);
-      if (!head || (head.archivedAt !== null && !visibility.includeArchived)) {
-        throw new AppError('MNEMO_CONTENT_MODULE_NOT_FOUND', `no module with slug "${slug}"`);
-      }
+      const head = getModuleHead(slug, visibility);
       const cached = contentCache.get(cacheKey(head));
       if (cached) return cached;
       // Head and sections read in one snapshot, so a concurrent import cannot mix two versions.

@@ -14,6 +14,8 @@ export interface Representation {
   etagBase: string;
   body: Buffer;
   encoded: Partial<Record<'br' | 'gzip', Buffer>>;
+  /** Lets the owning cache re-weigh the entry once a compressed variant is added. */
+  onEncoded?: () => void;
 }
 
 const minCompressBytes = 1024;
@@ -26,16 +28,32 @@ export function createRepresentation(value: unknown): Representation {
   return { etagBase: digest, body, encoded: {} };
 }
 
-/** Serialised responses keyed by what determines them (e.g. module id, version, format, view). */
+const sizeOf = (representation: Representation) =>
+  representation.body.length + (representation.encoded.br?.length ?? 0) + (representation.encoded.gzip?.length ?? 0);
+
+/**
+ * Serialised responses keyed by what determines them (e.g. module id, version, format, view), bounded by their
+ * total size in bytes (compressed variants included) so memory stays flat however many modules are read.
+ */
 export class RepresentationCache {
   private readonly cache: LruCache<string, Representation>;
 
-  constructor(capacity: number) {
-    this.cache = new LruCache(capacity);
+  constructor(maxBytes: number) {
+    this.cache = new LruCache(Number.MAX_SAFE_INTEGER, { maxWeight: maxBytes, weigh: sizeOf });
+  }
+
+  /** The cached representation, if any (the hot path: no content is loaded when this hits). */
+  peek(key: string): Representation | undefined {
+    return this.cache.get(key);
   }
 
   get(key: string, build: () => unknown): Representation {
-    return this.cache.getOrCreate(key, () => createRepresentation(build()));
+    const cached = this.cache.get(key);
+    if (cached) return cached;
+    const representation = createRepresentation(build());
+    representation.onEncoded = () => this.cache.set(key, representation);
+    this.cache.set(key, representation);
+    return representation;
   }
 }
 
@@ -54,6 +72,7 @@ function encodedBody(representation: Representation, encoding: 'br' | 'gzip'): B
       ? brotliCompressSync(representation.body, { params: { [zlib.BROTLI_PARAM_QUALITY]: 5 } })
       : gzipSync(representation.body, { level: 6 });
   representation.encoded[encoding] = body;
+  representation.onEncoded?.();
   return body;
 }
 

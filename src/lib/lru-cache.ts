@@ -1,31 +1,50 @@
-/** A small least-recently-used map: Map keeps insertion order, so re-inserting on read marks an entry as recent. */
-export class LruCache<K, V> {
-  private readonly entries = new Map<K, V>();
+export interface LruOptions<V> {
+  /** Bound on the summed weight of the entries (e.g. bytes), on top of the entry count. */
+  maxWeight?: number;
+  weigh?: (value: V) => number;
+}
 
-  constructor(private readonly capacity: number) {}
+/** A least-recently-used map: Map keeps insertion order, so re-inserting on read marks an entry as recent. */
+export class LruCache<K, V> {
+  private readonly entries = new Map<K, { value: V; weight: number }>();
+  private totalWeight = 0;
+
+  constructor(
+    private readonly capacity: number,
+    private readonly options: LruOptions<V> = {},
+  ) {}
 
   get(key: K): V | undefined {
-    const value = this.entries.get(key);
-    if (value !== undefined) {
-      this.entries.delete(key);
-      this.entries.set(key, value);
-    }
-    return value;
-  }
-
-  set(key: K, value: V): this {
-    if (this.capacity <= 0) return this;
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
     this.entries.delete(key);
-    this.entries.set(key, value);
-    if (this.entries.size > this.capacity) {
-      const oldest = this.entries.keys().next();
-      if (!oldest.done) this.entries.delete(oldest.value);
-    }
-    return this;
+    this.entries.set(key, entry);
+    return entry.value;
   }
 
   has(key: K): boolean {
     return this.entries.has(key);
+  }
+
+  /** Inserts or replaces (re-weighing) an entry, then evicts the least recently used beyond the bounds. */
+  set(key: K, value: V): this {
+    if (this.capacity <= 0) return this;
+    const weight = this.options.weigh?.(value) ?? 0;
+    const maxWeight = this.options.maxWeight ?? Infinity;
+    const previous = this.entries.get(key);
+    if (previous) {
+      this.totalWeight -= previous.weight;
+      this.entries.delete(key);
+    }
+    if (weight > maxWeight) return this;
+    this.entries.set(key, { value, weight });
+    this.totalWeight += weight;
+    for (const [oldest, entry] of this.entries) {
+      if (this.entries.size <= this.capacity && this.totalWeight <= maxWeight) break;
+      this.entries.delete(oldest);
+      this.totalWeight -= entry.weight;
+    }
+    return this;
   }
 
   getOrCreate(key: K, create: () => V): V {
@@ -40,7 +59,12 @@ export class LruCache<K, V> {
     return this.entries.size;
   }
 
+  get weight(): number {
+    return this.totalWeight;
+  }
+
   clear(): void {
     this.entries.clear();
+    this.totalWeight = 0;
   }
 }
