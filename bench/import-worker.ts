@@ -44,7 +44,7 @@ try {
   const vocabulary = createVocabulary(task.seed);
   for (let index = task.worker; index < task.modules; index += task.workers) {
     const { input, rareTerms } = generateModule(task.seed, index, vocabulary, task.shape);
-    service.importModule(JSON.stringify(input), 'json', { importedBy: 'bench' });
+    await service.importModule(JSON.stringify(input), 'json', { importedBy: 'bench' });
     const line: ImportedModuleLine = { index, slug: input.slug, rareTerms };
     process.stdout.write(`${JSON.stringify(line)}\n`);
   }

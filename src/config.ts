@@ -41,6 +41,7 @@ export const configSchema = z.object({
   GRAPHIQL: booleanFromEnv.optional(),
   GRAPHQL_JIT: integer(0, 1000).default(1),
   GRAPHQL_PERSISTED_QUERIES: integer(0, 100_000).default(1000),
+  GRAPHQL_RESPONSE_CACHE_BYTES: integer(0, 4 * 1024 * 1024 * 1024).default(32 * 1024 * 1024),
 });
 
 export type EnvConfig = z.infer<typeof configSchema>;
@@ -98,6 +99,8 @@ export interface GraphqlConfig {
   jit: number;
   /** Automatic persisted queries kept in memory; 0 turns them off. */
   persistedQueries: number;
+  /** Whole responses to content-only queries kept in memory (bytes); 0 turns the cache off. */
+  responseCacheBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -157,6 +160,7 @@ function fromEnv(env: EnvConfig): Config {
       graphiql: env.GRAPHIQL ?? env.NODE_ENV === 'development',
       jit: env.GRAPHQL_JIT,
       persistedQueries: env.GRAPHQL_PERSISTED_QUERIES,
+      responseCacheBytes: env.GRAPHQL_RESPONSE_CACHE_BYTES,
     },
   };
 }

@@ -13,7 +13,7 @@ async function main(config: Config): Promise<void> {
     },
   });
   await app.ready();
-  if (config.seedOnStart) seedIfEmpty(app.content, config.seedDir, app.log);
+  if (config.seedOnStart) await seedIfEmpty(app.content, config.seedDir, app.log);
 
   closeWithGrace({ delay: config.shutdownGraceMs, logger: app.log }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an uncaught error');

@@ -19,8 +19,13 @@ export const authPlugin = fp(
     const service = createAuthService(createAuthRepository(app.database.db));
     app.decorate('auth', service);
     app.decorateRequest('principal', null);
-    app.addHook('onRequest', async (request) => {
-      request.principal = service.authenticate(request.headers.authorization);
+    app.addHook('onRequest', (request, _reply, done) => {
+      try {
+        request.principal = service.authenticate(request.headers.authorization);
+        done();
+      } catch (error) {
+        done(error as Error);
+      }
     });
   },
   { name: 'mnemo-auth', dependencies: ['mnemo-database'], fastify: '5.x' },

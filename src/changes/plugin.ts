@@ -19,8 +19,9 @@ export const changesPlugin = fp(
     const service = createChangesService(createChangesRepository(app.database.db));
     app.content.addListener(service.listener);
     app.decorate('changes', service);
+    app.graphqlResponseCache.useStamp(service.contentStamp);
   },
-  { name: 'mnemo-changes', dependencies: ['mnemo-database', 'mnemo-content'], fastify: '5.x' },
+  { name: 'mnemo-changes', dependencies: ['mnemo-database', 'mnemo-content', 'mnemo-graphql'], fastify: '5.x' },
 );
 
 const changeSchema = z.object({

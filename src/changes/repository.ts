@@ -1,4 +1,4 @@
-import { asc, gt, sql } from 'drizzle-orm';
+import { asc, desc, gt, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { changes, type ChangeRow } from '../db/schema.js';
 
@@ -14,7 +14,12 @@ export function createChangesRepository(db: Db) {
     .limit(sql.placeholder('limit'))
     .prepare();
 
+  const latest = db.select({ seq: changes.seq }).from(changes).orderBy(desc(changes.seq)).limit(1).prepare();
+
   return {
+    /** The newest sequence number: it moves whenever visible content changes. */
+    latestSeq: (): number => latest.get()?.seq ?? 0,
+
     record(entries: NewChange[]): void {
       for (let index = 0; index < entries.length; index += 200) {
         db.insert(changes).values(entries.slice(index, index + 200)).run();

@@ -48,6 +48,12 @@ export function createChangesService(repository: ChangesRepository, now: () => D
   return {
     listener,
 
+    /**
+     * A stamp of all content visible to non-admins: every import of a live module, archive and restore writes a
+     * change in its own transaction, so equal stamps mean equal content. Caches of derived responses key on it.
+     */
+    contentStamp: (): number => repository.latestSeq(),
+
     /** Changes after `since` (from the beginning without one). `nextCursor` is always set: store it, ask again. */
     feed(query: { since?: string | undefined; limit: number }): { changes: ChangeDto[]; nextCursor: string; hasMore: boolean } {
       const after = query.since === undefined ? 0 : decodeCursor('changes', query.since, feedCursor).seq;

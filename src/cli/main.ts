@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { relative } from 'node:path';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { createContentRepository } from '../content/repository.js';
-import { importFiles, moduleFiles, type FileImportOutcome } from '../content/seed.js';
+import { importFile, moduleFiles, type FileImportOutcome } from '../content/seed.js';
 import { createContentService } from '../content/service.js';
 import { createAuthRepository } from '../auth/repository.js';
 import { createAuthService } from '../auth/service.js';
@@ -167,7 +167,7 @@ async function runBackup(config: Config, target: string | undefined): Promise<nu
   }
 }
 
-function runImport(config: Config, paths: string[], dryRun: boolean): number {
+async function runImport(config: Config, paths: string[], dryRun: boolean): Promise<number> {
   let files: string[];
   try {
     files = moduleFiles(paths);
@@ -183,12 +183,12 @@ function runImport(config: Config, paths: string[], dryRun: boolean): number {
   try {
     const outcomes: FileImportOutcome[] = [];
     const progress = createProgress(files.length);
-    files.forEach((file, index) => {
+    for (const [index, file] of files.entries()) {
       progress.start(index, file);
-      const [outcome] = importFiles(service.importModule, [file], { dryRun, importedBy: 'cli' });
-      outcomes.push(outcome!);
-      progress.done(index + 1, outcome!);
-    });
+      const outcome = await importFile(service.importModule, file, { dryRun, importedBy: 'cli' });
+      outcomes.push(outcome);
+      progress.done(index + 1, outcome);
+    }
     progress.finish();
     printSummary(outcomes, dryRun);
     return outcomes.some((outcome) => outcome.error !== undefined) ? 1 : 0;

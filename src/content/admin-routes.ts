@@ -39,7 +39,7 @@ export const contentAdminRoutes: FastifyPluginAsyncZod<{ importBodyBytes: number
       const admin = requireRole(request.principal, 'admin');
       const contentType = request.headers['content-type'] ?? '';
       const format = contentType.startsWith('application/json') ? 'json' : 'markdown';
-      const result = service.importModule(request.body, format, { dryRun: request.query.dryRun === 'true', importedBy: admin.name });
+      const result = await service.importModule(request.body, format, { dryRun: request.query.dryRun === 'true', importedBy: admin.name });
       return reply.code(result.status === 'created' ? 201 : 200).send({ ...result, dryRun: request.query.dryRun === 'true' });
     },
   );

@@ -4,7 +4,7 @@ import { requireAuthenticated, requireRole } from '../auth/principal.js';
 import { z } from 'zod';
 import { AppError, isAppError, type ErrorCode } from '../errors.js';
 import { maxPageSize } from '../graphql/plugin.js';
-import type { RenderedText, TextFormat } from './module-source/render.js';
+import type { RenderedText, TextFormat } from './module-source/text-format.js';
 import { pick } from './present.js';
 import type { CheatSheetRowRecord, FlashcardRecord, ModuleRecord, RevisionItemRecord, TakeawayRecord } from './records.js';
 import type { ContentService } from './service.js';
@@ -189,10 +189,10 @@ function resolvers(service: ContentService, requireAuth: boolean): IResolvers {
       },
     },
     Mutation: {
-      importModule: (_root: unknown, args: { source: string; format: 'MARKDOWN' | 'JSON'; dryRun: boolean }, context: MercuriusContext) => {
+      importModule: async (_root: unknown, args: { source: string; format: 'MARKDOWN' | 'JSON'; dryRun: boolean }, context: MercuriusContext) => {
         const admin = requireRole(context.principal, 'admin');
         const dryRun = args.dryRun === true;
-        const result = service.importModule(args.source, args.format === 'JSON' ? 'json' : 'markdown', { dryRun, importedBy: admin.name });
+        const result = await service.importModule(args.source, args.format === 'JSON' ? 'json' : 'markdown', { dryRun, importedBy: admin.name });
         return { ...result, dryRun };
       },
       archiveModule: (_root: unknown, args: { slug: string }, context: MercuriusContext) => {

@@ -1,7 +1,7 @@
 import { newId } from '../ids.js';
-import type { NormalizedModule } from './module-source/module-input.js';
-import { contentHash, parseModuleSource, type ModuleFormat } from './module-source/parse-module-source.js';
-import { renderMarkdown, type RenderedText } from './module-source/render.js';
+import type { ModuleFormat } from './module-source/parse-module-source.js';
+import type { RenderedModule } from './module-source/render-module.js';
+import type { RenderedText } from './module-source/text-format.js';
 import type { ModuleRecord, ModuleWrite, SectionWrite } from './records.js';
 import type { ContentRepository } from './repository.js';
 
@@ -27,18 +27,6 @@ export interface ImportOptions {
   dryRun?: boolean;
   /** Name of the API key or tool that ran the import, recorded on the version. */
   importedBy?: string | null;
-}
-
-/** The rendered form of a module source: every text in all three renderings, before ids are assigned. */
-export interface RenderedModule {
-  source: NormalizedModule;
-  hash: string;
-  title: RenderedText;
-  summary: RenderedText | null;
-  takeaways: { title: RenderedText; body: RenderedText }[];
-  flashcards: { key: string; question: RenderedText; answer: RenderedText }[];
-  cheatSheet: { columns: RenderedText[]; rows: RenderedText[][] } | null;
-  revisionItems: { term: RenderedText; definition: RenderedText }[];
 }
 
 /** What an import wrote, for the search index and the change feed to follow inside the same transaction. */
@@ -76,9 +64,10 @@ export function createModuleImporter(
   listeners: readonly ContentListener[] = [],
   now: () => Date = () => new Date(),
 ) {
-  return function importModule(source: string, format: ModuleFormat, options: ImportOptions = {}): ImportResult {
+  return async function importModule(source: string, format: ModuleFormat, options: ImportOptions = {}): Promise<ImportResult> {
+    const { parseModuleSource, renderModule } = await loadSourceTools();
     const rendered = renderModule(parseModuleSource(source, format));
-    return repository.transaction(() => {
+    return repository.transaction((): ImportResult => {
       const existing = repository.findModuleBySlug(rendered.source.slug);
       if (existing && existing.contentHash === rendered.hash) {
         return { slug: existing.slug, version: existing.version, status: 'unchanged', changes: noChanges() };
@@ -123,31 +112,11 @@ export function createModuleImporter(
 
 export type ModuleImporter = ReturnType<typeof createModuleImporter>;
 
-export function renderModule(source: NormalizedModule): RenderedModule {
-  return {
-    source,
-    hash: contentHash(source),
-    title: renderMarkdown(source.title, 'inline'),
-    summary: source.summary === null ? null : renderMarkdown(source.summary, 'block'),
-    takeaways: source.takeaways.map((item) => ({
-      title: renderMarkdown(item.title, 'inline'),
-      body: renderMarkdown(item.body, 'block'),
-    })),
-    flashcards: source.flashcards.map((card) => ({
-      key: card.key,
-      question: renderMarkdown(card.question, 'inline'),
-      answer: renderMarkdown(card.answer, 'block'),
-    })),
-    cheatSheet: source.cheatSheet && {
-      columns: source.cheatSheet.columns.map((column) => renderMarkdown(column, 'inline')),
-      rows: source.cheatSheet.rows.map((row) => row.map((cell) => renderMarkdown(cell, 'inline'))),
-    },
-    revisionItems: source.revisionItems.map((item) => ({
-      term: renderMarkdown(item.term, 'inline'),
-      definition: renderMarkdown(item.definition, 'block'),
-    })),
-  };
-}
+/**
+ * The Markdown toolchain (remark, GFM, rehype, the YAML reader) is loaded on the first import rather than at
+ * startup: serving content never needs it, and it is a fifth of the server's start time.
+ */
+export const loadSourceTools = () => import('./module-source/source-tools.js');
 
 function planWrite(repository: ContentRepository, rendered: RenderedModule, existing: ModuleRecord | undefined, now: string) {
   const old = existing

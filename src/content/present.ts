@@ -1,4 +1,4 @@
-import type { RenderedText, TextFormat } from './module-source/render.js';
+import type { RenderedText, TextFormat } from './module-source/text-format.js';
 import type {
   CheatSheetRowRecord,
   FlashcardRecord,

@@ -1,4 +1,4 @@
-import type { RenderedText } from './module-source/render.js';
+import type { RenderedText } from './module-source/text-format.js';
 
 /** Content as the service layer sees it: every text in all three renderings, ready to be served in any format. */
 export interface ModuleRecord {

@@ -14,7 +14,7 @@ import {
   type RevisionItemRow,
   type TakeawayRow,
 } from '../db/schema.js';
-import type { RenderedText } from './module-source/render.js';
+import type { RenderedText } from './module-source/text-format.js';
 import type {
   CheatSheetRowRecord,
   FlashcardRecord,

@@ -5,8 +5,8 @@ import { requireAuthenticated } from '../auth/principal.js';
 import { AppError } from '../errors.js';
 import { notModified, problemResponses } from '../http/problem-schema.js';
 import { useZodSchemas } from '../http/zod.js';
-import { createRepresentation, RepresentationCache, sendRepresentation } from '../http/representation.js';
-import type { TextFormat } from './module-source/render.js';
+import { RepresentationCache, sendRepresentation } from '../http/representation.js';
+import type { TextFormat } from './module-source/text-format.js';
 import {
   presentCheatSheet,
   presentFlashcard,
@@ -103,9 +103,13 @@ export const contentRoutes: FastifyPluginAsyncZod<{ cacheBytes: number; requireA
     },
     async (request, reply) => {
       const { limit, cursor, tag, format } = request.query;
-      const page = service.listModules({ limit, cursor, tag });
-      const body = { items: page.items.map((module) => presentModuleSummary(module, format)), nextCursor: page.nextCursor };
-      return sendRepresentation(request, reply, createRepresentation(body), cacheControl);
+      // Lists change only when content does: cached per content stamp, so a page is built once per change.
+      const key = JSON.stringify(['list', app.changes.contentStamp(), limit, cursor ?? null, tag ?? null, format]);
+      const representation = representations.get(key, () => {
+        const page = service.listModules({ limit, cursor, tag });
+        return { items: page.items.map((module) => presentModuleSummary(module, format)), nextCursor: page.nextCursor };
+      });
+      return sendRepresentation(request, reply, representation, cacheControl);
     },
   );
 
@@ -142,7 +146,7 @@ export const contentRoutes: FastifyPluginAsyncZod<{ cacheBytes: number; requireA
     async (request, reply) => {
       const { slug, version } = request.params;
       const { format } = request.query;
-      const content = service.getVersionContent(slug, version, visibility(request));
+      const content = await service.getVersionContent(slug, version, visibility(request));
       const key = `${content.module.id}:v${version}:${format}:module`;
       const representation = representations.get(key, () => presentModule(content, format));
       return sendRepresentation(request, reply, representation, cacheControl);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { slugPattern } from './module-source/module-input.js';
-import { textFormats } from './module-source/render.js';
+import { textFormats } from './module-source/text-format.js';
 
 /** Request and response shapes of the content API; the OpenAPI document is generated from these. */
 

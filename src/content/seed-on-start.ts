@@ -8,13 +8,13 @@ import type { ContentService } from './service.js';
  * On first start (no module has ever been imported) load every module in the seed folder. A seed that fails to
  * import stops startup: serving an empty store silently would hide the problem.
  */
-export function seedIfEmpty(content: ContentService, seedDir: string, log: FastifyBaseLogger): void {
+export async function seedIfEmpty(content: ContentService, seedDir: string, log: FastifyBaseLogger): Promise<void> {
   if (!content.isEmpty()) return;
   if (!existsSync(seedDir)) {
     log.warn({ seedDir }, 'store is empty and the seed folder does not exist; starting without content');
     return;
   }
-  const outcomes = importFiles(content.importModule, moduleFiles([seedDir]), { importedBy: 'seed' });
+  const outcomes = await importFiles(content.importModule, moduleFiles([seedDir]), { importedBy: 'seed' });
   const failures = outcomes.filter((outcome) => outcome.error !== undefined);
   for (const failure of failures) {
     const error = failure.error;

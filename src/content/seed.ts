@@ -25,17 +25,22 @@ export interface FileImportOutcome {
   error?: unknown;
 }
 
-type Importer = (source: string, format: ModuleFormat, options?: ImportOptions) => ImportResult;
+type Importer = (source: string, format: ModuleFormat, options?: ImportOptions) => Promise<ImportResult>;
 
-/** Imports each file on its own (one transaction each), so one bad file does not stop the others. */
-export function importFiles(importModule: Importer, files: readonly string[], options: ImportOptions = {}): FileImportOutcome[] {
-  return files.map((file) => {
-    const format = formatOfFile(file);
-    if (!format) return { file, error: new Error(`unsupported file type "${extname(file)}" (expected .md or .json)`) };
-    try {
-      return { file, result: importModule(readFileSync(file, 'utf8'), format, options) };
-    } catch (error) {
-      return { file, error };
-    }
-  });
+/** Imports one file (one transaction); failures are returned, not thrown, so one bad file does not stop others. */
+export async function importFile(importModule: Importer, file: string, options: ImportOptions = {}): Promise<FileImportOutcome> {
+  const format = formatOfFile(file);
+  if (!format) return { file, error: new Error(`unsupported file type "${extname(file)}" (expected .md or .json)`) };
+  try {
+    return { file, result: await importModule(readFileSync(file, 'utf8'), format, options) };
+  } catch (error) {
+    return { file, error };
+  }
+}
+
+/** Imports each file in turn. */
+export async function importFiles(importModule: Importer, files: readonly string[], options: ImportOptions = {}): Promise<FileImportOutcome[]> {
+  const outcomes: FileImportOutcome[] = [];
+  for (const file of files) outcomes.push(await importFile(importModule, file, options));
+  return outcomes;
 }

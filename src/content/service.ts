@@ -4,7 +4,7 @@ import { decodeCursor, encodeCursor } from '../lib/cursor.js';
 import { LruCache } from '../lib/lru-cache.js';
 import {
   createModuleImporter,
-  renderModule,
+  loadSourceTools,
   type ContentListener,
   type ImportChanges,
   type ImportOptions,
@@ -121,7 +121,7 @@ export function createContentService(repository: ContentRepository, options: Con
       listeners.push(listener);
     },
 
-    importModule(source: string, format: ModuleFormat, importOptions?: ImportOptions): ImportResult {
+    importModule(source: string, format: ModuleFormat, importOptions?: ImportOptions): Promise<ImportResult> {
       return importer(source, format, importOptions);
     },
 
@@ -168,12 +168,13 @@ export function createContentService(repository: ContentRepository, options: Con
     },
 
     /** A past (or the current) version's content, rendered from the source it was imported from. */
-    getVersionContent(slug: string, version: number, visibility: Visibility = {}): ModuleContent {
+    async getVersionContent(slug: string, version: number, visibility: Visibility = {}): Promise<ModuleContent> {
       const module = visibleModule(slug, visibility);
       const key = `${module.id}:v${version}`;
       const cached = contentCache.get(key);
       if (cached) return cached;
       const { source, ids, createdAt } = versionSource(module, version);
+      const { renderModule } = await loadSourceTools();
       const rendered = renderModule(source);
       const idOf = (list: keyof VersionIds, index: number) => ids?.[list][index] ?? `${module.id}:v${version}:${list}:${index}`;
       const content: ModuleContent = {

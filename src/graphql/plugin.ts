@@ -6,6 +6,13 @@ import type { GraphqlConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import { createErrorFormatter } from './error-formatter.js';
 import { assertTokenLimit, noIntrospectionRule, queryLimitsRule } from './limits.js';
+import { GraphqlResponseCache } from './response-cache.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    graphqlResponseCache: GraphqlResponseCache;
+  }
+}
 
 declare module 'mercurius' {
   interface MercuriusContext {
@@ -53,6 +60,8 @@ const baseSchema = /* GraphQL */ `
  */
 export const graphqlPlugin = fp<{ config: GraphqlConfig; bodyLimit: number }>(
   async (app, { config, bodyLimit }) => {
+    const responseCache = new GraphqlResponseCache(config.responseCacheBytes);
+    app.decorate('graphqlResponseCache', responseCache);
     const validationRules = [
       queryLimitsRule({
         maxDepth: config.maxDepth,
@@ -78,6 +87,7 @@ export const graphqlPlugin = fp<{ config: GraphqlConfig; bodyLimit: number }>(
       context: (request) => ({ requestId: String(request.id), principal: request.principal }),
       additionalRouteOptions: {
         bodyLimit,
+        ...(config.responseCacheBytes > 0 ? { preHandler: responseCache.lookup, onSend: responseCache.store } : {}),
         // Runs before mercurius parses anything: batch size and document size are checked on the raw request.
         preValidation: async (request) => {
           const operations = request.method === 'GET' ? request.query : request.body;

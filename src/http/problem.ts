@@ -38,7 +38,8 @@ export function toProblem(request: FastifyRequest, error: AppError): Problem {
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: AppError): FastifyReply {
   if (error.status === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', '1');
   if (error.status === 401) reply.header('www-authenticate', 'Bearer');
-  return reply.code(error.status).type(problemContentType).send(toProblem(request, error));
+  // Serialised here, not by the route's response schema: a problem must go out whatever route it comes from.
+  return reply.code(error.status).type(problemContentType).send(JSON.stringify(toProblem(request, error)));
 }
 
 /** Fastify's own 4xx errors (body parsing, media type, size) carry safe messages; map them to our codes. */

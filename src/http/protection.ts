@@ -22,8 +22,8 @@ export const protectionPlugin = fp<{ config: ProtectionConfig }>(
     if (config.maxEventLoopDelayMs > 0) {
       await app.register(underPressure, {
         maxEventLoopDelay: config.maxEventLoopDelayMs,
-        // Sampled often enough that a stall is noticed within a fraction of a second.
-        sampleInterval: 100,
+        // The default one-second window: shorter windows can hold no sample at all under normal busy load, which
+        // under-pressure reads as an infinite delay and sheds healthy traffic.
         retryAfter: 5,
         pressureHandler: (request, reply) => {
           reply.header('retry-after', '5');

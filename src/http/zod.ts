@@ -1,9 +1,41 @@
 import type { FastifyInstance } from 'fastify';
-import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import fastJson from 'fast-json-stringify';
+import { validatorCompiler } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 
 /**
- * Routes declared with zod schemas validate and serialise through zod. Set per plugin context rather than at the
- * root, so plugins that bring JSON-schema routes of their own (mercurius) keep Fastify's defaults.
+ * Responses are serialised by fast-json-stringify from the JSON Schema of their zod schema: fields are written
+ * by a compiled function, and anything not in the schema (an internal field, by mistake) is dropped rather than
+ * sent. Per-response zod validation (the type provider's default) cost more than the handlers themselves on
+ * list routes.
+ */
+function compileSerializer(schema: unknown): (data: unknown) => string {
+  try {
+    const json = z.toJSONSchema(schema as z.ZodType, { target: 'draft-7', io: 'output', unrepresentable: 'any' });
+    return fastJson(json as Parameters<typeof fastJson>[0]) as (data: unknown) => string;
+  } catch {
+    return (data) => JSON.stringify(data);
+  }
+}
+
+// Many routes share response schemas (problems, items of the same type): each is compiled once, which keeps
+// startup short.
+const compiled = new WeakMap<object, (data: unknown) => string>();
+
+function serializerCompiler({ schema }: { schema: unknown }): (data: unknown) => string {
+  if (typeof schema !== 'object' || schema === null) return compileSerializer(schema);
+  let serializer = compiled.get(schema);
+  if (!serializer) {
+    serializer = compileSerializer(schema);
+    compiled.set(schema, serializer);
+  }
+  return serializer;
+}
+
+/**
+ * Routes declared with zod schemas validate requests through zod and serialise responses as above. Set per
+ * plugin context rather than at the root, so plugins that bring JSON-schema routes of their own (mercurius) keep
+ * Fastify's defaults.
  */
 export function useZodSchemas(app: FastifyInstance): void {
   app.setValidatorCompiler(validatorCompiler);

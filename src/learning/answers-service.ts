@@ -63,8 +63,11 @@ export function createAnswersService(repository: LearningRepository, scheduler: 
   function updateStates(userId: string, touched: Map<string, { ref: FlashcardRef; answers: ScheduledAnswer[] }>): void {
     for (const { ref, answers } of touched.values()) {
       const stored = repository.findState(userId, ref.id);
-      const state =
-        stored && answers.every((answer) => comesAfter(answer, stored))
+      // A card without a state has no earlier answers (both are written in one transaction): the new ones are
+      // its whole history. Later answers extend the state; an earlier one means replaying the card's history.
+      const state = !stored
+        ? scheduler.replay(answers)
+        : answers.every((answer) => comesAfter(answer, stored))
           ? scheduler.apply(stored, answers)
           : scheduler.replay(repository.answersOfCard(userId, ref.id));
       repository.saveState(userId, ref, state);
@@ -79,22 +82,31 @@ export function createAnswersService(repository: LearningRepository, scheduler: 
   function record(user: UserRow, items: readonly unknown[]): AnswerOutcome[] {
     const receivedAt = now();
     const latestAccepted = receivedAt.getTime() + maxClockSkewMs;
+    // Validation happens before the transaction, so the write lock is held only for the writes.
+    const parsed = items.map((item) => {
+      const result = answerInputSchema.safeParse(item);
+      if (result.success) return { answer: normalize(result.data) };
+      const rawId = (item as { clientAnswerId?: unknown } | null)?.clientAnswerId;
+      const errors: ErrorDetail[] = result.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));
+      return { invalid: invalid(typeof rawId === 'string' ? rawId.slice(0, 100) : null, new AppError('MNEMO_REQUEST_INVALID', errors[0]?.message, errors)) };
+    });
+    const valid = parsed.flatMap((entry) => (entry.answer ? [entry.answer] : []));
     return repository.transaction(() => {
       const outcomes: AnswerOutcome[] = [];
       const inBatch = new Map<string, { normalized: NormalizedAnswer; record: AnswerRecord }>();
       const touched = new Map<string, { ref: FlashcardRef; answers: ScheduledAnswer[] }>();
+      // Two queries for the whole batch: answers already stored under these ids, and the flashcards named.
+      const storedById = new Map(repository.findAnswers(user.id, [...new Set(valid.map((answer) => answer.clientAnswerId))]).map((row) => [row.clientAnswerId, row]));
+      const refs = new Map(repository.findFlashcardRefs([...new Set(valid.map((answer) => answer.flashcardId))]).map((ref) => [ref.id, ref]));
 
-      for (const item of items) {
-        const parsed = answerInputSchema.safeParse(item);
-        const rawId = (item as { clientAnswerId?: unknown } | null)?.clientAnswerId;
-        if (!parsed.success) {
-          const errors: ErrorDetail[] = parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));
-          outcomes.push(invalid(typeof rawId === 'string' ? rawId.slice(0, 100) : null, new AppError('MNEMO_REQUEST_INVALID', errors[0]?.message, errors)));
+      for (const entry of parsed) {
+        if (!entry.answer) {
+          outcomes.push(entry.invalid);
           continue;
         }
-        const answer = normalize(parsed.data);
+        const answer = entry.answer;
         const earlier = inBatch.get(answer.clientAnswerId);
-        const existing = earlier?.record ?? repository.findAnswer(user.id, answer.clientAnswerId);
+        const existing = earlier?.record ?? storedById.get(answer.clientAnswerId);
         if (existing) {
           const same = earlier ? samePayload(earlier.normalized, answer) : samePayload(normalizeStored(existing), answer);
           outcomes.push(
@@ -117,7 +129,7 @@ export function createAnswersService(repository: LearningRepository, scheduler: 
           );
           continue;
         }
-        const ref = repository.findFlashcardRef(answer.flashcardId);
+        const ref = refs.get(answer.flashcardId);
         if (!ref) {
           outcomes.push(
             invalid(answer.clientAnswerId, new AppError('MNEMO_LEARNING_UNKNOWN_FLASHCARD', `no flashcard with id "${answer.flashcardId}"`, [{ path: 'flashcardId', message: 'unknown flashcard' }])),

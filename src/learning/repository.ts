@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gte, inArray, isNull, lt, lte, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, gte, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { answers, cardStates, flashcards, modules, users, type AnswerRow, type CardStateRow, type UserRow } from '../db/schema.js';
 import type { StoredCard } from './scheduler.js';
@@ -9,6 +9,11 @@ export interface AnswerRecord extends AnswerRow {
 
 export interface CardStateRecord extends CardStateRow {
   moduleSlug: string;
+}
+
+/** The part of a Drizzle prepared select these repositories use. */
+interface PreparedAll<T> {
+  all(values: Record<string, unknown>): T[];
 }
 
 export interface HistoryQuery {
@@ -72,9 +77,27 @@ const stateColumns = {
 
 const snakeCase = (name: string) => name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 
+/** Drops undefined values, so optional filters bind only when their placeholder exists. */
+const defined = (values: Record<string, string | undefined>) =>
+  Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined)) as Record<string, string>;
+
+/** Queries with optional filters are prepared once per combination of filters present, on first use. */
+function prepared<T>(cache: Map<string, T>, shape: string, build: () => T): T {
+  let statement = cache.get(shape);
+  if (!statement) {
+    statement = build();
+    cache.set(shape, statement);
+  }
+  return statement;
+}
+
 /** All SQL for learners, answers and card states. */
 export function createLearningRepository(db: Db) {
   const p = sql.placeholder;
+  const historyStatements = new Map<string, PreparedAll<AnswerRecord>>();
+  const stateStatements = new Map<string, PreparedAll<CardStateRecord>>();
+  const dueStatements = new Map<string, PreparedAll<CardStateRecord>>();
+  const newCardStatements = new Map<string, PreparedAll<{ id: string }>>();
   const answerByClientId = db
     .select(answerColumns)
     .from(answers)
@@ -146,27 +169,59 @@ export function createLearningRepository(db: Db) {
       db.select({ id: modules.id }).from(modules).where(eq(modules.slug, slug)).get()?.id,
 
     findAnswer: (userId: string, clientAnswerId: string): AnswerRecord | undefined => answerByClientId.get({ userId, clientAnswerId }),
+
+    /** A batch's earlier answers in one query (idempotency check for the whole batch). */
+    findAnswers: (userId: string, clientAnswerIds: string[]): AnswerRecord[] =>
+      clientAnswerIds.length
+        ? db
+            .select(answerColumns)
+            .from(answers)
+            .innerJoin(modules, eq(modules.id, answers.moduleId))
+            .where(and(eq(answers.userId, userId), inArray(answers.clientAnswerId, clientAnswerIds)))
+            .all()
+        : [],
+
+    findFlashcardRefs: (ids: string[]): FlashcardRef[] =>
+      ids.length
+        ? db
+            .select(refColumns)
+            .from(flashcards)
+            .innerJoin(modules, eq(modules.id, flashcards.moduleId))
+            .where(inArray(flashcards.id, ids))
+            .all()
+        : [],
     insertAnswer: (answer: AnswerRow) => void insertAnswer.run(answer),
     answersOfCard: (userId: string, flashcardId: string) => answersOfCard.all({ userId, flashcardId }),
 
     history(query: HistoryQuery): AnswerRecord[] {
-      const conditions: (SQL | undefined)[] = [eq(answers.userId, query.userId)];
-      if (query.moduleId) conditions.push(eq(answers.moduleId, query.moduleId));
-      if (query.flashcardId) conditions.push(eq(answers.flashcardId, query.flashcardId));
-      if (query.since) conditions.push(gte(answers.answeredAt, query.since));
-      if (query.until) conditions.push(lt(answers.answeredAt, query.until));
-      if (query.before) {
-        const { answeredAt, id } = query.before;
-        conditions.push(or(lt(answers.answeredAt, answeredAt), and(eq(answers.answeredAt, answeredAt), lt(answers.id, id))));
-      }
-      return db
-        .select(answerColumns)
-        .from(answers)
-        .innerJoin(modules, eq(modules.id, answers.moduleId))
-        .where(and(...conditions))
-        .orderBy(desc(answers.answeredAt), desc(answers.id))
-        .limit(query.limit)
-        .all();
+      const shape = [query.moduleId, query.flashcardId, query.since, query.until, query.before].map((value) => (value === undefined ? 0 : 1)).join('');
+      const statement = prepared(historyStatements, shape, () =>
+        db
+          .select(answerColumns)
+          .from(answers)
+          .innerJoin(modules, eq(modules.id, answers.moduleId))
+          .where(
+            and(
+              eq(answers.userId, p('userId')),
+              query.moduleId !== undefined ? eq(answers.moduleId, p('moduleId')) : undefined,
+              query.flashcardId !== undefined ? eq(answers.flashcardId, p('flashcardId')) : undefined,
+              query.since !== undefined ? gte(answers.answeredAt, p('since')) : undefined,
+              query.until !== undefined ? lt(answers.answeredAt, p('until')) : undefined,
+              query.before !== undefined
+                ? or(lt(answers.answeredAt, p('beforeAt')), and(eq(answers.answeredAt, p('beforeAt')), lt(answers.id, p('beforeId'))))
+                : undefined,
+            ),
+          )
+          .orderBy(desc(answers.answeredAt), desc(answers.id))
+          .limit(p('limit'))
+          .prepare(),
+      );
+      return statement.all({
+        userId: query.userId,
+        limit: query.limit,
+        ...defined({ moduleId: query.moduleId, flashcardId: query.flashcardId, since: query.since, until: query.until }),
+        ...(query.before ? { beforeAt: query.before.answeredAt, beforeId: query.before.id } : {}),
+      });
     },
 
     allAnswers: (userId: string): AnswerRecord[] =>
@@ -186,21 +241,29 @@ export function createLearningRepository(db: Db) {
 
     /** Card states in flashcard-id order (stable keyset paging), optionally one module's or those due by a time. */
     states(query: CardStatesQuery): CardStateRecord[] {
-      return db
-        .select(stateColumns)
-        .from(cardStates)
-        .innerJoin(modules, eq(modules.id, cardStates.moduleId))
-        .where(
-          and(
-            eq(cardStates.userId, query.userId),
-            query.moduleId ? eq(cardStates.moduleId, query.moduleId) : undefined,
-            query.dueBy ? lte(cardStates.due, query.dueBy) : undefined,
-            query.afterFlashcardId ? sql`${cardStates.flashcardId} > ${query.afterFlashcardId}` : undefined,
-          ),
-        )
-        .orderBy(asc(cardStates.flashcardId))
-        .limit(query.limit)
-        .all();
+      const shape = [query.moduleId, query.dueBy, query.afterFlashcardId].map((value) => (value === undefined ? 0 : 1)).join('');
+      const statement = prepared(stateStatements, shape, () =>
+        db
+          .select(stateColumns)
+          .from(cardStates)
+          .innerJoin(modules, eq(modules.id, cardStates.moduleId))
+          .where(
+            and(
+              eq(cardStates.userId, p('userId')),
+              query.moduleId !== undefined ? eq(cardStates.moduleId, p('moduleId')) : undefined,
+              query.dueBy !== undefined ? lte(cardStates.due, p('dueBy')) : undefined,
+              query.afterFlashcardId !== undefined ? gt(cardStates.flashcardId, p('afterFlashcardId')) : undefined,
+            ),
+          )
+          .orderBy(asc(cardStates.flashcardId))
+          .limit(p('limit'))
+          .prepare(),
+      );
+      return statement.all({
+        userId: query.userId,
+        limit: query.limit,
+        ...defined({ moduleId: query.moduleId, dueBy: query.dueBy, afterFlashcardId: query.afterFlashcardId }),
+      });
     },
 
     statesOfCards: (userId: string, flashcardIds: string[]): CardStateRecord[] =>
@@ -224,43 +287,48 @@ export function createLearningRepository(db: Db) {
 
     /** Due cards of live flashcards in live modules, most overdue first. */
     dueCards(userId: string, now: string, limit: number, moduleId?: string): CardStateRecord[] {
-      return db
-        .select(stateColumns)
-        .from(cardStates)
-        .innerJoin(flashcards, eq(flashcards.id, cardStates.flashcardId))
-        .innerJoin(modules, eq(modules.id, cardStates.moduleId))
-        .where(
-          and(
-            eq(cardStates.userId, userId),
-            moduleId ? eq(cardStates.moduleId, moduleId) : undefined,
-            lte(cardStates.due, now),
-            isNull(flashcards.archivedAt),
-            isNull(modules.archivedAt),
-          ),
-        )
-        .orderBy(asc(cardStates.due), asc(cardStates.flashcardId))
-        .limit(limit)
-        .all();
+      const statement = prepared(dueStatements, moduleId === undefined ? 'all' : 'module', () =>
+        db
+          .select(stateColumns)
+          .from(cardStates)
+          .innerJoin(flashcards, eq(flashcards.id, cardStates.flashcardId))
+          .innerJoin(modules, eq(modules.id, cardStates.moduleId))
+          .where(
+            and(
+              eq(cardStates.userId, p('userId')),
+              moduleId !== undefined ? eq(cardStates.moduleId, p('moduleId')) : undefined,
+              lte(cardStates.due, p('now')),
+              isNull(flashcards.archivedAt),
+              isNull(modules.archivedAt),
+            ),
+          )
+          .orderBy(asc(cardStates.due), asc(cardStates.flashcardId))
+          .limit(p('limit'))
+          .prepare(),
+      );
+      return statement.all({ userId, now, limit, ...defined({ moduleId }) });
     },
 
     /** Live flashcards the user has never answered, in module (slug) and deck order. */
     newCardIds(userId: string, limit: number, moduleId?: string): string[] {
-      return db
-        .select({ id: flashcards.id })
-        .from(flashcards)
-        .innerJoin(modules, eq(modules.id, flashcards.moduleId))
-        .where(
-          and(
-            moduleId ? eq(flashcards.moduleId, moduleId) : undefined,
-            isNull(flashcards.archivedAt),
-            isNull(modules.archivedAt),
-            sql`NOT EXISTS (SELECT 1 FROM ${cardStates} WHERE ${cardStates.userId} = ${userId} AND ${cardStates.flashcardId} = ${flashcards.id})`,
-          ),
-        )
-        .orderBy(asc(modules.slug), asc(flashcards.position))
-        .limit(limit)
-        .all()
-        .map((row) => row.id);
+      const statement = prepared(newCardStatements, moduleId === undefined ? 'all' : 'module', () =>
+        db
+          .select({ id: flashcards.id })
+          .from(flashcards)
+          .innerJoin(modules, eq(modules.id, flashcards.moduleId))
+          .where(
+            and(
+              moduleId !== undefined ? eq(flashcards.moduleId, p('moduleId')) : undefined,
+              isNull(flashcards.archivedAt),
+              isNull(modules.archivedAt),
+              sql`NOT EXISTS (SELECT 1 FROM ${cardStates} WHERE ${cardStates.userId} = ${p('userId')} AND ${cardStates.flashcardId} = ${flashcards.id})`,
+            ),
+          )
+          .orderBy(asc(modules.slug), asc(flashcards.position))
+          .limit(p('limit'))
+          .prepare(),
+      );
+      return statement.all({ userId, limit, ...defined({ moduleId }) }).map((row) => row.id);
     },
 
     /** Per-module answer counts for a user: total, recalled (rating above Again), last answer time. */

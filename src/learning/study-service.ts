@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { TextFormat } from '../content/module-source/render.js';
+import type { TextFormat } from '../content/module-source/text-format.js';
 import { presentFlashcard } from '../content/present.js';
 import type { FlashcardRecord, ModuleRecord } from '../content/records.js';
 import type { ContentService } from '../content/service.js';

@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import type { Statement } from 'better-sqlite3';
 import type { Db } from '../db/client.js';
 
 export const searchKinds = ['module', 'takeaway', 'flashcard', 'cheatSheetRow', 'revisionItem'] as const;
@@ -25,32 +25,62 @@ export interface SearchRow {
 export const markStart = '\u0002';
 export const markEnd = '\u0003';
 
-/** All SQL for the FTS5 index (a virtual table maintained by raw SQL; drizzle does not model it). */
+/**
+ * All SQL for the FTS5 index, a virtual table Drizzle does not model, so these are raw statements prepared once.
+ * Matches are ranked inside the FTS query and only the top `limit` are joined to their modules: joining every
+ * match first made a common word cost a join per matching row.
+ */
 export function createSearchRepository(db: Db) {
+  const sqlite = db.$client;
+  const remove = sqlite.prepare('DELETE FROM search_index WHERE module_id = ?');
+  const insert = sqlite.prepare('INSERT INTO search_index (kind, module_id, item_id, title, body) VALUES (?, ?, ?, ?, ?)');
+  const searches = new Map<string, Statement>();
+
+  function searchStatement(byModule: boolean, byKind: boolean): Statement {
+    const key = `${byModule}:${byKind}`;
+    let statement = searches.get(key);
+    if (!statement) {
+      statement = sqlite.prepare(`
+        SELECT hit.kind AS kind, hit.item_id AS itemId, m.slug AS moduleSlug, hit.title AS title, hit.snippet AS snippet, hit.rank AS rank
+        FROM (
+          SELECT kind, module_id, item_id, title,
+                 snippet(search_index, -1, @markStart, @markEnd, '…', 16) AS snippet,
+                 bm25(search_index, 0, 0, 0, 4.0, 1.0) AS rank
+          FROM search_index
+          WHERE search_index MATCH @match
+            ${byModule ? 'AND module_id = @moduleId' : ''}
+            ${byKind ? 'AND kind = @kind' : ''}
+          ORDER BY rank
+          LIMIT @limit
+        ) AS hit
+        JOIN modules m ON m.id = hit.module_id
+        ORDER BY hit.rank`);
+      searches.set(key, statement);
+    }
+    return statement;
+  }
+
   return {
     replaceModule(moduleId: string, entries: IndexEntry[]): void {
-      db.run(sql`DELETE FROM search_index WHERE module_id = ${moduleId}`);
-      for (const entry of entries) {
-        db.run(sql`INSERT INTO search_index (kind, module_id, item_id, title, body) VALUES (${entry.kind}, ${moduleId}, ${entry.itemId}, ${entry.title}, ${entry.body})`);
-      }
+      remove.run(moduleId);
+      for (const entry of entries) insert.run(entry.kind, moduleId, entry.itemId, entry.title, entry.body);
     },
 
     removeModule(moduleId: string): void {
-      db.run(sql`DELETE FROM search_index WHERE module_id = ${moduleId}`);
+      remove.run(moduleId);
     },
 
     /** `match` must be a MATCH expression built by the query builder, never raw user input. Best first. */
     search(match: string, filters: { moduleId?: string | undefined; kind?: SearchKind | undefined; limit: number }): SearchRow[] {
-      return db.all<SearchRow>(sql`
-        SELECT s.kind AS kind, s.item_id AS itemId, m.slug AS moduleSlug, s.title AS title,
-               snippet(search_index, -1, ${markStart}, ${markEnd}, '…', 16) AS snippet,
-               bm25(search_index, 0, 0, 0, 4.0, 1.0) AS rank
-        FROM search_index s JOIN modules m ON m.id = s.module_id
-        WHERE search_index MATCH ${match}
-          ${filters.moduleId ? sql`AND s.module_id = ${filters.moduleId}` : sql``}
-          ${filters.kind ? sql`AND s.kind = ${filters.kind}` : sql``}
-        ORDER BY rank
-        LIMIT ${filters.limit}`);
+      const statement = searchStatement(filters.moduleId !== undefined, filters.kind !== undefined);
+      return statement.all({
+        match,
+        markStart,
+        markEnd,
+        limit: filters.limit,
+        ...(filters.moduleId !== undefined ? { moduleId: filters.moduleId } : {}),
+        ...(filters.kind !== undefined ? { kind: filters.kind } : {}),
+      }) as SearchRow[];
     },
   };
 }

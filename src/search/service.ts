@@ -1,6 +1,6 @@
 import type { ContentListener } from '../content/import-module.js';
 import type { ModuleRecord, ModuleSections, SectionWrite } from '../content/records.js';
-import type { RenderedText } from '../content/module-source/render.js';
+import type { RenderedText } from '../content/module-source/text-format.js';
 import { buildMatchExpression } from './query.js';
 import { markEnd, markStart, type IndexEntry, type SearchKind, type SearchRepository } from './repository.js';
 

@@ -38,7 +38,7 @@ describe('GET /v1/changes', () => {
     let cursor = (await feed()).nextCursor;
     const deck = (await app.inject('/v1/modules/networking/flashcards')).json().items;
 
-    app.content.importModule(seedSource().replace('kube-proxy (using', 'kube-proxy (in'), 'markdown');
+    await app.content.importModule(seedSource().replace('kube-proxy (using', 'kube-proxy (in'), 'markdown');
     let page = await feed(cursor);
     expect(page.changes).toEqual([
       { entity: 'module', id: expect.any(String), moduleSlug: 'networking', op: 'upsert', version: 2 },
@@ -46,8 +46,8 @@ describe('GET /v1/changes', () => {
     ]);
     cursor = page.nextCursor;
 
-    app.content.importModule(JSON.stringify(generatedModule('second', 2)), 'json');
-    app.content.importModule(seedSource().replace(/### Why might a NetworkPolicy[^\n]*\n\n[^\n]*\n\n/, '').replace('kube-proxy (using', 'kube-proxy (in'), 'markdown');
+    await app.content.importModule(JSON.stringify(generatedModule('second', 2)), 'json');
+    await app.content.importModule(seedSource().replace(/### Why might a NetworkPolicy[^\n]*\n\n[^\n]*\n\n/, '').replace('kube-proxy (using', 'kube-proxy (in'), 'markdown');
     app.content.archiveModule('second');
     page = await feed(cursor);
     expect(page.changes.map((change) => [change.entity, change.moduleSlug, change.op])).toEqual([
@@ -60,12 +60,12 @@ describe('GET /v1/changes', () => {
     ]);
     expect(page.changes[4]!.id).toBe(deck[4].id);
     // Unchanged imports add nothing.
-    app.content.importModule(JSON.stringify(generatedModule('second', 2)), 'json');
+    await app.content.importModule(JSON.stringify(generatedModule('second', 2)), 'json');
     expect((await feed(page.nextCursor)).changes).toEqual([]);
   });
 
   it('pages without gaps or repeats', async () => {
-    for (let index = 0; index < 5; index++) app.content.importModule(JSON.stringify(generatedModule(`paged-${index}`, 3)), 'json');
+    for (let index = 0; index < 5; index++) await app.content.importModule(JSON.stringify(generatedModule(`paged-${index}`, 3)), 'json');
     const everything = (await feed()).changes;
     const seen: Change[] = [];
     let cursor: string | undefined;
@@ -119,7 +119,7 @@ describe('GET /v1/search', () => {
   });
 
   it('filters by module and kind, and escapes content in snippets', async () => {
-    app.content.importModule(JSON.stringify(generatedModule('other', 2)), 'json');
+    await app.content.importModule(JSON.stringify(generatedModule('other', 2)), 'json');
     expect((await search('q=ingress&module=other')).body.items).toEqual([]);
     const cards = (await search('q=ingress&kind=flashcard')).body.items;
     expect(cards.every((item: { kind: string }) => item.kind === 'flashcard')).toBe(true);
@@ -144,7 +144,7 @@ describe('GET /v1/search', () => {
   });
 
   it('drops archived modules and removed flashcards from the index', async () => {
-    app.content.importModule(seedSource().replace(/### Why might a NetworkPolicy[^\n]*\n\n[^\n]*\n\n/, ''), 'markdown');
+    await app.content.importModule(seedSource().replace(/### Why might a NetworkPolicy[^\n]*\n\n[^\n]*\n\n/, ''), 'markdown');
     expect((await search('q=underlying&kind=flashcard')).body.items).toEqual([]);
     app.content.archiveModule('networking');
     expect((await search('q=ingress')).body.items).toEqual([]);

@@ -16,8 +16,8 @@ const importJson = (module: ModuleInput, options = {}) => app.content.importModu
 const getModule = async (slug: string): Promise<ModuleDto> => (await app.inject(`/v1/modules/${slug}`)).json();
 
 describe('importing modules', () => {
-  it('creates a module at version 1 and reports every item as added', () => {
-    const result = app.content.importModule(seedSource(), 'markdown');
+  it('creates a module at version 1 and reports every item as added', async () => {
+    const result = await app.content.importModule(seedSource(), 'markdown');
     expect(result).toEqual({
       slug: 'networking',
       version: 1,
@@ -32,16 +32,16 @@ describe('importing modules', () => {
   });
 
   it('re-importing identical content is unchanged and keeps the version and every id', async () => {
-    app.content.importModule(seedSource(), 'markdown');
+    await app.content.importModule(seedSource(), 'markdown');
     const before = await getModule('networking');
-    const again = app.content.importModule(seedSource(), 'markdown');
+    const again = await app.content.importModule(seedSource(), 'markdown');
     expect(again).toMatchObject({ status: 'unchanged', version: 1 });
     expect(await getModule('networking')).toEqual(before);
   });
 
-  it('the same module as Markdown and as JSON is the same content', () => {
+  it('the same module as Markdown and as JSON is the same content', async () => {
     const module = generatedModule('twin', 3);
-    importJson(module);
+    await importJson(module);
     const markdownTwin = [
       '---',
       'slug: twin',
@@ -61,12 +61,12 @@ describe('importing modules', () => {
       '## Quick Revision',
       ...module.revisionItems.map((item) => `- **${item.term}**: ${item.definition}`),
     ].join('\n');
-    expect(app.content.importModule(markdownTwin, 'markdown').status).toBe('unchanged');
+    expect((await app.content.importModule(markdownTwin, 'markdown')).status).toBe('unchanged');
   });
 
   it('a reworded question with the same key keeps the card id; a removed card is archived, not deleted', async () => {
     const module = generatedModule('lifecycle', 3);
-    importJson(module);
+    await importJson(module);
     const before = await getModule('lifecycle');
     const [first, second, third] = before.flashcards;
 
@@ -74,7 +74,7 @@ describe('importing modules', () => {
       ...module,
       flashcards: [{ ...module.flashcards[0]!, question: 'Reworded *question*?' }, module.flashcards[2]!, { key: 'new-card', question: 'New?', answer: 'Yes.' }],
     };
-    const result = importJson(edited);
+    const result = await importJson(edited);
     expect(result).toMatchObject({ status: 'updated', version: 2 });
     expect(result.changes.flashcards).toEqual({ added: 1, updated: 2, removed: 1 });
 
@@ -88,36 +88,36 @@ describe('importing modules', () => {
     expect(archived).toMatchObject({ id: second!.id, archived: true, moduleSlug: 'lifecycle', question: second!.question });
 
     // Bringing the card back restores its id.
-    expect(importJson(module).changes.flashcards).toEqual({ added: 1, updated: 2, removed: 1 });
+    expect((await importJson(module)).changes.flashcards).toEqual({ added: 1, updated: 2, removed: 1 });
     expect((await getModule('lifecycle')).flashcards.map((card) => card.id)).toEqual([first!.id, second!.id, third!.id]);
   });
 
   it('keeps the ids of takeaways, rows and revision items matched by their title, first cell and term', async () => {
     const module = generatedModule('stable', 2);
-    importJson(module);
+    await importJson(module);
     const before = await getModule('stable');
-    importJson({ ...module, takeaways: [...module.takeaways].reverse(), title: 'Retitled' });
+    await importJson({ ...module, takeaways: [...module.takeaways].reverse(), title: 'Retitled' });
     const after = await getModule('stable');
     expect(after.takeaways.map((item) => item.id)).toEqual(before.takeaways.map((item) => item.id).reverse());
     expect(after.revisionItems.map((item) => item.id)).toEqual(before.revisionItems.map((item) => item.id));
   });
 
   it('writes nothing when the source has any error', async () => {
-    importJson(generatedModule('safe', 2));
+    await importJson(generatedModule('safe', 2));
     const before = await getModule('safe');
     const broken = { ...generatedModule('safe', 5), cheatSheet: { columns: ['A'], rows: [['1', '2']] } };
-    expect(() => importJson(broken)).toThrowError(AppError);
+    await expect(importJson(broken)).rejects.toThrowError(AppError);
     expect(await getModule('safe')).toEqual(before);
   });
 
   it('a dry run reports the outcome without writing', async () => {
-    expect(importJson(generatedModule('dry', 2), { dryRun: true })).toMatchObject({ status: 'created', version: 1 });
+    expect(await importJson(generatedModule('dry', 2), { dryRun: true })).toMatchObject({ status: 'created', version: 1 });
     expect((await app.inject('/v1/modules/dry')).statusCode).toBe(404);
   });
 
-  it('records each version with its source and changes', () => {
-    importJson(generatedModule('versions', 1));
-    importJson(generatedModule('versions', 2));
+  it('records each version with its source and changes', async () => {
+    await importJson(generatedModule('versions', 1));
+    await importJson(generatedModule('versions', 2));
     const rows = app.database.sqlite
       .prepare('SELECT version, imported_by AS importedBy, changes FROM module_versions ORDER BY version')
       .all() as { version: number; changes: string }[];

@@ -22,7 +22,7 @@ afterEach(() => app?.close());
 async function statementsFor(moduleCount: number): Promise<{ statements: number; modules: number }> {
   app = await buildTestApp();
   for (let index = 0; index < moduleCount; index++) {
-    app.content.importModule(JSON.stringify(generatedModule(`module-${String(index).padStart(3, '0')}`, 3)), 'json');
+    await app.content.importModule(JSON.stringify(generatedModule(`module-${String(index).padStart(3, '0')}`, 3)), 'json');
   }
   const before = app.database.stats.statements;
   const result = await gql(app, wholeModules);
@@ -41,19 +41,19 @@ describe('GraphQL loaders batch section reads', () => {
     const medium = await statementsFor(10);
     const large = await statementsFor(50);
     expect([small.modules, medium.modules, large.modules]).toEqual([2, 10, 50]);
-    // One page query, one query per section (four) and one for the cards' modules.
-    expect(small.statements).toBe(6);
+    // The content stamp (response cache), one page query, one query per section (four) and one for the cards' modules.
+    expect(small.statements).toBe(7);
     expect(medium.statements).toBe(small.statements);
     expect(large.statements).toBe(small.statements);
   });
 
-  it('serves module(slug) sections from the content cache after the first read', async () => {
+  it('answers a repeated module(slug) query from cache with one statement (the content stamp)', async () => {
     app = await buildTestApp({ seed: true });
     const query = '{ module(slug: "networking") { takeaways { id } flashcards { id } cheatSheet { columns } revisionItems { id } } }';
     await gql(app, query);
     const before = app.database.stats.statements;
     await gql(app, query);
-    // Only the head lookup that checks the module's current version.
+    // Only the content stamp that tells the cached answer is current.
     expect(app.database.stats.statements - before).toBe(1);
   });
 });

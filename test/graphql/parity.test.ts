@@ -7,8 +7,8 @@ import { generatedModule } from '../helpers/modules.js';
 let app: FastifyInstance;
 beforeAll(async () => {
   app = await buildTestApp({ seed: true });
-  app.content.importModule(JSON.stringify(generatedModule('many-items', 150)), 'json');
-  app.content.importModule(JSON.stringify({ ...generatedModule('no-sheet', 3), cheatSheet: undefined, summary: undefined }), 'json');
+  await app.content.importModule(JSON.stringify(generatedModule('many-items', 150)), 'json');
+  await app.content.importModule(JSON.stringify({ ...generatedModule('no-sheet', 3), cheatSheet: undefined, summary: undefined }), 'json');
 });
 afterAll(() => app.close());
 

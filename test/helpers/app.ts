@@ -12,6 +12,6 @@ export const seedSource = () => readFileSync(seedPath, 'utf8');
 export async function buildTestApp(options: { seed?: boolean; config?: Partial<Config> } = {}): Promise<FastifyInstance> {
   const app = await buildApp(testConfig(options.config));
   await app.ready();
-  if (options.seed) app.content.importModule(seedSource(), 'markdown', { importedBy: 'test' });
+  if (options.seed) await app.content.importModule(seedSource(), 'markdown', { importedBy: 'test' });
   return app;
 }

@@ -11,10 +11,10 @@ let networking: ModuleDto;
 beforeAll(async () => {
   app = await buildTestApp({ seed: true });
   for (const slug of ['alpha', 'bravo', 'charlie', 'delta', 'echo']) {
-    app.content.importModule(JSON.stringify(generatedModule(slug, 2, { tags: slug === 'charlie' ? ['special'] : ['generated'] })), 'json');
+    await app.content.importModule(JSON.stringify(generatedModule(slug, 2, { tags: slug === 'charlie' ? ['special'] : ['generated'] })), 'json');
   }
-  app.content.importModule(JSON.stringify({ ...generatedModule('no-sheet', 1), cheatSheet: undefined }), 'json');
-  app.content.importModule(JSON.stringify(generatedModule('versioned', 2)), 'json');
+  await app.content.importModule(JSON.stringify({ ...generatedModule('no-sheet', 1), cheatSheet: undefined }), 'json');
+  await app.content.importModule(JSON.stringify(generatedModule('versioned', 2)), 'json');
   networking = (await app.inject('/v1/modules/networking')).json();
 });
 afterAll(() => app.close());
@@ -181,7 +181,7 @@ describe('conditional GET and caching', () => {
   it('changes the ETag when the module version changes', async () => {
     const module = generatedModule('versioned', 2);
     const before = (await get('/v1/modules/versioned')).headers.etag as string;
-    app.content.importModule(JSON.stringify({ ...module, title: 'New title' }), 'json');
+    await app.content.importModule(JSON.stringify({ ...module, title: 'New title' }), 'json');
     const after = await get('/v1/modules/versioned', { 'if-none-match': before });
     expect(after.statusCode).toBe(200);
     expect(after.json()).toMatchObject({ version: 2, title: 'New title' });

@@ -77,9 +77,9 @@ describe('recording an answer', () => {
 
   it('stores answers on an archived flashcard: the card existed when the learner saw it', async () => {
     const module = generatedModule('archiving', 2);
-    app.content.importModule(JSON.stringify(module), 'json');
+    await app.content.importModule(JSON.stringify(module), 'json');
     const removed = (await app.inject('/v1/modules/archiving/flashcards')).json().items[1].id;
-    app.content.importModule(JSON.stringify({ ...module, flashcards: module.flashcards.slice(0, 1) }), 'json');
+    await app.content.importModule(JSON.stringify({ ...module, flashcards: module.flashcards.slice(0, 1) }), 'json');
     expect((await app.inject(`/v1/flashcards/${removed}`)).json().archived).toBe(true);
     const response = await post('/v1/me/answers', answer(removed));
     expect(response.statusCode).toBe(201);

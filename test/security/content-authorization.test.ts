@@ -26,7 +26,7 @@ beforeAll(async () => {
     'integration Y': integrationY,
     admin: actors.admin,
   };
-  app.content.importModule(JSON.stringify({ slug: 'hidden', title: 'Hidden', takeaways: [], flashcards: [{ key: 'k', question: 'Q?', answer: 'A.' }], revisionItems: [] }), 'json');
+  await app.content.importModule(JSON.stringify({ slug: 'hidden', title: 'Hidden', takeaways: [], flashcards: [{ key: 'k', question: 'Q?', answer: 'A.' }], revisionItems: [] }), 'json');
   app.content.archiveModule('hidden');
 });
 afterAll(() => app.close());

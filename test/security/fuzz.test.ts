@@ -20,7 +20,7 @@ let ids: { user: string; card: string; key: string };
 beforeAll(async () => {
   app = await buildTestApp({ seed: true });
   actors = await createActors(app);
-  app.content.importModule(JSON.stringify(generatedModule('fuzz-module', 3)), 'json');
+  await app.content.importModule(JSON.stringify(generatedModule('fuzz-module', 3)), 'json');
   await app.inject({ method: 'POST', url: '/v1/me/answers', headers: actors.learner.headers, payload: answer(actors.deck[0]!) });
   const spareKey = await app.inject({ method: 'POST', url: '/v1/keys', headers: actors.admin, payload: { role: 'integration', name: 'spare' } });
   ids = { user: actors.learner.userId, card: actors.deck[0]!, key: spareKey.json().id };

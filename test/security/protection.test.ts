@@ -113,8 +113,8 @@ describe('overload', () => {
   it('sheds load with 503 and Retry-After when the event loop falls behind', async () => {
     await appWith({ maxEventLoopDelayMs: 50 });
     expect((await app!.inject('/v1/modules')).statusCode).toBe(200);
-    // Stall the event loop, as a CPU-bound burst would.
-    const until = Date.now() + 400;
+    // Stall the event loop for longer than the one-second sampling window, as a CPU-bound burst would.
+    const until = Date.now() + 1100;
     while (Date.now() < until) {
       /* busy */
     }
@@ -124,8 +124,12 @@ describe('overload', () => {
         expect(response.statusCode).toBe(503);
         expect(response.headers['retry-after']).toBe('5');
         expect(response.json()).toMatchObject({ code: 'MNEMO_OVERLOADED' });
+        // Probes with response schemas of their own get the same problem, not a serialisation error.
+        const ready = await app!.inject('/readyz');
+        expect(ready.statusCode).toBe(503);
+        expect(ready.json().code).toBe('MNEMO_OVERLOADED');
       },
-      { timeout: 2000, interval: 20 },
+      { timeout: 3000, interval: 20 },
     );
   });
 });

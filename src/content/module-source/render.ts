@@ -6,21 +6,7 @@ import remarkParse from 'remark-parse';
 import remarkRehype from 'remark-rehype';
 import { unified } from 'unified';
 
-export const textFormats = ['markdown', 'html', 'text'] as const;
-export type TextFormat = (typeof textFormats)[number];
-
-/** One authored text in the three renderings served to clients. */
-export interface RenderedText {
-  markdown: string;
-  html: string;
-  text: string;
-}
-
-/**
- * `inline` fields (titles, questions, terms, cells) render without a wrapping paragraph when they are a single
- * paragraph; `block` fields (bodies, answers, definitions, summaries) keep their block structure.
- */
-export type TextKind = 'inline' | 'block';
+import type { RenderedText, TextKind } from './text-format.js';
 
 const markdownParser = unified().use(remarkParse).use(remarkGfm);
 // rehype-sanitize (GitHub's schema) is the backstop: no script, no event-handler attributes, no javascript: URLs.
