@@ -215,9 +215,9 @@ async function buildDataset(params: DatasetParams, dir: string, log: (line: stri
     };
 
     sqlite.exec('ANALYZE');
+    // Checkpointed into the main file, which stays in WAL mode (as a server's database is): the file is copied
+    // alone, and the server does not pay a journal-mode switch (an fsync of the whole file) at startup.
     sqlite.pragma('wal_checkpoint(TRUNCATE)');
-    // A self-contained file (no -wal beside it) that can be copied as is; the server switches its copy to WAL.
-    sqlite.pragma('journal_mode = DELETE');
     phase('keys, ANALYZE and checkpoint');
 
     const vocabulary = createVocabulary(params.seed);

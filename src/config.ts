@@ -17,6 +17,7 @@ export const configSchema = z.object({
   SEED_ON_START: booleanFromEnv.default(true),
   SQLITE_SYNCHRONOUS: z.enum(['NORMAL', 'FULL']).default('NORMAL'),
   SQLITE_BUSY_TIMEOUT_MS: integer(0, 60_000).default(5000),
+  SQLITE_CHECKPOINT_INTERVAL_MS: integer(0, 3_600_000).default(1000),
   JSON_BODY_LIMIT_BYTES: integer(1024, 16 * 1024 * 1024).default(256 * 1024),
   IMPORT_BODY_LIMIT_BYTES: integer(1024, 1024 * 1024).default(1024 * 1024),
   CONTENT_CACHE_ENTRIES: integer(0, 1_000_000).default(256),
@@ -54,7 +55,8 @@ export interface Config {
   logLevel: EnvConfig['LOG_LEVEL'];
   seedDir: string;
   seedOnStart: boolean;
-  sqlite: { synchronous: EnvConfig['SQLITE_SYNCHRONOUS']; busyTimeoutMs: number };
+  /** checkpointIntervalMs: WAL checkpoints on a background connection this often; 0 leaves them to SQLite. */
+  sqlite: { synchronous: EnvConfig['SQLITE_SYNCHRONOUS']; busyTimeoutMs: number; checkpointIntervalMs: number };
   /** Request bodies: JSON APIs, and module sources for imports (never above the 1 MiB source limit). */
   limits: { jsonBodyBytes: number; importBodyBytes: number };
   /** Modules (all sections, all renderings) kept in memory for reads and GraphQL. */
@@ -134,7 +136,7 @@ function fromEnv(env: EnvConfig): Config {
     logLevel: env.LOG_LEVEL,
     seedDir: env.SEED_DIR,
     seedOnStart: env.SEED_ON_START,
-    sqlite: { synchronous: env.SQLITE_SYNCHRONOUS, busyTimeoutMs: env.SQLITE_BUSY_TIMEOUT_MS },
+    sqlite: { synchronous: env.SQLITE_SYNCHRONOUS, busyTimeoutMs: env.SQLITE_BUSY_TIMEOUT_MS, checkpointIntervalMs: env.SQLITE_CHECKPOINT_INTERVAL_MS },
     limits: { jsonBodyBytes: env.JSON_BODY_LIMIT_BYTES, importBodyBytes: env.IMPORT_BODY_LIMIT_BYTES },
     contentCacheEntries: env.CONTENT_CACHE_ENTRIES,
     responseCacheBytes: env.RESPONSE_CACHE_BYTES,

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
+import { startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { openDatabase, type DatabaseHandle } from './client.js';
 
 declare module 'fastify' {
@@ -17,7 +18,17 @@ export const databasePlugin = fp<{ config: Config }>(
       busyTimeoutMs: config.sqlite.busyTimeoutMs,
     });
     app.decorate('database', handle);
-    app.addHook('onClose', async () => handle.close());
+    let checkpointer: Checkpointer | undefined;
+    if (config.databasePath !== ':memory:' && config.sqlite.checkpointIntervalMs > 0) {
+      handle.sqlite.pragma('wal_autocheckpoint = 10000');
+      checkpointer = startCheckpointer(config.databasePath, config.sqlite.checkpointIntervalMs, (message) =>
+        app.log.warn({ message }, 'background WAL checkpoint failed; SQLite checkpoints automatically instead'),
+      );
+    }
+    app.addHook('onClose', async () => {
+      await checkpointer?.stop();
+      handle.close();
+    });
   },
   { name: 'mnemo-database', fastify: '5.x' },
 );

@@ -37,7 +37,7 @@ export class GraphqlResponseCache {
   private stamp: (() => number) | undefined;
 
   constructor(maxBytes: number) {
-    this.responses = new LruCache(Number.MAX_SAFE_INTEGER, { maxWeight: maxBytes, weigh: (entry) => entry.payload.length * 2 });
+    this.responses = new LruCache(Number.MAX_SAFE_INTEGER, { maxWeight: maxBytes, weigh: (entry) => entry.payload.length });
   }
 
   /** Turns the cache on with the source of the content stamp (the change feed). */

@@ -52,6 +52,8 @@ const samePayload = (a: NormalizedAnswer, b: NormalizedAnswer) =>
   a.durationMs === b.durationMs &&
   a.response === b.response;
 
+const unique = (values: string[]) => [...new Set(values)];
+
 const historyCursor = { answeredAt: z.string().max(40), id: z.string().max(64) };
 
 /**
@@ -96,8 +98,8 @@ export function createAnswersService(repository: LearningRepository, scheduler: 
       const inBatch = new Map<string, { normalized: NormalizedAnswer; record: AnswerRecord }>();
       const touched = new Map<string, { ref: FlashcardRef; answers: ScheduledAnswer[] }>();
       // Two queries for the whole batch: answers already stored under these ids, and the flashcards named.
-      const storedById = new Map(repository.findAnswers(user.id, [...new Set(valid.map((answer) => answer.clientAnswerId))]).map((row) => [row.clientAnswerId, row]));
-      const refs = new Map(repository.findFlashcardRefs([...new Set(valid.map((answer) => answer.flashcardId))]).map((ref) => [ref.id, ref]));
+      const storedById = new Map(repository.findAnswers(user.id, unique(valid.map((answer) => answer.clientAnswerId))).map((row) => [row.clientAnswerId, row]));
+      const refs = new Map(repository.findFlashcardRefs(unique(valid.map((answer) => answer.flashcardId))).map((ref) => [ref.id, ref]));
 
       for (const entry of parsed) {
         if (!entry.answer) {

@@ -1,4 +1,5 @@
 import { and, asc, count, desc, eq, gt, gte, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
+import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import type { Db } from '../db/client.js';
 import { answers, cardStates, flashcards, modules, users, type AnswerRow, type CardStateRow, type UserRow } from '../db/schema.js';
 import type { StoredCard } from './scheduler.js';
@@ -77,6 +78,8 @@ const stateColumns = {
 
 const snakeCase = (name: string) => name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 
+const optional = <T>(row: T | undefined): T[] => (row === undefined ? [] : [row]);
+
 /** Drops undefined values, so optional filters bind only when their placeholder exists. */
 const defined = (values: Record<string, string | undefined>) =>
   Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined)) as Record<string, string>;
@@ -123,6 +126,20 @@ export function createLearningRepository(db: Db) {
     .where(eq(flashcards.id, p('id')))
     .prepare();
   const userById = db.select().from(users).where(eq(users.id, p('id'))).prepare();
+  // Id lists are bound as one JSON array (json_each), so these are prepared once whatever the batch size.
+  const inJsonArray = (column: SQLiteColumn) => sql`${column} IN (SELECT value FROM json_each(${p('ids')}))`;
+  const answersByClientIds = db
+    .select(answerColumns)
+    .from(answers)
+    .innerJoin(modules, eq(modules.id, answers.moduleId))
+    .where(and(eq(answers.userId, p('userId')), inJsonArray(answers.clientAnswerId)))
+    .prepare();
+  const flashcardRefsByIds = db
+    .select(refColumns)
+    .from(flashcards)
+    .innerJoin(modules, eq(modules.id, flashcards.moduleId))
+    .where(inJsonArray(flashcards.id))
+    .prepare();
   // The answer write path runs these once per answer: prepared once, not rebuilt per call.
   const answerColumnsToInsert = [
     'id', 'userId', 'clientAnswerId', 'flashcardId', 'moduleId', 'rating', 'correct', 'answeredAt', 'receivedAt', 'durationMs', 'response',
@@ -164,32 +181,19 @@ export function createLearningRepository(db: Db) {
     /** Answers, card states and learner keys go with the user (ON DELETE CASCADE). */
     deleteUser: (id: string) => db.delete(users).where(eq(users.id, id)).run().changes > 0,
 
-    findFlashcardRef: (id: string): FlashcardRef | undefined => flashcardRef.get({ id }),
     findModuleIdBySlug: (slug: string): string | undefined =>
       db.select({ id: modules.id }).from(modules).where(eq(modules.slug, slug)).get()?.id,
 
-    findAnswer: (userId: string, clientAnswerId: string): AnswerRecord | undefined => answerByClientId.get({ userId, clientAnswerId }),
+    /** A batch's earlier answers in one query (idempotency check for the whole batch); one id is a key lookup. */
+    findAnswers(userId: string, clientAnswerIds: string[]): AnswerRecord[] {
+      if (clientAnswerIds.length === 1) return optional(answerByClientId.get({ userId, clientAnswerId: clientAnswerIds[0]! }));
+      return clientAnswerIds.length ? answersByClientIds.all({ userId, ids: JSON.stringify(clientAnswerIds) }) : [];
+    },
 
-    /** A batch's earlier answers in one query (idempotency check for the whole batch). */
-    findAnswers: (userId: string, clientAnswerIds: string[]): AnswerRecord[] =>
-      clientAnswerIds.length
-        ? db
-            .select(answerColumns)
-            .from(answers)
-            .innerJoin(modules, eq(modules.id, answers.moduleId))
-            .where(and(eq(answers.userId, userId), inArray(answers.clientAnswerId, clientAnswerIds)))
-            .all()
-        : [],
-
-    findFlashcardRefs: (ids: string[]): FlashcardRef[] =>
-      ids.length
-        ? db
-            .select(refColumns)
-            .from(flashcards)
-            .innerJoin(modules, eq(modules.id, flashcards.moduleId))
-            .where(inArray(flashcards.id, ids))
-            .all()
-        : [],
+    findFlashcardRefs(ids: string[]): FlashcardRef[] {
+      if (ids.length === 1) return optional(flashcardRef.get({ id: ids[0]! }));
+      return ids.length ? flashcardRefsByIds.all({ ids: JSON.stringify(ids) }) : [];
+    },
     insertAnswer: (answer: AnswerRow) => void insertAnswer.run(answer),
     answersOfCard: (userId: string, flashcardId: string) => answersOfCard.all({ userId, flashcardId }),
 
