@@ -58,7 +58,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
 
   await app.register(contentPlugin, { config });
   await app.register(changesPlugin);
-  await app.register(searchPlugin, { requireAuth: config.contentRequiresAuth });
+  await app.register(searchPlugin, { requireAuth: config.contentRequiresAuth, cacheBytes: Math.floor(config.responseCacheBytes / 8) });
   await app.register(learningPlugin, { config });
 
   await app.register(healthRoutes);

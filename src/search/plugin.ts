@@ -6,6 +6,7 @@ import { requireAuthenticated } from '../auth/principal.js';
 import { slugParam } from '../content/schemas.js';
 import { AppError } from '../errors.js';
 import { problemResponses } from '../http/problem-schema.js';
+import { RepresentationCache, sendRepresentation } from '../http/representation.js';
 import { useZodSchemas } from '../http/zod.js';
 import { maxQueryLength } from './query.js';
 import { createSearchRepository, searchKinds, type SearchKind } from './repository.js';
@@ -38,7 +39,7 @@ const graphqlSchema = /* GraphQL */ `
 `;
 
 /** Full-text search: the FTS5 index follows content inside its transactions; REST and GraphQL read it. */
-export const searchPlugin = fp<{ requireAuth: boolean }>(
+export const searchPlugin = fp<{ requireAuth: boolean; cacheBytes: number }>(
   async (app, options) => {
     const service = createSearchService(createSearchRepository(app.database.db), (moduleId) => app.content.sectionsOf(moduleId));
     app.content.addListener(service.listener);
@@ -65,6 +66,7 @@ export const searchPlugin = fp<{ requireAuth: boolean }>(
       },
     } as IResolvers);
 
+    const results = new RepresentationCache(options.cacheBytes);
     const routes: FastifyPluginAsyncZod = async (scope) => {
       useZodSchemas(scope);
       if (options.requireAuth) scope.addHook('preValidation', async (request) => void requireAuthenticated(request.principal));
@@ -90,10 +92,17 @@ export const searchPlugin = fp<{ requireAuth: boolean }>(
             },
           },
         },
-        async (request) => ({ items: run(request.query) }),
+        async (request, reply) => {
+          // Results change only with content: cached per content stamp, so repeated (type-ahead) queries for a
+          // common word are answered without ranking every match again.
+          const { q, module, kind, limit } = request.query;
+          const key = JSON.stringify([app.changes.contentStamp(), q, module ?? null, kind ?? null, limit]);
+          const representation = results.get(key, () => ({ items: run(request.query) }));
+          return sendRepresentation(request, reply, representation, options.requireAuth ? 'private, no-cache' : 'public, no-cache');
+        },
       );
     };
     await app.register(routes, { prefix: '/v1' });
   },
-  { name: 'mnemo-search', dependencies: ['mnemo-database', 'mnemo-content', 'mnemo-graphql'], fastify: '5.x' },
+  { name: 'mnemo-search', dependencies: ['mnemo-database', 'mnemo-content', 'mnemo-changes', 'mnemo-graphql'], fastify: '5.x' },
 );
