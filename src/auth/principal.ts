@@ -32,3 +32,6 @@ export const allow =
   async (request: { principal: Principal | null }): Promise<void> => {
     requireRole(request.principal, ...roles);
   };
+
+/** Archived modules are visible to admins only (everyone else gets a 404, as if they did not exist). */
+export const contentVisibility = (principal: Principal | null) => ({ includeArchived: principal?.role === 'admin' });

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { IResolvers, MercuriusContext, MercuriusLoaders } from 'mercurius';
-import { requireAuthenticated, requireRole } from '../auth/principal.js';
+import { contentVisibility, requireAuthenticated, requireRole } from '../auth/principal.js';
 import { z } from 'zod';
 import { AppError, isAppError, type ErrorCode } from '../errors.js';
 import { maxPageSize } from '../graphql/plugin.js';
@@ -161,7 +161,7 @@ function resolvers(service: ContentService, requireAuth: boolean): IResolvers {
   const guard = (context: MercuriusContext) => {
     if (requireAuth) requireAuthenticated(context.principal);
   };
-  const visibility = (context: MercuriusContext) => ({ includeArchived: context.principal?.role === 'admin' });
+  const visibility = (context: MercuriusContext) => contentVisibility(context.principal);
   return {
     Query: {
       modules: (_root: unknown, args: { first: number; after?: string | null; tag?: string | null }, context: MercuriusContext): ConnectionNode => {

@@ -160,11 +160,6 @@ export function createContentRepository(db: Db) {
       };
     },
 
-    takeawaysOf: (moduleId: string) => takeawaysOf.all({ moduleId }).map(toTakeaway),
-    deckOf: (moduleId: string) => deckOf.all({ moduleId }).map(toFlashcard),
-    cheatSheetRowsOf: (moduleId: string) => rowsOf.all({ moduleId }).map(toCheatSheetRow),
-    revisionItemsOf: (moduleId: string) => revisionItemsOf.all({ moduleId }).map(toRevisionItem),
-
     /** One query per section for a batch of modules (GraphQL loaders); rows come back in position order. */
     takeawaysOfMany(moduleIds: readonly string[]): TakeawayRecord[] {
       return db

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { z, type ZodType } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { requireAuthenticated } from '../auth/principal.js';
+import { contentVisibility, requireAuthenticated } from '../auth/principal.js';
 import { AppError } from '../errors.js';
 import { notModified, problemResponses } from '../http/problem-schema.js';
 import { useZodSchemas } from '../http/zod.js';
@@ -53,7 +53,7 @@ export const contentRoutes: FastifyPluginAsyncZod<{ cacheBytes: number; requireA
   if (options.requireAuth) app.addHook('preHandler', async (request) => void requireAuthenticated(request.principal));
   const service = app.content;
   const representations = new RepresentationCache(options.cacheBytes);
-  const visibility = (request: FastifyRequest) => ({ includeArchived: request.principal?.role === 'admin' });
+  const visibility = (request: FastifyRequest) => contentVisibility(request.principal);
 
   const viewRoute = <V extends keyof typeof moduleViews>(
     url: string,

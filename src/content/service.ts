@@ -243,11 +243,6 @@ export function createContentService(repository: ContentRepository, options: Con
       return found;
     },
 
-    /** A module id by slug, archived ones included (filters in search and the learning API). */
-    moduleIdOf(slug: string): string {
-      return visibleModule(slug, { includeArchived: true }).id;
-    },
-
     /** Whether the store has never had a module (startup seeding). */
     isEmpty(): boolean {
       return repository.countAllModules() === 0;

@@ -3,15 +3,23 @@ import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from
 
 // Every authored text is stored three times (Markdown source, HTML, plain text), rendered once at import so
 // that reads never render.
+const requiredText = (column: string) => text(column).notNull();
+
+/** `<key>Md`, `<key>Html` and `<key>Text` over the columns `<column>_md`, `<column>_html`, `<column>_text`. */
+function renderedText<K extends string>(key: K, column: string) {
+  return {
+    [`${key}Md`]: requiredText(`${column}_md`),
+    [`${key}Html`]: requiredText(`${column}_html`),
+    [`${key}Text`]: requiredText(`${column}_text`),
+  } as { [P in `${K}Md` | `${K}Html` | `${K}Text`]: ReturnType<typeof requiredText> };
+}
 
 export const modules = sqliteTable(
   'modules',
   {
     id: text('id').primaryKey(),
     slug: text('slug').notNull(),
-    titleMd: text('title_md').notNull(),
-    titleHtml: text('title_html').notNull(),
-    titleText: text('title_text').notNull(),
+    ...renderedText('title', 'title'),
     summaryMd: text('summary_md'),
     summaryHtml: text('summary_html'),
     summaryText: text('summary_text'),
@@ -54,12 +62,8 @@ export const takeaways = sqliteTable(
       .notNull()
       .references(() => modules.id, { onDelete: 'cascade' }),
     position: integer('position').notNull(),
-    titleMd: text('title_md').notNull(),
-    titleHtml: text('title_html').notNull(),
-    titleText: text('title_text').notNull(),
-    bodyMd: text('body_md').notNull(),
-    bodyHtml: text('body_html').notNull(),
-    bodyText: text('body_text').notNull(),
+    ...renderedText('title', 'title'),
+    ...renderedText('body', 'body'),
   },
   (table) => [index('takeaways_module_position_idx').on(table.moduleId, table.position)],
 );
@@ -74,12 +78,8 @@ export const flashcards = sqliteTable(
     key: text('key').notNull(),
     /** Position in the deck; archived cards keep their last position but are excluded from the deck. */
     position: integer('position').notNull(),
-    questionMd: text('question_md').notNull(),
-    questionHtml: text('question_html').notNull(),
-    questionText: text('question_text').notNull(),
-    answerMd: text('answer_md').notNull(),
-    answerHtml: text('answer_html').notNull(),
-    answerText: text('answer_text').notNull(),
+    ...renderedText('question', 'question'),
+    ...renderedText('answer', 'answer'),
     archivedAt: text('archived_at'),
   },
   (table) => [
@@ -97,9 +97,7 @@ export const cheatSheetRows = sqliteTable(
       .references(() => modules.id, { onDelete: 'cascade' }),
     position: integer('position').notNull(),
     /** JSON arrays, one cell per column. */
-    cellsMd: text('cells_md').notNull(),
-    cellsHtml: text('cells_html').notNull(),
-    cellsText: text('cells_text').notNull(),
+    ...renderedText('cells', 'cells'),
   },
   (table) => [index('cheat_sheet_rows_module_position_idx').on(table.moduleId, table.position)],
 );
@@ -112,12 +110,8 @@ export const revisionItems = sqliteTable(
       .notNull()
       .references(() => modules.id, { onDelete: 'cascade' }),
     position: integer('position').notNull(),
-    termMd: text('term_md').notNull(),
-    termHtml: text('term_html').notNull(),
-    termText: text('term_text').notNull(),
-    definitionMd: text('definition_md').notNull(),
-    definitionHtml: text('definition_html').notNull(),
-    definitionText: text('definition_text').notNull(),
+    ...renderedText('term', 'term'),
+    ...renderedText('definition', 'definition'),
   },
   (table) => [index('revision_items_module_position_idx').on(table.moduleId, table.position)],
 );
