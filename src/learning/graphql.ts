@@ -4,10 +4,10 @@ import type { Principal } from '../auth/principal.js';
 import type { FlashcardRecord } from '../content/records.js';
 import type { UserRow } from '../db/schema.js';
 import { AppError, isAppError } from '../errors.js';
-import { maxPageSize } from '../graphql/plugin.js';
+import { parseArguments } from '../graphql/arguments.js';
 import type { AnswerOutcome } from './answers-service.js';
 import type { LearningServices } from './plugin.js';
-import { maxBatchAnswers } from './schemas.js';
+import { cardsQuery, historyQuery, maxBatchAnswers, progressQuery, studyQuery } from './schemas.js';
 import type { StudyItem } from './study-service.js';
 
 const schema = /* GraphQL */ `
@@ -141,13 +141,6 @@ const defined = <T extends object>(value: T) =>
     [K in keyof T]: Exclude<T[K], null>;
   };
 
-function pageSize(first: number, max = maxPageSize): number {
-  if (!Number.isInteger(first) || first < 1 || first > max) {
-    throw new AppError('MNEMO_REQUEST_INVALID', `first must be between 1 and ${max}`);
-  }
-  return first;
-}
-
 const connection = <T>(page: { items: T[]; nextCursor: string | null }) => ({
   nodes: page.items,
   pageInfo: { hasNextPage: page.nextCursor !== null, endCursor: page.nextCursor },
@@ -189,22 +182,17 @@ function resolvers({ users, answers, study }: LearningServices): IResolvers {
       },
     },
     Learner: {
+      // Arguments go through the zod schemas of the matching REST routes: one definition of every limit.
       answers: (user: UserRow, args: PageArgs & { module?: string | null; flashcardId?: string | null; since?: string | null; until?: string | null }) => {
-        const { first, after, ...filters } = defined(args);
-        return connection(answers.history(user, { ...filters, cursor: after, limit: pageSize(first) }));
+        const { first, after, ...filters } = args;
+        return connection(answers.history(user, parseArguments(historyQuery, { ...filters, limit: first, cursor: after })));
       },
       cards: (user: UserRow, args: PageArgs & { module?: string | null; dueOnly: boolean }) => {
-        const { first, after, dueOnly, module } = defined(args);
-        return connection(study.cards(user, { module, due: dueOnly, cursor: after, limit: pageSize(first, 500) }));
+        const { due: _due, ...query } = parseArguments(cardsQuery, { module: args.module, limit: args.first, cursor: args.after });
+        return connection(study.cards(user, { ...query, due: args.dueOnly }));
       },
-      study: (user: UserRow, args: { module?: string | null; limit: number; newLimit: number }) => {
-        const { limit, newLimit } = args;
-        if (!Number.isInteger(limit) || limit < 1 || limit > maxPageSize || !Number.isInteger(newLimit) || newLimit < 0 || newLimit > maxPageSize) {
-          throw new AppError('MNEMO_REQUEST_INVALID', `limit must be 1 to ${maxPageSize} and newLimit 0 to ${maxPageSize}`);
-        }
-        return study.study(user, defined(args));
-      },
-      progress: (user: UserRow, args: { module?: string | null }) => study.progress(user, defined(args)),
+      study: (user: UserRow, args: { module?: string | null; limit: number; newLimit: number }) => study.study(user, parseArguments(studyQuery, args)),
+      progress: (user: UserRow, args: { module?: string | null }) => study.progress(user, parseArguments(progressQuery, args)),
     },
     StudyItem: {
       flashcard: (item: StudyItem): FlashcardRecord => item.card,

@@ -4,12 +4,12 @@ import type { IResolvers, MercuriusContext } from 'mercurius';
 import { z } from 'zod';
 import { requireAuthenticated } from '../auth/principal.js';
 import { slugParam } from '../content/schemas.js';
-import { AppError } from '../errors.js';
+import { parseArguments } from '../graphql/arguments.js';
 import { problemResponses } from '../http/problem-schema.js';
 import { RepresentationCache, sendRepresentation } from '../http/representation.js';
 import { useZodSchemas } from '../http/zod.js';
 import { maxQueryLength } from './query.js';
-import { createSearchRepository, searchKinds, type SearchKind } from './repository.js';
+import { createSearchRepository, searchKinds } from './repository.js';
 import { createSearchService, type SearchService } from './service.js';
 
 declare module 'fastify' {
@@ -18,7 +18,14 @@ declare module 'fastify' {
   }
 }
 
-const maxResults = 50;
+const searchQuery = z.strictObject({
+  q: z.string().min(1).max(maxQueryLength),
+  module: slugParam.optional(),
+  kind: z.enum(searchKinds).optional(),
+  limit: z.coerce.number().int().min(1).max(50).default(20),
+});
+
+type SearchQuery = z.infer<typeof searchQuery>;
 
 const graphqlSchema = /* GraphQL */ `
   type SearchHit {
@@ -45,15 +52,9 @@ export const searchPlugin = fp<{ requireAuth: boolean; cacheBytes: number }>(
     app.content.addListener(service.listener);
     app.decorate('fullTextSearch', service);
 
-    const run = (args: { q: string; module?: string | null | undefined; kind?: string | null | undefined; limit: number }) => {
-      if (args.q.length > maxQueryLength) throw new AppError('MNEMO_REQUEST_INVALID', `the query must be at most ${maxQueryLength} characters`);
-      if (!Number.isInteger(args.limit) || args.limit < 1 || args.limit > maxResults) throw new AppError('MNEMO_REQUEST_INVALID', `first must be between 1 and ${maxResults}`);
-      const kind = args.kind ?? undefined;
-      if (kind !== undefined && !(searchKinds as readonly string[]).includes(kind)) {
-        throw new AppError('MNEMO_REQUEST_INVALID', `kind must be one of ${searchKinds.join(', ')}`);
-      }
-      const moduleId = args.module ? app.content.getModule(args.module).id : undefined;
-      return service.search({ q: args.q, moduleId, kind: kind as SearchKind | undefined, limit: args.limit });
+    const run = (query: SearchQuery) => {
+      const moduleId = query.module ? app.content.getModule(query.module).id : undefined;
+      return service.search({ q: query.q, moduleId, kind: query.kind, limit: query.limit });
     };
 
     app.graphql.extendSchema(graphqlSchema);
@@ -61,7 +62,7 @@ export const searchPlugin = fp<{ requireAuth: boolean; cacheBytes: number }>(
       Query: {
         search: (_root: unknown, args: { query: string; module?: string | null; kind?: string | null; first: number }, context: MercuriusContext) => {
           if (options.requireAuth) requireAuthenticated(context.principal);
-          return run({ q: args.query, module: args.module, kind: args.kind, limit: args.first });
+          return run(parseArguments(searchQuery, { q: args.query, module: args.module, kind: args.kind, limit: args.first }));
         },
       },
     } as IResolvers);
@@ -76,12 +77,7 @@ export const searchPlugin = fp<{ requireAuth: boolean; cacheBytes: number }>(
           schema: {
             tags: ['content'],
             summary: 'Full-text search over live content, best first; the last word matches as a prefix (type-ahead)',
-            querystring: z.strictObject({
-              q: z.string().min(1).max(maxQueryLength),
-              module: slugParam.optional(),
-              kind: z.enum(searchKinds).optional(),
-              limit: z.coerce.number().int().min(1).max(maxResults).default(20),
-            }),
+            querystring: searchQuery,
             response: {
               200: z.object({
                 items: z.array(

@@ -122,6 +122,15 @@ describe('GraphQL learner queries', () => {
     expect((await gql({ authorization: `Bearer ${key.json().token}` }, query)).data).toEqual({ user: null });
   });
 
+  it('checks learner arguments with the REST schemas: bad dates and limits are request errors', async () => {
+    for (const query of ['{ me { answers(since: "last tuesday") { nodes { id } } } }', '{ me { study(limit: 0) { reason } } }', '{ me { cards(first: 501) { nodes { state } } } }']) {
+      const result = await gql(actors.learner.headers, query);
+      expect(result.errors![0]!.extensions.code, query).toMatch(/^MNEMO_(REQUEST_INVALID|GRAPHQL_VALIDATION)$/);
+    }
+    const since = await gql(actors.learner.headers, '{ me { answers(since: "last tuesday") { nodes { id } } } }');
+    expect(since.errors![0]!.extensions.code).toBe('MNEMO_REQUEST_INVALID');
+  });
+
   it('rejects a page size over the limit on learner connections', async () => {
     const result = await gql(actors.learner.headers, '{ me { answers(first: 101) { nodes { id } } } }');
     expect(result.errors![0]!.extensions.code).toBe('MNEMO_GRAPHQL_VALIDATION');
