@@ -5,7 +5,7 @@ import { decodeCursor, encodeCursor } from '../lib/cursor.js';
 import { z } from 'zod';
 import type { AnswerRecord, FlashcardRef, LearningRepository } from './repository.js';
 import { answerInputSchema, type AnswerDto } from './schemas.js';
-import { comesAfter, type ScheduledAnswer, type Scheduler } from './scheduler.js';
+import { comesAfter, type ScheduledAnswer, type Scheduler, type StoredCard } from './scheduler.js';
 import { presentAnswer } from './users-service.js';
 
 export type AnswerStatus = 'created' | 'duplicate' | 'conflict' | 'invalid';
@@ -56,17 +56,35 @@ const unique = (values: string[]) => [...new Set(values)];
 
 const historyCursor = { answeredAt: z.string().max(40), id: z.string().max(64) };
 
+export interface AnswersServiceOptions {
+  /**
+   * Answers one learner may store on one card. A late answer replays the card's whole stored history inside the
+   * write transaction, so this bounds the cost of any one write (and the history a card can grow to).
+   */
+  maxAnswersPerCard: number;
+  now?: () => Date;
+}
+
 /**
  * Records answers: idempotent per (user, clientAnswerId), one IMMEDIATE transaction per call, card states updated
  * in the same transaction. Answers after a card's last applied answer extend its state; an older (late, offline)
- * answer makes that card's state be replayed from its whole history.
+ * answer makes that card's state be replayed from its whole history, which holds at most `maxAnswersPerCard`
+ * answers: an answer beyond that is refused (MNEMO_LEARNING_CARD_ANSWER_LIMIT).
  */
-export function createAnswersService(repository: LearningRepository, scheduler: Scheduler, now: () => Date = () => new Date()) {
-  function updateStates(userId: string, touched: Map<string, { ref: FlashcardRef; answers: ScheduledAnswer[] }>): void {
+export function createAnswersService(repository: LearningRepository, scheduler: Scheduler, options: AnswersServiceOptions) {
+  const { maxAnswersPerCard } = options;
+  const now = options.now ?? (() => new Date());
+
+  function updateStates(
+    userId: string,
+    states: ReadonlyMap<string, StoredCard>,
+    touched: Map<string, { ref: FlashcardRef; answers: ScheduledAnswer[] }>,
+  ): void {
     for (const { ref, answers } of touched.values()) {
-      const stored = repository.findState(userId, ref.id);
+      const stored = states.get(ref.id);
       // A card without a state has no earlier answers (both are written in one transaction): the new ones are
-      // its whole history. Later answers extend the state; an earlier one means replaying the card's history.
+      // its whole history. Later answers extend the state; an earlier one means replaying the card's history,
+      // at most maxAnswersPerCard answers (checked before they were inserted).
       const state = !stored
         ? scheduler.replay(answers)
         : answers.every((answer) => comesAfter(answer, stored))
@@ -97,9 +115,14 @@ export function createAnswersService(repository: LearningRepository, scheduler: 
       const outcomes: AnswerOutcome[] = [];
       const inBatch = new Map<string, { normalized: NormalizedAnswer; record: AnswerRecord }>();
       const touched = new Map<string, { ref: FlashcardRef; answers: ScheduledAnswer[] }>();
-      // Two queries for the whole batch: answers already stored under these ids, and the flashcards named.
+      // Three queries for the whole batch: answers already stored under these ids, the flashcards named (cards of
+      // archived modules are unknown), and those cards' states.
       const storedById = new Map(repository.findAnswers(user.id, unique(valid.map((answer) => answer.clientAnswerId))).map((row) => [row.clientAnswerId, row]));
       const refs = new Map(repository.findFlashcardRefs(unique(valid.map((answer) => answer.flashcardId))).map((ref) => [ref.id, ref]));
+      // A state's `reps` is the number of answers stored on its card: every answer applied is one FSRS review
+      // (ts-fsrs adds 1 to reps on each next()), and states are written in the same transaction as the answers.
+      const states = new Map(repository.findStates(user.id, [...refs.keys()]).map((state) => [state.flashcardId, state]));
+      const storedOnCard = (cardId: string) => (states.get(cardId)?.reps ?? 0) + (touched.get(cardId)?.answers.length ?? 0);
 
       for (const entry of parsed) {
         if (!entry.answer) {
@@ -138,6 +161,17 @@ export function createAnswersService(repository: LearningRepository, scheduler: 
           );
           continue;
         }
+        if (storedOnCard(ref.id) >= maxAnswersPerCard) {
+          outcomes.push(
+            invalid(
+              answer.clientAnswerId,
+              new AppError('MNEMO_LEARNING_CARD_ANSWER_LIMIT', `at most ${maxAnswersPerCard} answers per learner are stored for one flashcard`, [
+                { path: 'flashcardId', message: 'answer limit reached for this flashcard' },
+              ]),
+            ),
+          );
+          continue;
+        }
         const row = {
           id: newId('ans'),
           userId: user.id,
@@ -154,7 +188,7 @@ export function createAnswersService(repository: LearningRepository, scheduler: 
         touched.set(ref.id, card);
         outcomes.push({ clientAnswerId: answer.clientAnswerId, status: 'created', answer: presentAnswer(stored) });
       }
-      updateStates(user.id, touched);
+      updateStates(user.id, states, touched);
       return outcomes;
     });
   }

@@ -26,7 +26,7 @@ export const learningPlugin = fp<{ config: Config }>(
     const scheduler = createScheduler(config.fsrs);
     app.decorate('learning', {
       users: createUsersService(repository, app.auth),
-      answers: createAnswersService(repository, scheduler),
+      answers: createAnswersService(repository, scheduler, { maxAnswersPerCard: config.maxAnswersPerCard }),
       study: createStudyService(repository, app.content, scheduler),
     });
     registerLearningGraphql(app);

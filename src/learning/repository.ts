@@ -119,11 +119,13 @@ export function createLearningRepository(db: Db) {
     .where(and(eq(cardStates.userId, p('userId')), eq(cardStates.flashcardId, p('flashcardId'))))
     .prepare();
   const refColumns = { id: flashcards.id, moduleId: flashcards.moduleId, moduleSlug: modules.slug };
+  // A card of an archived module is refused like an unknown one (its module is a 404 for learners and integrations);
+  // a card archived by a re-import of a live module still takes answers, as GET /v1/flashcards/:id still serves it.
   const flashcardRef = db
     .select(refColumns)
     .from(flashcards)
     .innerJoin(modules, eq(modules.id, flashcards.moduleId))
-    .where(eq(flashcards.id, p('id')))
+    .where(and(eq(flashcards.id, p('id')), isNull(modules.archivedAt)))
     .prepare();
   const userById = db.select().from(users).where(eq(users.id, p('id'))).prepare();
   // Id lists are bound as one JSON array (json_each), so these are prepared once whatever the batch size.
@@ -138,7 +140,12 @@ export function createLearningRepository(db: Db) {
     .select(refColumns)
     .from(flashcards)
     .innerJoin(modules, eq(modules.id, flashcards.moduleId))
-    .where(inJsonArray(flashcards.id))
+    .where(and(inJsonArray(flashcards.id), isNull(modules.archivedAt)))
+    .prepare();
+  const statesByCardIds = db
+    .select()
+    .from(cardStates)
+    .where(and(eq(cardStates.userId, p('userId')), inJsonArray(cardStates.flashcardId)))
     .prepare();
   // The answer write path runs these once per answer: prepared once, not rebuilt per call.
   const answerColumnsToInsert = [
@@ -190,6 +197,7 @@ export function createLearningRepository(db: Db) {
       return clientAnswerIds.length ? answersByClientIds.all({ userId, ids: JSON.stringify(clientAnswerIds) }) : [];
     },
 
+    /** The flashcards answers may be recorded on, by id: cards of archived modules are left out (as unknown). */
     findFlashcardRefs(ids: string[]): FlashcardRef[] {
       if (ids.length === 1) return optional(flashcardRef.get({ id: ids[0]! }));
       return ids.length ? flashcardRefsByIds.all({ ids: JSON.stringify(ids) }) : [];
@@ -238,6 +246,12 @@ export function createLearningRepository(db: Db) {
         .all(),
 
     findState: (userId: string, flashcardId: string): CardStateRow | undefined => stateOf.get({ userId, flashcardId }),
+
+    /** A batch's card states in one query (their `reps` count the answers stored per card); one id is a key lookup. */
+    findStates(userId: string, flashcardIds: string[]): CardStateRow[] {
+      if (flashcardIds.length === 1) return optional(stateOf.get({ userId, flashcardId: flashcardIds[0]! }));
+      return flashcardIds.length ? statesByCardIds.all({ userId, ids: JSON.stringify(flashcardIds) }) : [];
+    },
 
     saveState(userId: string, card: Pick<FlashcardRef, 'id' | 'moduleId'>, state: StoredCard): void {
       upsertState.run({ userId, flashcardId: card.id, moduleId: card.moduleId, ...state });

@@ -39,10 +39,15 @@ export interface RunningServer extends ServerProcess {
   closed: Promise<void>;
 }
 
-/** The env every reliability server runs with: no rate limit, no load shedding, the given database. */
+/**
+ * The env every reliability server runs with: no rate limit, lockout or load shedding, and no per-card answer
+ * cap (crash rounds pile answers on few cards), on the given database.
+ */
 export const serverEnv = (databasePath: string, extra: Record<string, string> = {}): Record<string, string> => ({
   DATABASE_PATH: databasePath,
   RATE_LIMIT_PER_MINUTE: '0',
+  AUTH_FAILURES_PER_MINUTE: '0',
+  MAX_ANSWERS_PER_CARD: '1000000',
   MAX_EVENT_LOOP_DELAY_MS: '0',
   ...extra,
 });
