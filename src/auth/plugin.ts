@@ -1,4 +1,7 @@
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
+import { AppError, isAppError } from '../errors.js';
+import { noFailedAuthLimit, type FailedAuthCounter } from './failed-auth-limiter.js';
 import type { Principal } from './principal.js';
 import { createAuthRepository } from './repository.js';
 import { createAuthService, type AuthService } from './service.js';
@@ -6,6 +9,11 @@ import { createAuthService, type AuthService } from './service.js';
 declare module 'fastify' {
   interface FastifyInstance {
     auth: AuthService;
+    /**
+     * Failed authentications per client address (`request.ip`). Off until the protection plugin installs the
+     * configured counter; replaceable by any FailedAuthCounter (a shared store, a test clock).
+     */
+    authFailures: FailedAuthCounter;
   }
   interface FastifyRequest {
     /** The caller, or null when the request carries no Authorization header. */
@@ -13,19 +21,71 @@ declare module 'fastify' {
   }
 }
 
-/** Resolves the bearer token of every request (REST and GraphQL alike) before any handler runs. */
+/**
+ * Calls the counter and hands its answer to `then`: at once when it is a plain value (the per-process counter), once
+ * settled when it is a promise (a shared store). A throw or rejection goes to `fail`, so the request fails rather
+ * than skipping the check.
+ */
+function settle<T>(ask: () => T | PromiseLike<T>, then: (result: T) => void, fail: (error: Error) => void): void {
+  let answer: T | PromiseLike<T>;
+  try {
+    answer = ask();
+  } catch (error) {
+    fail(error as Error);
+    return;
+  }
+  if (typeof (answer as PromiseLike<T> | null)?.then === 'function') (answer as PromiseLike<T>).then(then, fail);
+  else then(answer as T);
+}
+
+/**
+ * Resolves the bearer token of every request (REST and GraphQL alike) before any handler runs. A request without
+ * an Authorization header costs a header check and nothing more. One with a header is first checked against the
+ * lockout of its client address (so a locked-out address costs no token lookup), then authenticated; a rejected
+ * header is counted against the address.
+ */
 export const authPlugin = fp(
   async (app) => {
     const service = createAuthService(createAuthRepository(app.database.db));
     app.decorate('auth', service);
+    app.decorate('authFailures', noFailedAuthLimit);
     app.decorateRequest('principal', null);
-    app.addHook('onRequest', (request, _reply, done) => {
+
+    const authenticate = (request: FastifyRequest, header: string, address: string, counter: FailedAuthCounter, done: HookHandlerDoneFunction) => {
       try {
-        request.principal = service.authenticate(request.headers.authorization);
-        done();
+        request.principal = service.authenticate(header);
       } catch (error) {
-        done(error as Error);
+        if (isAppError(error) && error.code === 'MNEMO_AUTH_INVALID_TOKEN') {
+          settle(() => counter.recordFailure(address), () => done(error), done);
+        } else {
+          done(error as Error);
+        }
+        return;
       }
+      done();
+    };
+
+    app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+      const header = request.headers.authorization;
+      if (header === undefined) {
+        done();
+        return;
+      }
+      const counter = app.authFailures;
+      // request.ip follows TRUST_PROXY; a socket that is already gone may have no address left.
+      const address = request.ip || 'unknown';
+      settle(
+        () => counter.lockedOutFor(address),
+        (seconds) => {
+          if (seconds > 0) {
+            reply.header('retry-after', String(seconds));
+            done(new AppError('MNEMO_AUTH_LOCKED_OUT', `too many failed authentications from this address; retry in ${seconds} seconds`));
+          } else {
+            authenticate(request, header, address, counter, done);
+          }
+        },
+        done,
+      );
     });
   },
   { name: 'mnemo-auth', dependencies: ['mnemo-database'], fastify: '5.x' },

@@ -3,14 +3,16 @@ import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import underPressure from '@fastify/under-pressure';
 import fp from 'fastify-plugin';
+import { createFailedAuthLimiter } from '../auth/failed-auth-limiter.js';
 import type { ProtectionConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import { sendProblem } from './problem.js';
 
 /**
  * What keeps clients from taking the server down or reaching what they should not: security headers, CORS
- * (closed unless configured), rate limits per key (per IP when anonymous), and load shedding with 503 and
- * Retry-After when the event loop falls behind, instead of queueing without bound.
+ * (closed unless configured), a lockout of client addresses that keep presenting bad tokens, rate limits per key
+ * (per IP when anonymous), and load shedding with 503 and Retry-After when the event loop falls behind, instead of
+ * queueing without bound.
  */
 export const protectionPlugin = fp<{ config: ProtectionConfig }>(
   async (app, { config }) => {
@@ -29,6 +31,15 @@ export const protectionPlugin = fp<{ config: ProtectionConfig }>(
           reply.header('retry-after', '5');
           sendProblem(request, reply, new AppError('MNEMO_OVERLOADED', 'the server is overloaded; retry after a few seconds'));
         },
+      });
+    }
+    if (config.authFailuresPerMinute > 0) {
+      // Counted by the auth hook, which runs before the rate limit below: a locked-out address is refused before its
+      // token is looked up. Per process (a shared store can implement the same FailedAuthCounter interface).
+      app.authFailures = createFailedAuthLimiter({
+        maxFailures: config.authFailuresPerMinute,
+        lockoutMs: config.authLockoutSeconds * 1000,
+        onLockout: (address, seconds) => app.log.warn({ address, seconds }, 'too many failed authentications: address locked out'),
       });
     }
     if (config.rateLimitPerMinute > 0) {

@@ -9,7 +9,7 @@ import { problemResponses } from '../http/problem-schema.js';
 import { RepresentationCache, sendRepresentation } from '../http/representation.js';
 import { useZodSchemas } from '../http/zod.js';
 import { maxQueryLength } from './query.js';
-import { createSearchRepository, searchKinds } from './repository.js';
+import { createSearchRepository, maxSnippetSegments, searchKinds } from './repository.js';
 import { createSearchService, type SearchService } from './service.js';
 
 declare module 'fastify' {
@@ -18,24 +18,56 @@ declare module 'fastify' {
   }
 }
 
+const maxResults = 50;
+
 const searchQuery = z.strictObject({
   q: z.string().min(1).max(maxQueryLength),
   module: slugParam.optional(),
   kind: z.enum(searchKinds).optional(),
-  limit: z.coerce.number().int().min(1).max(50).default(20),
+  limit: z.coerce.number().int().min(1).max(maxResults).default(20),
 });
 
 type SearchQuery = z.infer<typeof searchQuery>;
 
+const snippetSegment = z
+  .object({
+    text: z.string().describe('Plain text, never HTML'),
+    match: z.boolean().describe('Whether this piece is a term the query matched (to highlight)'),
+  })
+  .meta({ id: 'SnippetSegment' });
+
+/** Every text of a hit is plain text, never HTML; clients escape it where they display it. */
+const searchHit = z
+  .object({
+    kind: z.enum(searchKinds),
+    moduleSlug: z.string(),
+    id: z.string(),
+    title: z.string().describe('Plain text, never HTML: escape it where you display it'),
+    snippet: z
+      .array(snippetSegment)
+      .describe('The text around the match in plain-text pieces; joined, they are the excerpt ("…" where it is cut). Highlight the pieces with match: true'),
+    score: z.number(),
+  })
+  .meta({ id: 'SearchHit' });
+
 const graphqlSchema = /* GraphQL */ `
+  "A piece of a search snippet. Plain text, never HTML."
+  type SnippetSegment {
+    text: String!
+    "Whether this piece is a term the query matched (to highlight)."
+    match: Boolean!
+  }
+
+  "A search result. Every text in it is plain text, never HTML: escape it where you display it."
   type SearchHit {
     "module, takeaway, flashcard, cheatSheetRow or revisionItem"
     kind: String!
     moduleSlug: String!
     id: ID!
+    "Plain text, never HTML."
     title: String!
-    "HTML-escaped text around the match, matched terms in <mark>."
-    snippet: String!
+    "The text around the match in plain-text pieces; joined, they are the excerpt (… where it is cut)."
+    snippet: [SnippetSegment!]!
     score: Float!
   }
 
@@ -58,6 +90,8 @@ export const searchPlugin = fp<{ requireAuth: boolean; cacheBytes: number }>(
     };
 
     app.graphql.extendSchema(graphqlSchema);
+    app.graphqlListBounds.define('Query', { search: { argument: 'first', max: maxResults } });
+    app.graphqlListBounds.define('SearchHit', { snippet: maxSnippetSegments });
     app.graphql.defineResolvers({
       Query: {
         search: (_root: unknown, args: { query: string; module?: string | null; kind?: string | null; first: number }, context: MercuriusContext) => {
@@ -79,11 +113,7 @@ export const searchPlugin = fp<{ requireAuth: boolean; cacheBytes: number }>(
             summary: 'Full-text search over live content, best first; the last word matches as a prefix (type-ahead)',
             querystring: searchQuery,
             response: {
-              200: z.object({
-                items: z.array(
-                  z.object({ kind: z.enum(searchKinds), moduleSlug: z.string(), id: z.string(), title: z.string(), snippet: z.string(), score: z.number() }),
-                ),
-              }),
+              200: z.object({ items: z.array(searchHit) }),
               ...problemResponses(400, 404),
             },
           },

@@ -21,9 +21,16 @@ export interface SearchRow {
   rank: number;
 }
 
-/** Markers that cannot occur in indexed text, replaced by <mark> after the snippet is HTML-escaped. */
+/**
+ * Put around matched terms by FTS5's snippet(), then turned into snippet segments. Control characters that the
+ * service takes out of everything it indexes, so they cannot come from content.
+ */
 export const markStart = '\u0002';
 export const markEnd = '\u0003';
+
+/** Tokens in a snippet: at most one segment per token and one between each pair (and at the ends). */
+export const snippetTokens = 16;
+export const maxSnippetSegments = 2 * snippetTokens + 1;
 
 /**
  * All SQL for the FTS5 index, a virtual table Drizzle does not model, so these are raw statements prepared once.
@@ -44,7 +51,7 @@ export function createSearchRepository(db: Db) {
         SELECT hit.kind AS kind, hit.item_id AS itemId, m.slug AS moduleSlug, hit.title AS title, hit.snippet AS snippet, hit.rank AS rank
         FROM (
           SELECT kind, module_id, item_id, title,
-                 snippet(search_index, -1, @markStart, @markEnd, '…', 16) AS snippet,
+                 snippet(search_index, -1, @markStart, @markEnd, '…', ${snippetTokens}) AS snippet,
                  bm25(search_index, 0, 0, 0, 4.0, 1.0) AS rank
           FROM search_index
           WHERE search_index MATCH @match

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildTestApp, seedSource } from '../helpers/app.js';
+import { snippetSegments } from '../../src/search/service.js';
 import { generatedModule } from '../helpers/modules.js';
 
 let app: FastifyInstance;
@@ -88,20 +89,37 @@ describe('GET /v1/changes', () => {
   });
 });
 
+interface Hit {
+  kind: string;
+  moduleSlug: string;
+  id: string;
+  title: string;
+  snippet: { text: string; match: boolean }[];
+  score: number;
+}
+
+const joined = (snippet: Hit['snippet']) => snippet.map((segment) => segment.text).join('');
+
 describe('GET /v1/search', () => {
   const search = async (query: string) => {
     const response = await app.inject(`/v1/search?${query}`);
     return { status: response.statusCode, body: response.json() };
   };
 
-  it('finds every kind of content, best first, with marked snippets', async () => {
+  it('finds every kind of content, best first, with the matched terms marked in the snippets', async () => {
     const { body } = await search('q=ingress');
     const kinds = new Set(body.items.map((item: { kind: string }) => item.kind));
     expect(kinds).toEqual(new Set(['takeaway', 'flashcard', 'cheatSheetRow', 'revisionItem']));
     const scores = body.items.map((item: { score: number }) => item.score);
     expect(scores).toEqual([...scores].sort((a, b) => b - a));
     expect(body.items[0]).toMatchObject({ moduleSlug: 'networking', id: expect.any(String), title: expect.any(String) });
-    expect(body.items.some((item: { snippet: string }) => item.snippet.includes('<mark>Ingress</mark>'))).toBe(true);
+    expect(body.items.some((item: Hit) => item.snippet.some((segment) => segment.match && segment.text === 'Ingress'))).toBe(true);
+    for (const item of body.items as Hit[]) {
+      expect(item.snippet.length, item.id).toBeGreaterThan(0);
+      expect(item.snippet.filter((segment) => segment.match).map((segment) => segment.text.toLowerCase())).toEqual(
+        expect.arrayContaining(['ingress']),
+      );
+    }
     expect((await search('q=Module%20Review')).body.items[0]).toMatchObject({ kind: 'module', title: 'Module Review: Networking' });
   });
 
@@ -118,14 +136,14 @@ describe('GET /v1/search', () => {
     expect((await search('q=flannel%20zzzunknown')).body.items).toEqual([]);
   });
 
-  it('filters by module and kind, and escapes content in snippets', async () => {
+  it('filters by module and kind, and keeps content as plain text in snippets', async () => {
     await app.content.importModule(JSON.stringify(generatedModule('other', 2)), 'json');
     expect((await search('q=ingress&module=other')).body.items).toEqual([]);
     const cards = (await search('q=ingress&kind=flashcard')).body.items;
     expect(cards.every((item: { kind: string }) => item.kind === 'flashcard')).toBe(true);
-    const escaped = (await search('q=svc')).body.items[0].snippet;
-    expect(escaped).toContain('&lt;');
-    expect(escaped).not.toMatch(/<svc>/);
+    const snippets = ((await search('q=svc')).body.items as Hit[]).map((item) => joined(item.snippet));
+    expect(snippets.some((text) => text.includes('<svc>.<ns>.svc.cluster.local'))).toBe(true);
+    expect(snippets.join(' ')).not.toMatch(/&lt;|&gt;|&amp;|<mark>/);
     expect((await search('q=ingress&module=missing')).status).toBe(404);
   });
 
@@ -152,7 +170,91 @@ describe('GET /v1/search', () => {
 
   it('is served over GraphQL with the same results', async () => {
     const rest = (await search('q=ingress&limit=5')).body.items;
-    const graphql = await app.inject({ method: 'POST', url: '/graphql', payload: { query: '{ search(query: "ingress", first: 5) { kind moduleSlug id title snippet score } }' } });
+    const graphql = await app.inject({ method: 'POST', url: '/graphql', payload: { query: '{ search(query: "ingress", first: 5) { kind moduleSlug id title snippet { text match } score } }' } });
     expect(graphql.json().data.search).toEqual(rest);
   });
+});
+
+describe('search results: one escaping contract for every field (plain text, never HTML)', () => {
+  // Every text of this module holds what HTML would interpret: tags, ampersands, both quotes, and the control
+  // characters the index uses to mark matches.
+  const hostile = generatedModule('hostile', 1, {
+    title: `Hostile <script>alert("t&t")</script> & 'quotes'`,
+    summary: `Summary with <img src=x onerror="alert(1)"> & "double" 'single' quotes, hostile.`,
+    takeaways: [{ title: `Takeaway <b>bold</b> & "q" hostile`, body: `Body <script>alert('b')</script> & more` }],
+    flashcards: [{ key: 'card', question: `Is <script>x</script> & "y" 'z' hostile?`, answer: `Answer <i>hostile</i> & "quoted" \u0002fake mark\u0003 end` }],
+    cheatSheet: { columns: ['Name', 'Value'], rows: [[`<em>cell</em> & "c" hostile`, `value <u>v</u> & 'w'`]] },
+    revisionItems: [{ term: `<Term> & "t" hostile`, definition: `definition <def> & 'd'` }],
+  });
+  const titles: Record<string, string> = {
+    module: `Hostile <script>alert("t&t")</script> & 'quotes'`,
+    takeaway: `Takeaway <b>bold</b> & "q" hostile`,
+    flashcard: `Is <script>x</script> & "y" 'z' hostile?`,
+    cheatSheetRow: `<em>cell</em> & "c" hostile`,
+    revisionItem: `<Term> & "t" hostile`,
+  };
+  const query = '{ search(query: "hostile", module: "hostile", first: 50) { kind moduleSlug id title snippet { text match } score } }';
+
+  it('returns title and snippet as the raw text, highlights as data, identically over REST and GraphQL', async () => {
+    await app.content.importModule(JSON.stringify(hostile), 'json');
+    const rest = await app.inject('/v1/search?q=hostile&module=hostile&limit=50');
+    expect(rest.statusCode).toBe(200);
+    const items = rest.json().items as Hit[];
+    expect(new Set(items.map((item) => item.kind))).toEqual(new Set(Object.keys(titles)));
+
+    for (const item of items) {
+      // The title is exactly what the author wrote: not escaped, not marked up.
+      expect(item.title, item.kind).toBe(titles[item.kind]);
+      // The snippet is plain text too: its pieces joined are an excerpt of the raw title or body text.
+      const text = joined(item.snippet);
+      expect(text, item.kind).toMatch(/[<&"']/);
+      for (const piece of text.split('…').filter(Boolean)) expect(`${item.title}\n${bodyOf(item.kind)}`, item.kind).toContain(piece.replace(/^ +| +$/g, ''));
+      // Only the matched word is marked, and the marker characters in the content mark nothing.
+      expect(item.snippet.filter((segment) => segment.match).map((segment) => segment.text.toLowerCase())).toEqual(
+        expect.arrayContaining(['hostile']),
+      );
+      expect(item.snippet.filter((segment) => segment.match).every((segment) => segment.text.toLowerCase() === 'hostile')).toBe(true);
+      // No field of any hit is HTML: no entity the server made, no markup it added.
+      for (const value of [item.kind, item.moduleSlug, item.id, item.title, ...item.snippet.map((segment) => segment.text)]) {
+        expect(value).not.toMatch(/&(lt|gt|amp|quot|apos|#x?[0-9a-f]+);|<\/?mark>/i);
+        expect(value.includes('\u0002') || value.includes('\u0003'), value).toBe(false);
+      }
+    }
+    // The index's own marker characters, written into content, mark nothing: only the matched words are marked.
+    const card = items.find((item) => item.kind === 'flashcard')!;
+    const cardByItsAnswer = (await app.inject('/v1/search?q=quoted&module=hostile&kind=flashcard')).json().items as Hit[];
+    expect(cardByItsAnswer.map((item) => item.id)).toEqual([card.id]);
+    expect(cardByItsAnswer[0]!.snippet.filter((segment) => segment.match)).toEqual([{ text: 'quoted', match: true }]);
+    expect(joined(cardByItsAnswer[0]!.snippet)).toContain('"quoted"  fake mark  end');
+
+    const graphql = await app.inject({ method: 'POST', url: '/graphql', payload: { query } });
+    expect(graphql.json()).toEqual({ data: { search: items } });
+
+    // The contract is in the OpenAPI document (derived from the response schema).
+    const hit = (await app.inject('/openapi.json')).json().components.schemas.SearchHit;
+    expect(hit.properties.title.description).toMatch(/plain text, never HTML/i);
+    expect(hit.properties.snippet.items.$ref).toBe('#/components/schemas/SnippetSegment');
+  });
+
+  it('turns FTS5 snippets into segments: adjacent pieces joined, empty ones dropped, stray markers harmless', () => {
+    const [start, end] = [String.fromCharCode(2), String.fromCharCode(3)];
+    expect(snippetSegments(`…a ${start}b${end}${start}c${end} <d>${start}${end}…`)).toEqual([
+      { text: '…a ', match: false },
+      { text: 'bc', match: true },
+      { text: ' <d>…', match: false },
+    ]);
+    expect(snippetSegments('')).toEqual([]);
+    expect(snippetSegments(`x${end}y`)).toEqual([{ text: 'xy', match: false }]);
+  });
+
+  function bodyOf(kind: string): string {
+    const bodies: Record<string, string> = {
+      module: `Summary with <img src=x onerror="alert(1)"> & "double" 'single' quotes, hostile.`,
+      takeaway: `Body <script>alert('b')</script> & more`,
+      flashcard: `Answer <i>hostile</i> & "quoted"  fake mark  end`,
+      cheatSheetRow: `value <u>v</u> & 'w'`,
+      revisionItem: `definition <def> & 'd'`,
+    };
+    return bodies[kind]!;
+  }
 });
