@@ -54,7 +54,11 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   await app.register(compress, { encodings: ['br', 'gzip'], threshold: 1024 });
   await app.register(docsPlugin);
   // GraphQL carries module sources in importModule, so its body limit follows the import limit.
-  await app.register(graphqlPlugin, { config: config.graphql, bodyLimit: Math.max(config.limits.jsonBodyBytes, config.limits.importBodyBytes + 64 * 1024) });
+  await app.register(graphqlPlugin, {
+    config: config.graphql,
+    requireAuth: config.contentRequiresAuth,
+    bodyLimit: Math.max(config.limits.jsonBodyBytes, config.limits.importBodyBytes + 64 * 1024),
+  });
 
   await app.register(contentPlugin, { config });
   await app.register(changesPlugin);

@@ -26,9 +26,12 @@ export const configSchema = z.object({
   SHUTDOWN_GRACE_MS: integer(100, 600_000).default(10_000),
   FSRS_DESIRED_RETENTION: z.coerce.number().min(0.7).max(0.99).default(0.9),
   FSRS_MAXIMUM_INTERVAL_DAYS: integer(1, 36_500).default(36_500),
+  MAX_ANSWERS_PER_CARD: integer(1, 1_000_000).default(1000),
   CONTENT_REQUIRES_AUTH: booleanFromEnv.default(false),
   RATE_LIMIT_PER_MINUTE: integer(0, 10_000_000).default(1200),
   RATE_LIMIT_STAFF_MULTIPLIER: integer(1, 1000).default(5),
+  AUTH_FAILURES_PER_MINUTE: integer(0, 1_000_000).default(20),
+  AUTH_LOCKOUT_SECONDS: integer(1, 86_400).default(300),
   TRUST_PROXY: z.string().max(1000).default('false'),
   CORS_ORIGINS: z.string().max(4000).default(''),
   MAX_EVENT_LOOP_DELAY_MS: integer(0, 60_000).default(1000),
@@ -43,6 +46,7 @@ export const configSchema = z.object({
   GRAPHQL_JIT: integer(0, 1000).default(1),
   GRAPHQL_PERSISTED_QUERIES: integer(0, 100_000).default(1000),
   GRAPHQL_RESPONSE_CACHE_BYTES: integer(0, 4 * 1024 * 1024 * 1024).default(32 * 1024 * 1024),
+  GRAPHQL_MAX_RESPONSE_BYTES: integer(1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024),
 });
 
 export type EnvConfig = z.infer<typeof configSchema>;
@@ -67,6 +71,11 @@ export interface Config {
   shutdownGraceMs: number;
   graphql: GraphqlConfig;
   fsrs: { desiredRetention: number; maximumIntervalDays: number };
+  /**
+   * Answers one learner may record on one card. A late answer replays the card's history inside the write
+   * transaction, so this bounds the worst-case cost of one write.
+   */
+  maxAnswersPerCard: number;
   /** Require an API key for content reads (they are anonymous by default). */
   contentRequiresAuth: boolean;
   protection: ProtectionConfig;
@@ -79,6 +88,10 @@ export interface ProtectionConfig {
   rateLimitStaffMultiplier: number;
   /** Fastify's trustProxy: false, true, or the proxy addresses/CIDRs whose X-Forwarded-For is believed. */
   trustProxy: boolean | string;
+  /** Failed authentications per client address per minute before the address is locked out; 0 turns it off. */
+  authFailuresPerMinute: number;
+  /** How long a locked-out address gets 429 (with Retry-After) for every request carrying a token. */
+  authLockoutSeconds: number;
   /** Origins allowed by CORS; empty means no CORS headers at all (closed). */
   corsOrigins: string[];
   /** Event-loop delay (ms) above which requests are shed with 503; 0 turns the check off. */
@@ -103,6 +116,8 @@ export interface GraphqlConfig {
   persistedQueries: number;
   /** Whole responses to content-only queries kept in memory (bytes); 0 turns the cache off. */
   responseCacheBytes: number;
+  /** Largest response body (bytes); a larger result is replaced by a MNEMO_GRAPHQL_RESPONSE_TOO_LARGE error. */
+  maxResponseBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -143,10 +158,13 @@ function fromEnv(env: EnvConfig): Config {
     requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     fsrs: { desiredRetention: env.FSRS_DESIRED_RETENTION, maximumIntervalDays: env.FSRS_MAXIMUM_INTERVAL_DAYS },
+    maxAnswersPerCard: env.MAX_ANSWERS_PER_CARD,
     contentRequiresAuth: env.CONTENT_REQUIRES_AUTH,
     protection: {
       rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
       rateLimitStaffMultiplier: env.RATE_LIMIT_STAFF_MULTIPLIER,
+      authFailuresPerMinute: env.AUTH_FAILURES_PER_MINUTE,
+      authLockoutSeconds: env.AUTH_LOCKOUT_SECONDS,
       trustProxy: env.TRUST_PROXY === 'true' ? true : env.TRUST_PROXY === 'false' ? false : env.TRUST_PROXY,
       corsOrigins: env.CORS_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean),
       maxEventLoopDelayMs: env.MAX_EVENT_LOOP_DELAY_MS,
@@ -163,6 +181,7 @@ function fromEnv(env: EnvConfig): Config {
       jit: env.GRAPHQL_JIT,
       persistedQueries: env.GRAPHQL_PERSISTED_QUERIES,
       responseCacheBytes: env.GRAPHQL_RESPONSE_CACHE_BYTES,
+      maxResponseBytes: env.GRAPHQL_MAX_RESPONSE_BYTES,
     },
   };
 }
@@ -173,9 +192,10 @@ function fromEnv(env: EnvConfig): Config {
  */
 export function testConfig(overrides: Partial<Config> = {}, env: Record<string, string> = {}): Config {
   return {
-    // Rate limits and load shedding are off unless a test turns them on: suites send thousands of requests.
+    // Rate limits, the failed-authentication lockout and load shedding are off unless a test turns them on:
+    // suites send thousands of requests, many with bad tokens on purpose.
     ...fromEnv(
-      configSchema.parse({ NODE_ENV: 'test', DATABASE_PATH: ':memory:', LOG_LEVEL: 'silent', RATE_LIMIT_PER_MINUTE: '0', MAX_EVENT_LOOP_DELAY_MS: '0', ...env }),
+      configSchema.parse({ NODE_ENV: 'test', DATABASE_PATH: ':memory:', LOG_LEVEL: 'silent', RATE_LIMIT_PER_MINUTE: '0', AUTH_FAILURES_PER_MINUTE: '0', MAX_EVENT_LOOP_DELAY_MS: '0', ...env }),
     ),
     seedOnStart: false,
     ...overrides,

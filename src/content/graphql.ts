@@ -1,12 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import type { IResolvers, MercuriusContext, MercuriusLoaders } from 'mercurius';
-import { contentVisibility, requireAuthenticated, requireRole } from '../auth/principal.js';
+import { requireRole } from '../auth/principal.js';
 import { z } from 'zod';
 import { AppError, isAppError, type ErrorCode } from '../errors.js';
-import { maxPageSize } from '../graphql/plugin.js';
+import type { ResponseBudget } from '../graphql/context.js';
+import { sourceLimits } from './module-source/module-input.js';
 import type { RenderedText, TextFormat } from './module-source/text-format.js';
 import { pick } from './present.js';
 import type { CheatSheetRowRecord, FlashcardRecord, ModuleRecord, RevisionItemRecord, TakeawayRecord } from './records.js';
+import { modulesPageLimit } from './schemas.js';
 import type { ContentService } from './service.js';
 
 const schema = /* GraphQL */ `
@@ -116,7 +118,7 @@ const schema = /* GraphQL */ `
   }
 
   extend type Query {
-    "Live modules in slug order. first: 1 to ${maxPageSize}."
+    "Live modules in slug order. first: 1 to ${modulesPageLimit}."
     modules(first: Int = 20, after: String, tag: String): ModuleConnection!
     "A module by slug; null when there is none."
     module(slug: String!): Module
@@ -125,10 +127,25 @@ const schema = /* GraphQL */ `
   }
 `;
 
+/** How long each list of the content slice can be: the import limits, and the page size of `modules`. */
+const listBounds = {
+  Query: { modules: { argument: 'first', max: modulesPageLimit } },
+  Module: {
+    tags: sourceLimits.tags,
+    takeaways: sourceLimits.takeaways,
+    flashcards: sourceLimits.flashcards,
+    revisionItems: sourceLimits.revisionItems,
+  },
+  CheatSheet: { columns: sourceLimits.cheatSheetColumns, rows: sourceLimits.cheatSheetRows },
+  CheatSheetRow: { cells: sourceLimits.cheatSheetColumns },
+};
+
 type FormatArgs = { format: 'MARKDOWN' | 'HTML' | 'TEXT' };
+type TextContext = { responseBudget: ResponseBudget };
 const formats: Record<FormatArgs['format'], TextFormat> = { MARKDOWN: 'markdown', HTML: 'html', TEXT: 'text' };
-const text = (value: RenderedText, args: FormatArgs) => pick(value, formats[args.format]);
-const texts = (values: RenderedText[], args: FormatArgs) => values.map((value) => text(value, args));
+// Every text a content answer carries is spent from the request's response budget as it is resolved.
+const text = (value: RenderedText, args: FormatArgs, context: TextContext) => context.responseBudget.spend(pick(value, formats[args.format]));
+const texts = (values: RenderedText[], args: FormatArgs, context: TextContext) => values.map((value) => text(value, args, context));
 
 interface CheatSheetNode {
   columns: RenderedText[];
@@ -142,7 +159,7 @@ interface ConnectionNode {
 }
 
 const pageArgs = z.object({
-  first: z.number().int().min(1, `first must be between 1 and ${maxPageSize}`).max(maxPageSize, `first must be between 1 and ${maxPageSize}`),
+  first: z.number().int().min(1, `first must be between 1 and ${modulesPageLimit}`).max(modulesPageLimit, `first must be between 1 and ${modulesPageLimit}`),
   after: z.string().max(512).nullish(),
   tag: z.string().max(40).nullish(),
 });
@@ -157,15 +174,13 @@ function orNull<T>(lookup: () => T, notFound: ErrorCode): T | null {
   }
 }
 
-function resolvers(service: ContentService, requireAuth: boolean): IResolvers {
-  const guard = (context: MercuriusContext) => {
-    if (requireAuth) requireAuthenticated(context.principal);
-  };
-  const visibility = (context: MercuriusContext) => contentVisibility(context.principal);
+// Content resolvers see the caller only through `contentAccess` (part of every response-cache key); reading
+// `context.principal` would make the answer caller-dependent. CONTENT_REQUIRES_AUTH is enforced for the whole
+// endpoint when the context is built.
+function resolvers(service: ContentService): IResolvers {
   return {
     Query: {
-      modules: (_root: unknown, args: { first: number; after?: string | null; tag?: string | null }, context: MercuriusContext): ConnectionNode => {
-        guard(context);
+      modules: (_root: unknown, args: { first: number; after?: string | null; tag?: string | null }): ConnectionNode => {
         const parsed = pageArgs.safeParse(args);
         if (!parsed.success) {
           throw new AppError('MNEMO_REQUEST_INVALID', parsed.error.issues.map((issue) => issue.message).join('; '));
@@ -180,12 +195,10 @@ function resolvers(service: ContentService, requireAuth: boolean): IResolvers {
       },
       // The whole-module content comes from the service's version-keyed cache, so section loaders find it there.
       module: (_root: unknown, args: { slug: string }, context: MercuriusContext) => {
-        guard(context);
-        return orNull(() => service.getModuleContent(args.slug, visibility(context)).module, 'MNEMO_CONTENT_MODULE_NOT_FOUND');
+        return orNull(() => service.getModuleContent(args.slug, context.contentAccess).module, 'MNEMO_CONTENT_MODULE_NOT_FOUND');
       },
       flashcard: (_root: unknown, args: { id: string }, context: MercuriusContext) => {
-        guard(context);
-        return orNull(() => service.getFlashcard(args.id, visibility(context)).card, 'MNEMO_CONTENT_FLASHCARD_NOT_FOUND');
+        return orNull(() => service.getFlashcard(args.id, context.contentAccess).card, 'MNEMO_CONTENT_FLASHCARD_NOT_FOUND');
       },
     },
     Mutation: {
@@ -208,27 +221,27 @@ function resolvers(service: ContentService, requireAuth: boolean): IResolvers {
       totalCount: (connection: ConnectionNode) => service.countModules(connection.tag),
     },
     Module: {
-      title: (module: ModuleRecord, args: FormatArgs) => text(module.title, args),
-      summary: (module: ModuleRecord, args: FormatArgs) => (module.summary ? text(module.summary, args) : null),
+      title: (module: ModuleRecord, args: FormatArgs, context: TextContext) => text(module.title, args, context),
+      summary: (module: ModuleRecord, args: FormatArgs, context: TextContext) => (module.summary ? text(module.summary, args, context) : null),
     },
     Takeaway: {
-      title: (item: TakeawayRecord, args: FormatArgs) => text(item.title, args),
-      body: (item: TakeawayRecord, args: FormatArgs) => text(item.body, args),
+      title: (item: TakeawayRecord, args: FormatArgs, context: TextContext) => text(item.title, args, context),
+      body: (item: TakeawayRecord, args: FormatArgs, context: TextContext) => text(item.body, args, context),
     },
     Flashcard: {
-      question: (card: FlashcardRecord, args: FormatArgs) => text(card.question, args),
-      answer: (card: FlashcardRecord, args: FormatArgs) => text(card.answer, args),
+      question: (card: FlashcardRecord, args: FormatArgs, context: TextContext) => text(card.question, args, context),
+      answer: (card: FlashcardRecord, args: FormatArgs, context: TextContext) => text(card.answer, args, context),
       archived: (card: FlashcardRecord) => card.archivedAt !== null,
     },
     CheatSheet: {
-      columns: (sheet: CheatSheetNode, args: FormatArgs) => texts(sheet.columns, args),
+      columns: (sheet: CheatSheetNode, args: FormatArgs, context: TextContext) => texts(sheet.columns, args, context),
     },
     CheatSheetRow: {
-      cells: (row: CheatSheetRowRecord, args: FormatArgs) => texts(row.cells, args),
+      cells: (row: CheatSheetRowRecord, args: FormatArgs, context: TextContext) => texts(row.cells, args, context),
     },
     RevisionItem: {
-      term: (item: RevisionItemRecord, args: FormatArgs) => text(item.term, args),
-      definition: (item: RevisionItemRecord, args: FormatArgs) => text(item.definition, args),
+      term: (item: RevisionItemRecord, args: FormatArgs, context: TextContext) => text(item.term, args, context),
+      definition: (item: RevisionItemRecord, args: FormatArgs, context: TextContext) => text(item.definition, args, context),
     },
   };
 }
@@ -259,8 +272,9 @@ function loaders(service: ContentService): MercuriusLoaders {
 }
 
 /** The content slice of the GraphQL schema: same service as REST, formats picked field by field. */
-export function registerContentGraphql(app: FastifyInstance, options: { requireAuth: boolean }): void {
+export function registerContentGraphql(app: FastifyInstance): void {
   app.graphql.extendSchema(schema);
-  app.graphql.defineResolvers(resolvers(app.content, options.requireAuth));
+  app.graphql.defineResolvers(resolvers(app.content));
   app.graphql.defineLoaders(loaders(app.content));
+  for (const [type, fields] of Object.entries(listBounds)) app.graphqlListBounds.define(type, fields);
 }

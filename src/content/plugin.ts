@@ -15,7 +15,7 @@ export const contentPlugin = fp<{ config: Config }>(
   async (app, { config }) => {
     const repository = createContentRepository(app.database.db);
     app.decorate('content', createContentService(repository, { cacheEntries: config.contentCacheEntries }));
-    registerContentGraphql(app, { requireAuth: config.contentRequiresAuth });
+    registerContentGraphql(app);
   },
   { name: 'mnemo-content', dependencies: ['mnemo-database', 'mnemo-graphql'], fastify: '5.x' },
 );

@@ -15,8 +15,11 @@ export const moduleParams = z.strictObject({ slug: slugParam });
 
 export const formatOnlyQuery = z.strictObject({ format: formatQuery });
 
+/** Largest page of modules, over REST (`limit`) and GraphQL (`first`). */
+export const modulesPageLimit = 100;
+
 export const listModulesQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(20).describe('Page size, 1 to 100'),
+  limit: z.coerce.number().int().min(1).max(modulesPageLimit).default(20).describe(`Page size, 1 to ${modulesPageLimit}`),
   cursor: z.string().max(512).optional().describe('The `nextCursor` of the previous page'),
   tag: z.string().max(40).optional().describe('Only modules with this tag'),
   format: formatQuery,

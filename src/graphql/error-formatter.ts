@@ -89,6 +89,9 @@ export function createErrorFormatter(options: ErrorFormatterOptions) {
         },
       });
     }
+    // An answer cut short by the size budget would be misleading as partial data: the whole request fails.
+    const tooLarge = errors.find((error) => error.extensions?.code === ('MNEMO_GRAPHQL_RESPONSE_TOO_LARGE' satisfies ErrorCode));
+    if (tooLarge) return { statusCode: 400, response: { data: null, errors: [{ message: tooLarge.message, extensions: tooLarge.extensions }] } };
     return { statusCode, response: { data: execution.data ?? null, errors } };
   };
 }

@@ -1,35 +1,35 @@
 import {
   getNamedType,
-  getNullableType,
   GraphQLError,
   isCompositeType,
   isInterfaceType,
-  isListType,
   isObjectType,
   Kind,
   Lexer,
   Source,
   TokenKind,
+  type ArgumentNode,
   type ASTNode,
   type ASTVisitor,
+  type DocumentNode,
   type FragmentDefinitionNode,
   type GraphQLField,
   type GraphQLNamedType,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
   type SelectionSetNode,
   type ValidationContext,
   type ValidationRule,
-  type ValueNode,
 } from 'graphql';
 import { AppError, type ErrorCode } from '../errors.js';
+import { isConnection, type ListBounds } from './list-bounds.js';
 
 export interface QueryLimits {
   maxDepth: number;
   maxAliases: number;
   maxCost: number;
-  /** Largest accepted `first`; a `first` given by a variable counts as this much. */
-  maxPageSize: number;
-  /** Assumed length of a list field without a `first` argument (a module's sections). */
-  defaultListSize: number;
+  /** How long each list field can be: the multiplier of everything selected below it. */
+  listBounds: ListBounds;
 }
 
 /** Per-unit measurements of a selection set: multiply `cost` by how many times the set is resolved. */
@@ -41,105 +41,124 @@ interface Measure {
 
 const none: Measure = { cost: 0, depth: 0, aliases: 0 };
 
+type Report = (code: ErrorCode, message: string, node: ASTNode) => void;
+
 /**
- * One validation rule for depth, aliases and cost, so an over-limit query is rejected before any resolver runs.
- * Cost is fields x list sizes: each field costs 1 for every time it will be resolved, and a field with a `first`
- * argument (or returning a list) multiplies what is below it. Fragments are measured once and reused, so a
- * document of nested fragment spreads cannot make the analysis itself exponential. Introspection fields are not
- * counted: their size is bounded by the schema, and introspection can be switched off separately.
+ * Measures one operation: cost is fields x list sizes, where each field costs 1 for every time it will be
+ * resolved and a list multiplies what is below it by its real maximum (ListBounds), or by the literal page size
+ * it is given. Fragments are measured once per set of enclosing types and reused, so nested fragment spreads
+ * cannot make the analysis itself exponential. Introspection fields are not counted: their size is bounded by the
+ * schema, and introspection can be switched off separately.
+ *
+ * Selecting an object type again below itself (module -> flashcards -> module) is refused: in this schema such a
+ * path only re-enters the object already being read, and it is what lets a short query multiply its answer.
  */
+export function measureOperation(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+  limits: Pick<QueryLimits, 'listBounds'>,
+  report: Report,
+): Measure {
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const definition of document.definitions) {
+    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+  }
+  const fragmentMeasures = new Map<string, Measure>();
+  const visiting = new Set<string>();
+  const reportedCycles = new Set<ASTNode>();
+
+  function measureFragment(name: string, enclosing: readonly string[]): Measure {
+    const cacheKey = `${name}|${[...enclosing].sort().join(',')}`;
+    const cached = fragmentMeasures.get(cacheKey);
+    if (cached) return cached;
+    const fragment = fragments.get(name);
+    // Unknown or cyclic fragments are reported by the standard rules.
+    if (!fragment || visiting.has(name)) return none;
+    visiting.add(name);
+    const type = schema.getType(fragment.typeCondition.name.value);
+    const measure = type ? measureSelections(fragment.selectionSet, type, enclosing) : none;
+    visiting.delete(name);
+    fragmentMeasures.set(cacheKey, measure);
+    return measure;
+  }
+
+  function measureSelections(selectionSet: SelectionSetNode, parent: GraphQLNamedType, enclosing: readonly string[]): Measure {
+    let cost = 0;
+    let depth = 0;
+    let aliases = 0;
+    for (const selection of selectionSet.selections) {
+      let child: Measure;
+      if (selection.kind === Kind.FIELD) {
+        const name = selection.name.value;
+        if (name.startsWith('__')) continue;
+        const field = isObjectType(parent) || isInterfaceType(parent) ? parent.getFields()[name] : undefined;
+        if (!field) continue;
+        const returned = getNamedType(field.type);
+        let below = none;
+        if (selection.selectionSet && isCompositeType(returned)) {
+          if (isObjectType(returned) && !isConnection(returned.name) && enclosing.includes(returned.name)) {
+            if (!reportedCycles.has(selection)) {
+              reportedCycles.add(selection);
+              report(
+                'MNEMO_GRAPHQL_CYCLE',
+                `${parent.name}.${name} selects a ${returned.name} again inside a ${returned.name}; ask for it at the top level instead`,
+                selection,
+              );
+            }
+          } else {
+            const inside = isObjectType(returned) && !isConnection(returned.name) ? [...enclosing, returned.name] : enclosing;
+            below = measureSelections(selection.selectionSet, returned, inside);
+          }
+        }
+        child = {
+          cost: 1 + listSize(parent, field, selection.arguments ?? []) * below.cost,
+          depth: 1 + below.depth,
+          aliases: (selection.alias ? 1 : 0) + below.aliases,
+        };
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        const type = selection.typeCondition ? schema.getType(selection.typeCondition.name.value) : parent;
+        child = type ? measureSelections(selection.selectionSet, type, enclosing) : none;
+      } else {
+        child = measureFragment(selection.name.value, enclosing);
+      }
+      cost += child.cost;
+      depth = Math.max(depth, child.depth);
+      aliases += child.aliases;
+    }
+    return { cost, depth, aliases };
+  }
+
+  function listSize(parent: GraphQLNamedType, field: GraphQLField<unknown, unknown>, args: readonly ArgumentNode[]): number {
+    // A connection's list is already counted by the page argument of the field that returned the connection.
+    if (isConnection(parent.name)) return 1;
+    const bound = limits.listBounds.get(parent.name, field.name);
+    if (bound === undefined) return 1;
+    if (typeof bound === 'number') return bound;
+    const given = args.find((arg) => arg.name.value === bound.argument)?.value;
+    if (given?.kind === Kind.INT) {
+      const value = Number(given.value);
+      if (value < 1 || value > bound.max) {
+        report('MNEMO_GRAPHQL_VALIDATION', `${bound.argument} must be between 1 and ${bound.max}; got ${value}`, given);
+      }
+      return Math.min(Math.max(0, value), bound.max);
+    }
+    // A variable, or the argument's default when it is omitted; both are checked against the same bound later.
+    const defaultValue = field.args.find((arg) => arg.name === bound.argument)?.defaultValue;
+    return given === undefined && typeof defaultValue === 'number' ? Math.min(defaultValue, bound.max) : bound.max;
+  }
+
+  const root = schema.getRootType(operation.operation);
+  return root ? measureSelections(operation.selectionSet, root, []) : none;
+}
+
+/** One validation rule for depth, aliases, cost and cycles, so an over-limit query is rejected before any resolver runs. */
 export function queryLimitsRule(limits: QueryLimits): ValidationRule {
   return (context: ValidationContext): ASTVisitor => {
-    const fragments = new Map<string, FragmentDefinitionNode>();
-    for (const definition of context.getDocument().definitions) {
-      if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
-    }
-    const fragmentMeasures = new Map<string, Measure>();
-    const visiting = new Set<string>();
-
-    function measureFragment(name: string): Measure {
-      const cached = fragmentMeasures.get(name);
-      if (cached) return cached;
-      const fragment = fragments.get(name);
-      // Unknown or cyclic fragments are reported by the standard rules.
-      if (!fragment || visiting.has(name)) return none;
-      visiting.add(name);
-      const type = context.getSchema().getType(fragment.typeCondition.name.value);
-      const measure = type ? measureSelections(fragment.selectionSet, type) : none;
-      visiting.delete(name);
-      fragmentMeasures.set(name, measure);
-      return measure;
-    }
-
-    function measureSelections(selectionSet: SelectionSetNode, parent: GraphQLNamedType): Measure {
-      let cost = 0;
-      let depth = 0;
-      let aliases = 0;
-      for (const selection of selectionSet.selections) {
-        let child: Measure;
-        if (selection.kind === Kind.FIELD) {
-          const name = selection.name.value;
-          if (name.startsWith('__')) continue;
-          const field = isObjectType(parent) || isInterfaceType(parent) ? parent.getFields()[name] : undefined;
-          if (!field) continue;
-          const below =
-            selection.selectionSet && isCompositeType(getNamedType(field.type))
-              ? measureSelections(selection.selectionSet, getNamedType(field.type))
-              : none;
-          child = {
-            cost: 1 + listSize(parent, field, selection.arguments ?? []) * below.cost,
-            depth: 1 + below.depth,
-            aliases: (selection.alias ? 1 : 0) + below.aliases,
-          };
-        } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-          const type = selection.typeCondition ? context.getSchema().getType(selection.typeCondition.name.value) : parent;
-          child = type ? measureSelections(selection.selectionSet, type) : none;
-        } else {
-          child = measureFragment(selection.name.value);
-        }
-        cost += child.cost;
-        depth = Math.max(depth, child.depth);
-        aliases += child.aliases;
-      }
-      return { cost, depth, aliases };
-    }
-
-    function listSize(
-      parent: GraphQLNamedType,
-      field: GraphQLField<unknown, unknown>,
-      args: readonly { name: { value: string }; value: ValueNode }[],
-    ): number {
-      const first = field.args.find((arg) => arg.name === 'first');
-      if (first) {
-        const given = args.find((arg) => arg.name.value === 'first')?.value;
-        if (given?.kind === Kind.INT) {
-          const value = Number(given.value);
-          if (value < 1 || value > limits.maxPageSize) {
-            context.reportError(
-              new GraphQLError(`first must be between 1 and ${limits.maxPageSize}; got ${value}`, {
-                nodes: given,
-                extensions: { code: 'MNEMO_GRAPHQL_VALIDATION' satisfies ErrorCode },
-              }),
-            );
-          }
-          return Math.max(0, value);
-        }
-        if (given?.kind === Kind.VARIABLE) return limits.maxPageSize;
-        return typeof first.defaultValue === 'number' ? first.defaultValue : limits.maxPageSize;
-      }
-      // A connection's list is already counted by the `first` of the field that returned the connection.
-      if (parent.name.endsWith('Connection')) return 1;
-      return isListType(getNullableType(field.type)) ? limits.defaultListSize : 1;
-    }
-
-    const report = (code: ErrorCode, message: string, node: ASTNode) =>
-      context.reportError(new GraphQLError(message, { nodes: node, extensions: { code } }));
-
+    const report: Report = (code, message, node) => context.reportError(new GraphQLError(message, { nodes: node, extensions: { code } }));
     return {
       OperationDefinition(operation) {
-        const root = context.getSchema().getRootType(operation.operation);
-        if (!root) return;
-        const measure = measureSelections(operation.selectionSet, root);
+        const measure = measureOperation(context.getSchema(), context.getDocument(), operation, limits, report);
         const name = operation.name?.value ?? 'anonymous operation';
         if (measure.depth > limits.maxDepth) {
           report('MNEMO_GRAPHQL_TOO_DEEP', `${name} has depth ${measure.depth}; the limit is ${limits.maxDepth}`, operation);

@@ -1,29 +1,29 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { Location } from 'graphql';
 import mercurius from 'mercurius';
-import type { Principal } from '../auth/principal.js';
 import type { GraphqlConfig } from '../config.js';
+import { contentVisibility } from '../auth/principal.js';
 import { AppError } from '../errors.js';
+import { buildGraphqlContext, responseTooLarge, type GraphqlCallerContext } from './context.js';
 import { createErrorFormatter } from './error-formatter.js';
 import { assertTokenLimit, noIntrospectionRule, queryLimitsRule } from './limits.js';
-import { GraphqlResponseCache } from './response-cache.js';
+import { ListBounds } from './list-bounds.js';
+import { GraphqlResponseCache, recordExecutedText } from './response-cache.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     graphqlResponseCache: GraphqlResponseCache;
+    /** Domain slices declare here how long each of their list fields can be (the cost rule's multipliers). */
+    graphqlListBounds: ListBounds;
   }
 }
 
 declare module 'mercurius' {
-  interface MercuriusContext {
-    requestId: string;
-    /** The caller, resolved from the bearer token like every REST request. */
-    principal: Principal | null;
-  }
+  // The caller, resolved from the bearer token like every REST request; see buildGraphqlContext.
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- declaration merging adds mnemo's fields
+  interface MercuriusContext extends GraphqlCallerContext {}
 }
-
-/** Largest `first` any connection accepts. */
-export const maxPageSize = 100;
 
 /** Shared types every domain slice builds on; slices add their fields with `extend type Query`. */
 const baseSchema = /* GraphQL */ `
@@ -58,18 +58,18 @@ const baseSchema = /* GraphQL */ `
  * cost and introspection as validation rules; batching off unless configured, and capped. Domain plugins add
  * their schema, resolvers and loaders through `app.graphql.extendSchema/defineResolvers/defineLoaders`.
  */
-export const graphqlPlugin = fp<{ config: GraphqlConfig; bodyLimit: number }>(
-  async (app, { config, bodyLimit }) => {
-    const responseCache = new GraphqlResponseCache(config.responseCacheBytes);
+export const graphqlPlugin = fp<{ config: GraphqlConfig; bodyLimit: number; requireAuth: boolean }>(
+  async (app, { config, bodyLimit, requireAuth }) => {
+    // An answer may depend on the caller only through the content visibility class; anonymous callers of an
+    // endpoint that requires a key are refused before any cache is consulted.
+    const responseCache = new GraphqlResponseCache(config.responseCacheBytes, (request) =>
+      requireAuth && !request.principal ? undefined : JSON.stringify(contentVisibility(request.principal)),
+    );
     app.decorate('graphqlResponseCache', responseCache);
+    const listBounds = new ListBounds();
+    app.decorate('graphqlListBounds', listBounds);
     const validationRules = [
-      queryLimitsRule({
-        maxDepth: config.maxDepth,
-        maxAliases: config.maxAliases,
-        maxCost: config.maxCost,
-        maxPageSize,
-        defaultListSize: 50,
-      }),
+      queryLimitsRule({ maxDepth: config.maxDepth, maxAliases: config.maxAliases, maxCost: config.maxCost, listBounds }),
       ...(config.introspection ? [] : [noIntrospectionRule]),
     ];
     await app.register(mercurius, {
@@ -84,10 +84,12 @@ export const graphqlPlugin = fp<{ config: GraphqlConfig; bodyLimit: number }>(
         ? { persistedQueryProvider: mercurius.persistedQueryDefaults.automatic(config.persistedQueries) }
         : {}),
       errorFormatter: createErrorFormatter({ suggestions: config.suggestions }) as never,
-      context: (request) => ({ requestId: String(request.id), principal: request.principal }),
+      context: (request) => buildGraphqlContext(request, { requireAuth, maxResponseBytes: config.maxResponseBytes }),
       additionalRouteOptions: {
         bodyLimit,
-        ...(config.responseCacheBytes > 0 ? { preHandler: responseCache.lookup, onSend: responseCache.store } : {}),
+        ...(config.responseCacheBytes > 0 ? { preHandler: responseCache.lookup } : {}),
+        // The size cap comes first, so an oversized answer is neither sent nor cached.
+        onSend: [capResponseSize(config.maxResponseBytes), ...(config.responseCacheBytes > 0 ? [responseCache.store] : [])],
         // Runs before mercurius parses anything: batch size and document size are checked on the raw request.
         preValidation: async (request) => {
           const operations = request.method === 'GET' ? request.query : request.body;
@@ -111,6 +113,11 @@ export const graphqlPlugin = fp<{ config: GraphqlConfig; bodyLimit: number }>(
     });
     // Mercurius falls back to reading a query that fails to parse as a JSON-encoded AST; only documents parsed
     // here (which carry a Location) are executed, so a hand-made "AST" can never reach validation.
+    // Every domain slice has extended the schema by now: a list field without a bound would have no real cost.
+    app.addHook('onReady', async () => listBounds.assertComplete(app.graphql.schema));
+    app.graphql.addHook('preParsing', async (_schema, source, context) => {
+      recordExecutedText(context.reply.request, source);
+    });
     app.graphql.addHook('preValidation', async (_schema, document) => {
       if (!(document?.loc instanceof Location)) {
         throw new AppError('MNEMO_GRAPHQL_SYNTAX', 'the query is not a GraphQL document');
@@ -119,3 +126,16 @@ export const graphqlPlugin = fp<{ config: GraphqlConfig; bodyLimit: number }>(
   },
   { name: 'mnemo-graphql', fastify: '5.x' },
 );
+
+/**
+ * The last line behind the cost rule and the text budget: a serialised answer over the cap is replaced by a
+ * GraphQL error (never a truncated body). Text resolvers normally stop such an answer earlier (ResponseBudget).
+ */
+function capResponseSize(maxBytes: number) {
+  return async (_request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> => {
+    if (typeof payload !== 'string' || payload.length * 3 <= maxBytes || Buffer.byteLength(payload) <= maxBytes) return payload;
+    const error = responseTooLarge();
+    reply.code(error.status).type('application/json; charset=utf-8');
+    return JSON.stringify({ data: null, errors: [{ message: error.message, extensions: { code: error.code } }] });
+  };
+}

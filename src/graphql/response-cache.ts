@@ -1,15 +1,15 @@
+import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { Kind, parse, visit } from 'graphql';
+import { Kind, OperationTypeNode, parse } from 'graphql';
 import { LruCache } from '../lib/lru-cache.js';
+import { dependedOnCaller } from './context.js';
 
-/** Fields whose answer depends on who asks; a document that selects one is never cached. */
-const callerDependentFields = new Set(['me', 'user', 'myState']);
-
-interface GraphqlRequestBody {
+/** One GraphQL operation as sent over POST (body) or GET (query string, variables and extensions as JSON text). */
+interface Operation {
   query?: unknown;
   variables?: unknown;
   operationName?: unknown;
-  extensions?: { persistedQuery?: { sha256Hash?: unknown } };
+  extensions?: unknown;
 }
 
 interface Entry {
@@ -17,26 +17,49 @@ interface Entry {
   payload: string;
 }
 
-const pendingKey = Symbol('graphqlResponseCacheKey');
+interface Pending {
+  key: string;
+  stamp: number;
+  /** The text the key was built from; the response is stored only if this is the text mercurius executed. */
+  text: string;
+}
 
-type Pending = FastifyRequest & { [pendingKey]?: { key: string; stamp: number } };
+const pendingKey = Symbol('graphqlResponseCachePending');
+const executedKey = Symbol('graphqlExecutedText');
+
+type Marked = FastifyRequest & { [pendingKey]?: Pending; [executedKey]?: string };
+
+export const sha256Hex = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+
+/** Records the document text mercurius is about to execute (called from its preParsing hook). */
+export function recordExecutedText(request: FastifyRequest, text: string): void {
+  (request as Marked)[executedKey] = text;
+}
 
 /**
- * Whole responses to content-only GraphQL queries, keyed by the document, variables and operation, and valid
- * for one content stamp (see ChangesService.contentStamp): any import, archive or restore moves the stamp, so a
- * cached answer is never stale. Queries that touch the caller (me, user, myState), mutations, admin callers
- * (who also see archived modules) and answers with errors are never cached. Persisted-query hashes are cached
- * once their full text has been seen.
+ * Whole responses to GraphQL queries, for one content stamp (see ChangesService.contentStamp): any import,
+ * archive or restore moves the stamp, so a cached answer is never stale. The cache is a security boundary; see
+ * SECURITY.md, "What may be cached, and for whom". Its rules:
+ * - the key is the document text that is executed, the variables, the operation name and the caller's content
+ *   scope (`scopeOf`); nothing a client merely claims. GET and POST share entries: only queries are cached, and
+ *   a query answers the same over both;
+ * - a persisted-query hash is resolved only through a mapping learnt after checking that the text hashes to it;
+ * - a response is stored only when mercurius executed exactly the keyed text, no resolver read the caller
+ *   (context.principal), the operation is a query, and the answer has no errors.
  */
 export class GraphqlResponseCache {
   private readonly responses: LruCache<string, Entry>;
-  /** Query text -> whether its answer depends only on content. */
-  private readonly cacheable = new LruCache<string, boolean>(2000);
-  /** Persisted-query hash -> the text of a content-only query, learnt when a client registers it. */
+  /** Query text -> whether it holds only query operations, worth caching at all. */
+  private readonly queries = new LruCache<string, boolean>(2000);
+  /** Persisted-query hash -> its text; only verified pairs (sha256(text) === hash) are ever stored. */
   private readonly persisted = new LruCache<string, string>(2000);
   private stamp: (() => number) | undefined;
 
-  constructor(maxBytes: number) {
+  /** scopeOf: the part of the caller a cacheable answer may depend on, or undefined when nothing is cached. */
+  constructor(
+    maxBytes: number,
+    private readonly scopeOf: (request: FastifyRequest) => string | undefined,
+  ) {
     this.responses = new LruCache(Number.MAX_SAFE_INTEGER, { maxWeight: maxBytes, weigh: (entry) => entry.payload.length });
   }
 
@@ -47,59 +70,83 @@ export class GraphqlResponseCache {
 
   /** preHandler: answers from the cache, or marks the request so its response can be stored. */
   lookup = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    if (!this.stamp || request.principal?.role === 'admin') return;
-    const body = (request.method === 'GET' ? request.query : request.body) as GraphqlRequestBody | unknown[] | null;
-    if (!body || Array.isArray(body)) return;
-    const identity = this.identity(body);
-    if (!identity) return;
-    const key = JSON.stringify([identity, body.variables ?? null, body.operationName ?? null, request.principal ? 'key' : 'anonymous']);
+    if (!this.stamp) return;
+    const scope = this.scopeOf(request);
+    if (scope === undefined) return;
+    const operation = (request.method === 'GET' ? request.query : request.body) as Operation | unknown[] | null;
+    if (!operation || typeof operation !== 'object' || Array.isArray(operation)) return;
+    const resolved = this.resolve(request.method, operation);
+    if (!resolved || !this.isQuery(resolved.text)) return;
+    const key = JSON.stringify([scope, resolved.text, operation.variables ?? null, operation.operationName ?? null]);
     const stamp = this.stamp();
     // A request that registers a persisted query must reach mercurius, which stores the hash; its answer is
     // still cached for later requests.
-    const registering = typeof body.query === 'string' && typeof body.extensions?.persistedQuery?.sha256Hash === 'string';
-    const hit = registering ? undefined : this.responses.get(key);
+    const hit = resolved.registering ? undefined : this.responses.get(key);
     if (hit && hit.stamp === stamp) {
       await reply.type('application/json; charset=utf-8').send(hit.payload);
       return;
     }
-    (request as Pending)[pendingKey] = { key, stamp };
+    (request as Marked)[pendingKey] = { key, stamp, text: resolved.text };
   };
 
-  /** onSend: stores a successful answer of a marked request. */
+  /** onSend: stores a successful, caller-independent answer to exactly the document the key names. */
   store = async (request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> => {
-    const pending = (request as Pending)[pendingKey];
-    if (pending && reply.statusCode === 200 && typeof payload === 'string' && !payload.includes('"errors"')) {
+    const pending = (request as Marked)[pendingKey];
+    if (
+      pending &&
+      reply.statusCode === 200 &&
+      typeof payload === 'string' &&
+      (request as Marked)[executedKey] === pending.text &&
+      !dependedOnCaller(request) &&
+      !payload.includes('"errors"')
+    ) {
       this.responses.set(pending.key, { stamp: pending.stamp, payload });
     }
     return payload;
   };
 
-  /** The query text (also for a persisted hash whose text is known) when its answer depends only on content. */
-  private identity(body: GraphqlRequestBody): string | undefined {
-    const hash = body.extensions?.persistedQuery?.sha256Hash;
-    if (typeof body.query === 'string') {
-      const query = body.query;
-      const cacheable = this.cacheable.getOrCreate(query, () => isContentOnly(query));
-      if (cacheable && typeof hash === 'string') this.persisted.set(hash, query);
-      return cacheable ? query : undefined;
+  /**
+   * The document text a request will execute: its own text (whose hash, if it claims one, must match), or the
+   * verified text of a known hash. Undefined when it cannot be known here; such requests are not cached.
+   */
+  private resolve(method: string, operation: Operation): { text: string; registering: boolean } | undefined {
+    const hash = persistedHash(method, operation.extensions);
+    if (typeof operation.query === 'string') {
+      if (hash === undefined) return { text: operation.query, registering: false };
+      if (typeof hash !== 'string' || sha256Hex(operation.query) !== hash) return undefined;
+      this.persisted.set(hash, operation.query);
+      return { text: operation.query, registering: true };
     }
-    return typeof hash === 'string' ? this.persisted.get(hash) : undefined;
+    const text = typeof hash === 'string' ? this.persisted.get(hash) : undefined;
+    return text === undefined ? undefined : { text, registering: false };
+  }
+
+  private isQuery(text: string): boolean {
+    return this.queries.getOrCreate(text, () => isQueryDocument(text));
   }
 }
 
-function isContentOnly(query: string): boolean {
+/** The claimed persisted-query hash: undefined when none is claimed, null when the claim is malformed. */
+function persistedHash(method: string, extensions: unknown): string | null | undefined {
+  let value = extensions;
+  if (method === 'GET' && typeof value === 'string') {
+    try {
+      value = JSON.parse(value);
+    } catch {
+      return null;
+    }
+  }
+  if (value === undefined || value === null) return undefined;
+  const persisted = (value as { persistedQuery?: { sha256Hash?: unknown } }).persistedQuery;
+  if (persisted === undefined) return undefined;
+  return typeof persisted?.sha256Hash === 'string' ? persisted.sha256Hash : null;
+}
+
+/** A document is cacheable only when every operation in it is a query: mutations change state. */
+function isQueryDocument(text: string): boolean {
   try {
-    const document = parse(query, { maxTokens: 10_000 });
-    let contentOnly = true;
-    visit(document, {
-      OperationDefinition(node) {
-        if (node.operation !== 'query') contentOnly = false;
-      },
-      Field(node) {
-        if (callerDependentFields.has(node.name.value)) contentOnly = false;
-      },
-    });
-    return contentOnly && document.definitions.some((definition) => definition.kind === Kind.OPERATION_DEFINITION);
+    const operations = parse(text, { maxTokens: 10_000 }).definitions.filter((definition) => definition.kind === Kind.OPERATION_DEFINITION);
+    return operations.length > 0 && operations.every((operation) => operation.operation === OperationTypeNode.QUERY);
   } catch {
     return false;
   }

@@ -7,7 +7,7 @@ import { AppError, isAppError } from '../errors.js';
 import { parseArguments } from '../graphql/arguments.js';
 import type { AnswerOutcome } from './answers-service.js';
 import type { LearningServices } from './plugin.js';
-import { cardsQuery, historyQuery, maxBatchAnswers, progressQuery, studyQuery } from './schemas.js';
+import { cardsQuery, historyQuery, learnerPageLimits, maxBatchAnswers, progressQuery, studyQuery } from './schemas.js';
 import type { StudyItem } from './study-service.js';
 
 const schema = /* GraphQL */ `
@@ -133,6 +133,20 @@ const schema = /* GraphQL */ `
 
 type Context = Pick<MercuriusContext, 'principal'>;
 
+/**
+ * How long each list of the learning slice can be. Progress has a row per module the learner answered in; it
+ * has no hard limit, so 1,000 modules is assumed, and the response size cap covers a learner beyond that.
+ */
+const listBounds = {
+  Learner: {
+    answers: { argument: 'first', max: learnerPageLimits.history },
+    cards: { argument: 'first', max: learnerPageLimits.cards },
+    study: learnerPageLimits.study + learnerPageLimits.newCards,
+    progress: 1000,
+  },
+  Mutation: { recordAnswers: maxBatchAnswers },
+};
+
 type PageArgs = { first: number; after?: string | null };
 
 /** GraphQL gives absent optional inputs as null; the services expect them absent. */
@@ -221,4 +235,5 @@ export function registerLearningGraphql(app: FastifyInstance): void {
   app.graphql.extendSchema(schema);
   app.graphql.defineResolvers(resolvers(app.learning));
   app.graphql.defineLoaders(loaders(app.learning));
+  for (const [type, fields] of Object.entries(listBounds)) app.graphqlListBounds.define(type, fields);
 }

@@ -83,8 +83,11 @@ export const batchResultSchema = z.object({
   ),
 });
 
+/** Largest pages and queues of the learner API, over REST (`limit`) and GraphQL (`first`, `limit`). */
+export const learnerPageLimits = { history: 100, cards: 500, study: 100, newCards: 100 } as const;
+
 export const historyQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(50),
+  limit: z.coerce.number().int().min(1).max(learnerPageLimits.history).default(50),
   cursor: z.string().max(512).optional(),
   module: slugParam.optional(),
   flashcardId: z.string().min(1).max(64).optional(),
@@ -95,7 +98,7 @@ export const historyQuery = z.strictObject({
 export const cardsQuery = z.strictObject({
   module: slugParam.optional(),
   due: z.enum(['true', 'false']).optional().describe('true: only cards due now'),
-  limit: z.coerce.number().int().min(1).max(500).default(100),
+  limit: z.coerce.number().int().min(1).max(learnerPageLimits.cards).default(100),
   cursor: z.string().max(512).optional(),
 });
 
@@ -116,8 +119,8 @@ export const cardStateSchema = z
 
 export const studyQuery = z.strictObject({
   module: slugParam.optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  newLimit: z.coerce.number().int().min(0).max(100).default(10),
+  limit: z.coerce.number().int().min(1).max(learnerPageLimits.study).default(20),
+  newLimit: z.coerce.number().int().min(0).max(learnerPageLimits.newCards).default(10),
   format: formatQuery,
 });
 

@@ -25,7 +25,7 @@ describe('query depth', () => {
     const spy = vi.spyOn(app!.content, 'getFlashcard');
     const atLimit = await gql(app!, '{ modules { nodes { takeaways { id } } } }');
     expect(atLimit.errors).toBeUndefined();
-    const over = await gql(app!, '{ flashcard(id: "x") { module { flashcards { module { slug } } } } }');
+    const over = await gql(app!, '{ flashcard(id: "x") { module { cheatSheet { rows { position } } } } }');
     expect(over.statusCode).toBe(400);
     expect(codes(over)).toEqual(['MNEMO_GRAPHQL_TOO_DEEP']);
     expect(over.errors![0]!.message).toBe('anonymous operation has depth 5; the limit is 4');
@@ -34,7 +34,7 @@ describe('query depth', () => {
 
   it('counts depth through fragments', async () => {
     await appWith({ maxDepth: 4 });
-    const over = await gql(app!, 'query Deep { flashcard(id: "x") { ...M } } fragment M on Flashcard { module { flashcards { module { slug } } } }');
+    const over = await gql(app!, 'query Deep { flashcard(id: "x") { ...M } } fragment M on Flashcard { module { cheatSheet { rows { position } } } }');
     expect(codes(over)).toEqual(['MNEMO_GRAPHQL_TOO_DEEP']);
   });
 
@@ -71,10 +71,31 @@ describe('cost', () => {
     expect(over.errors![0]!.message).toContain('estimated cost of 301; the limit is 300');
   });
 
-  it('multiplies nested lists, so fan-out through flashcard -> module -> flashcards is expensive', async () => {
-    await appWith({ maxCost: 10_000 });
-    const fanOut = await gql(app!, '{ modules(first: 100) { nodes { flashcards { module { flashcards { id } } } } } }');
-    expect(codes(fanOut)).toEqual(['MNEMO_GRAPHQL_TOO_COSTLY']);
+  it('counts a list without `first` at its real maximum: a page of whole decks is expensive', async () => {
+    await appWith();
+    // 1 + 100 x (nodes 1 + flashcards 1 + 500 cards x 3 fields) = 150,201.
+    const decks = await gql(app!, '{ modules(first: 100) { nodes { flashcards { id question answer } } } }');
+    expect(codes(decks)).toEqual(['MNEMO_GRAPHQL_TOO_COSTLY']);
+    expect(decks.errors![0]!.message).toContain('estimated cost of 150201');
+  });
+
+  it('refuses paths that re-enter the object they came from (flashcard -> module -> flashcards -> module)', async () => {
+    await appWith();
+    const spy = vi.spyOn(app!.content, 'getModuleContent');
+    for (const query of [
+      '{ module(slug: "networking") { flashcards { module { flashcards { id answer } } } } }',
+      '{ modules { nodes { flashcards { module { slug } } } } }',
+      '{ flashcard(id: "x") { module { flashcards { id } } } }',
+      '{ module(slug: "networking") { ...F } } fragment F on Module { flashcards { ...G } } fragment G on Flashcard { module { slug } }',
+    ]) {
+      const result = await gql(app!, query);
+      expect(result.statusCode, query).toBe(400);
+      expect(codes(result), query).toContain('MNEMO_GRAPHQL_CYCLE');
+    }
+    expect(spy).not.toHaveBeenCalled();
+    // The same fragment is fine where it does not re-enter.
+    const fine = await gql(app!, '{ flashcard(id: "x") { ...G } } fragment G on Flashcard { module { slug } }');
+    expect(fine.errors).toBeUndefined();
   });
 
   it('counts a variable `first` as the maximum page size', async () => {
@@ -83,9 +104,9 @@ describe('cost', () => {
     expect(codes(result)).toEqual(['MNEMO_GRAPHQL_TOO_COSTLY']);
   });
 
-  it('allows the whole-module listing the API is built for under the default budget', async () => {
+  it('allows a page of 20 whole modules (the default page) under the default budget, at any module size', async () => {
     await appWith();
-    const result = await gql(app!, '{ modules(first: 50) { nodes { takeaways { id title body } flashcards { id question answer } cheatSheet { columns rows { cells } } revisionItems { id term definition } } } }');
+    const result = await gql(app!, '{ modules(first: 20) { nodes { takeaways { id title body } flashcards { id question answer } cheatSheet { columns rows { cells } } revisionItems { id term definition } } } }');
     expect(result.errors).toBeUndefined();
   });
 });
