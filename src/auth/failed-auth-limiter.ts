@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { LruCache } from '../lib/lru-cache.js';
+import { LRUCache } from 'lru-cache';
 
 type MaybePromise<T> = T | Promise<T>;
 
@@ -98,7 +98,7 @@ function ipv6Groups(address: string): number[] {
 export function createFailedAuthLimiter(options: FailedAuthLimiterOptions): FailedAuthCounter & { readonly size: number } {
   const windowMs = options.windowMs ?? 60_000;
   const now = options.now ?? Date.now;
-  const entries = new LruCache<string, Entry>(options.maxAddresses ?? defaultMaxAddresses);
+  const entries = new LRUCache<string, Entry>({ max: options.maxAddresses ?? defaultMaxAddresses });
   const secondsUntil = (time: number, until: number) => Math.max(1, Math.ceil((until - time) / 1000));
   // A window that has run out, or a lockout that has ended, leaves nothing to count on.
   const isStale = (entry: Entry, time: number) =>

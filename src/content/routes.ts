@@ -1,7 +1,8 @@
 import type { FastifyRequest } from 'fastify';
 import { z, type ZodType } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { contentVisibility, requireAuthenticated } from '../auth/principal.js';
+import { requireKey } from '../auth/hooks.js';
+import { contentVisibility } from '../auth/principal.js';
 import { AppError } from '../errors.js';
 import { notModified, problemResponses } from '../http/problem-schema.js';
 import { useZodSchemas } from '../http/zod.js';
@@ -50,7 +51,7 @@ const moduleViews = {
 export const contentRoutes: FastifyPluginAsyncZod<{ cacheBytes: number; requireAuth: boolean }> = async (app, options) => {
   useZodSchemas(app);
   const cacheControl = options.requireAuth ? 'private, no-cache' : 'public, no-cache';
-  if (options.requireAuth) app.addHook('preHandler', async (request) => void requireAuthenticated(request.principal));
+  if (options.requireAuth) app.addHook('preValidation', requireKey);
   const service = app.content;
   const representations = new RepresentationCache(options.cacheBytes);
   const visibility = (request: FastifyRequest) => contentVisibility(request.principal);

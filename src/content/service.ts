@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { AppError } from '../errors.js';
 import { decodeCursor, encodeCursor } from '../lib/cursor.js';
-import { LruCache } from '../lib/lru-cache.js';
+import { LRUCache } from 'lru-cache';
 import {
   createModuleImporter,
   loadSourceTools,
@@ -52,7 +52,7 @@ export function createContentService(repository: ContentRepository, options: Con
   const listeners: ContentListener[] = [];
   const importer = createModuleImporter(repository, listeners);
   // Keyed by version: an import bumps the version, so a stale entry can never be served; no TTL, no invalidation.
-  const contentCache = new LruCache<string, ModuleContent>(options.cacheEntries);
+  const contentCache = new LRUCache<string, ModuleContent>({ max: Math.max(1, options.cacheEntries) });
   const cacheKey = (module: Pick<ModuleRecord, 'id' | 'version'>) => `${module.id}:${module.version}`;
 
   /**

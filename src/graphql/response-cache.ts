@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Kind, OperationTypeNode, parse } from 'graphql';
-import { LruCache } from '../lib/lru-cache.js';
+import { LRUCache } from 'lru-cache';
 import { dependedOnCaller } from './context.js';
 
 /** One GraphQL operation as sent over POST (body) or GET (query string, variables and extensions as JSON text). */
@@ -48,11 +48,11 @@ export function recordExecutedText(request: FastifyRequest, text: string): void 
  *   (context.principal), the operation is a query, and the answer has no errors.
  */
 export class GraphqlResponseCache {
-  private readonly responses: LruCache<string, Entry>;
+  private readonly responses: LRUCache<string, Entry>;
   /** Query text -> whether it holds only query operations, worth caching at all. */
-  private readonly queries = new LruCache<string, boolean>(2000);
+  private readonly queries = new LRUCache<string, boolean>({ max: 2000 });
   /** Persisted-query hash -> its text; only verified pairs (sha256(text) === hash) are ever stored. */
-  private readonly persisted = new LruCache<string, string>(2000);
+  private readonly persisted = new LRUCache<string, string>({ max: 2000 });
   private stamp: (() => number) | undefined;
 
   /** scopeOf: the part of the caller a cacheable answer may depend on, or undefined when nothing is cached. */
@@ -60,7 +60,7 @@ export class GraphqlResponseCache {
     maxBytes: number,
     private readonly scopeOf: (request: FastifyRequest) => string | undefined,
   ) {
-    this.responses = new LruCache(Number.MAX_SAFE_INTEGER, { maxWeight: maxBytes, weigh: (entry) => entry.payload.length });
+    this.responses = new LRUCache({ maxSize: Math.max(1, maxBytes), sizeCalculation: (entry) => Math.max(1, entry.payload.length) });
   }
 
   /** Turns the cache on with the source of the content stamp (the change feed). */
@@ -122,7 +122,12 @@ export class GraphqlResponseCache {
   }
 
   private isQuery(text: string): boolean {
-    return this.queries.getOrCreate(text, () => isQueryDocument(text));
+    let known = this.queries.get(text);
+    if (known === undefined) {
+      known = isQueryDocument(text);
+      this.queries.set(text, known);
+    }
+    return known;
   }
 }
 

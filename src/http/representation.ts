@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { brotliCompressSync, constants as zlib, gzipSync } from 'node:zlib';
 import { Negotiator } from '@fastify/accept-negotiator';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { LruCache } from '../lib/lru-cache.js';
+import { LRUCache } from 'lru-cache';
 
 type Encoding = 'br' | 'gzip' | 'identity';
 
@@ -20,7 +20,7 @@ export interface Representation {
 
 const minCompressBytes = 1024;
 // Accept-Encoding values are client-controlled, so the memo of negotiated headers is bounded.
-const negotiator = new Negotiator({ supportedValues: ['br', 'gzip', 'identity'], cache: new LruCache<string, string>(256) });
+const negotiator = new Negotiator({ supportedValues: ['br', 'gzip', 'identity'], cache: new LRUCache<string, string>({ max: 256 }) });
 
 export function createRepresentation(value: unknown): Representation {
   const body = Buffer.from(JSON.stringify(value));
@@ -36,10 +36,11 @@ const sizeOf = (representation: Representation) =>
  * total size in bytes (compressed variants included) so memory stays flat however many modules are read.
  */
 export class RepresentationCache {
-  private readonly cache: LruCache<string, Representation>;
+  private readonly cache: LRUCache<string, Representation>;
 
   constructor(maxBytes: number) {
-    this.cache = new LruCache(Number.MAX_SAFE_INTEGER, { maxWeight: maxBytes, weigh: sizeOf });
+    // lru-cache needs a positive bound; with 1 byte nothing fits, which is what a budget of 0 means.
+    this.cache = new LRUCache({ maxSize: Math.max(1, maxBytes), sizeCalculation: sizeOf });
   }
 
   /** The cached representation, if any (the hot path: no content is loaded when this hits). */

@@ -10,11 +10,13 @@ import { z } from 'zod';
  * list routes.
  */
 function compileSerializer(schema: unknown): (data: unknown) => string {
+  // No fallback to JSON.stringify: it would send fields outside the schema. A schema that cannot be compiled stops
+  // the server at startup (Fastify compiles serializers when routes are ready), naming the cause.
   try {
     const json = z.toJSONSchema(schema as z.ZodType, { target: 'draft-7', io: 'output', unrepresentable: 'any' });
     return fastJson(json as Parameters<typeof fastJson>[0]) as (data: unknown) => string;
-  } catch {
-    return (data) => JSON.stringify(data);
+  } catch (error) {
+    throw new Error(`a response schema cannot be compiled into a serializer: ${(error as Error).message}`, { cause: error });
   }
 }
 
