@@ -6,13 +6,9 @@
  * Usage: node --import tsx bench/import-worker.ts '<json ImportWorkerTask>'
  * Prints one JSON line per imported module: { index, slug, rareTerms }.
  */
-import { createChangesRepository } from '../src/changes/repository.js';
-import { createChangesService } from '../src/changes/service.js';
-import { createContentRepository } from '../src/content/repository.js';
-import { createContentService } from '../src/content/service.js';
+import { testConfig } from '../src/config.js';
 import { openDatabase } from '../src/db/client.js';
-import { createSearchRepository } from '../src/search/repository.js';
-import { createSearchService } from '../src/search/service.js';
+import { createServices } from '../src/services.js';
 import { createVocabulary, generateModule, type ModuleShape } from './text.js';
 
 export interface ImportWorkerTask {
@@ -35,11 +31,9 @@ const task = JSON.parse(process.argv[2] ?? '{}') as ImportWorkerTask;
 const database = openDatabase({ path: task.dbPath, synchronous: 'NORMAL', busyTimeoutMs: 60_000, migrate: false });
 database.sqlite.pragma('synchronous = OFF');
 try {
-  // The content service exactly as `openContent` in src/cli/main.ts builds it: the change feed and the search
-  // index follow every import inside its transaction.
-  const service = createContentService(createContentRepository(database.db), { cacheEntries: 0 });
-  service.addListener(createChangesService(createChangesRepository(database.db)).listener);
-  service.addListener(createSearchService(createSearchRepository(database.db), (moduleId) => service.sectionsOf(moduleId)).listener);
+  // The services exactly as the server and the CLI assemble them: the change feed and the search index follow
+  // every import inside its transaction. Default settings; no content cache (nothing is read back).
+  const service = createServices(database.db, { ...testConfig(), contentCacheEntries: 0 }).content;
 
   const vocabulary = createVocabulary(task.seed);
   for (let index = task.worker; index < task.modules; index += task.workers) {

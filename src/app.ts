@@ -18,6 +18,7 @@ import { clientErrorHandler, normalizeError, registerProblemHandlers, sendProble
 import { learningPlugin } from './learning/plugin.js';
 import { learningRoutes } from './learning/routes.js';
 import { searchPlugin } from './search/plugin.js';
+import { servicesPlugin } from './services.js';
 import { exposeRequestId, requestIdOptions } from './http/request-id.js';
 
 export interface BuildAppOptions {
@@ -49,6 +50,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   registerGracefulClosing(app);
 
   await app.register(databasePlugin, { config });
+  await app.register(servicesPlugin, { config });
   await app.register(authPlugin);
   await app.register(protectionPlugin, { config: config.protection });
   await app.register(compress, { encodings: ['br', 'gzip'], threshold: 1024 });
@@ -60,10 +62,10 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     bodyLimit: Math.max(config.limits.jsonBodyBytes, config.limits.importBodyBytes + 64 * 1024),
   });
 
-  await app.register(contentPlugin, { config });
+  await app.register(contentPlugin);
   await app.register(changesPlugin);
   await app.register(searchPlugin, { requireAuth: config.contentRequiresAuth, cacheBytes: Math.floor(config.responseCacheBytes / 8) });
-  await app.register(learningPlugin, { config });
+  await app.register(learningPlugin);
 
   await app.register(healthRoutes);
   await app.register(contentRoutes, { prefix: '/v1', cacheBytes: config.responseCacheBytes, requireAuth: config.contentRequiresAuth });

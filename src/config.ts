@@ -39,8 +39,10 @@ export const configSchema = z.object({
   GRAPHQL_MAX_ALIASES: integer(0, 1000).default(30),
   GRAPHQL_MAX_COST: integer(1, 100_000_000).default(100_000),
   GRAPHQL_MAX_TOKENS: integer(100, 1_000_000).default(5000),
+  GRAPHQL_MAX_DOCUMENT_BYTES: integer(1024, 16 * 1024 * 1024).default(64 * 1024),
   GRAPHQL_BATCH_LIMIT: integer(0, 100).default(0),
-  GRAPHQL_INTROSPECTION: booleanFromEnv.optional(),
+  // The schema documents the API, not content, and the limits bound what any query can cost: public by default.
+  GRAPHQL_INTROSPECTION: booleanFromEnv.default(true),
   GRAPHQL_SUGGESTIONS: booleanFromEnv.optional(),
   GRAPHIQL: booleanFromEnv.optional(),
   GRAPHQL_JIT: integer(0, 1000).default(1),
@@ -104,8 +106,11 @@ export interface GraphqlConfig {
   /** Budget for fields x list sizes, computed before execution. */
   maxCost: number;
   maxTokens: number;
+  /** Length of a document's text (comments included, which the token limit does not count). */
+  maxDocumentBytes: number;
   /** Operations per batched request; 0 turns batching off. */
   batchLimit: number;
+  /** `__schema` / `__type` and the SDL at /graphql/schema.graphql. */
   introspection: boolean;
   /** "Did you mean ...?" hints in validation errors; they reveal the schema, so off in production. */
   suggestions: boolean;
@@ -174,8 +179,9 @@ function fromEnv(env: EnvConfig): Config {
       maxAliases: env.GRAPHQL_MAX_ALIASES,
       maxCost: env.GRAPHQL_MAX_COST,
       maxTokens: env.GRAPHQL_MAX_TOKENS,
+      maxDocumentBytes: env.GRAPHQL_MAX_DOCUMENT_BYTES,
       batchLimit: env.GRAPHQL_BATCH_LIMIT,
-      introspection: env.GRAPHQL_INTROSPECTION ?? env.NODE_ENV !== 'production',
+      introspection: env.GRAPHQL_INTROSPECTION,
       suggestions: env.GRAPHQL_SUGGESTIONS ?? env.NODE_ENV !== 'production',
       graphiql: env.GRAPHIQL ?? env.NODE_ENV === 'development',
       jit: env.GRAPHQL_JIT,

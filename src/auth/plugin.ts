@@ -3,8 +3,7 @@ import fp from 'fastify-plugin';
 import { AppError, isAppError } from '../errors.js';
 import { noFailedAuthLimit, type FailedAuthCounter } from './failed-auth-limiter.js';
 import type { Principal } from './principal.js';
-import { createAuthRepository } from './repository.js';
-import { createAuthService, type AuthService } from './service.js';
+import type { AuthService } from './service.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -46,7 +45,7 @@ function settle<T>(ask: () => T | PromiseLike<T>, then: (result: T) => void, fai
  */
 export const authPlugin = fp(
   async (app) => {
-    const service = createAuthService(createAuthRepository(app.database.db));
+    const service = app.services.auth;
     app.decorate('auth', service);
     app.decorate('authFailures', noFailedAuthLimit);
     app.decorateRequest('principal', null);
@@ -88,5 +87,5 @@ export const authPlugin = fp(
       );
     });
   },
-  { name: 'mnemo-auth', dependencies: ['mnemo-database'], fastify: '5.x' },
+  { name: 'mnemo-auth', dependencies: ['mnemo-services'], fastify: '5.x' },
 );

@@ -1,3 +1,4 @@
+import { includingArchived, liveOnly, type Visibility } from '../content/visibility.js';
 import type { Role } from '../db/schema.js';
 import { AppError } from '../errors.js';
 
@@ -33,5 +34,8 @@ export const allow =
     requireRole(request.principal, ...roles);
   };
 
-/** Archived modules are visible to admins only (everyone else gets a 404, as if they did not exist). */
-export const contentVisibility = (principal: Principal | null) => ({ includeArchived: principal?.role === 'admin' });
+/**
+ * The content a caller may address: archived modules are visible to admins only (everyone else gets a 404, as if
+ * they did not exist). The rule that applies it is `isVisible` in content/visibility.ts.
+ */
+export const contentVisibility = (principal: Principal | null): Visibility => (principal?.role === 'admin' ? includingArchived : liveOnly);

@@ -1,11 +1,10 @@
 import fp from 'fastify-plugin';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { requireAuthenticated } from '../auth/principal.js';
+import { requireKey } from '../auth/hooks.js';
 import { problemResponses } from '../http/problem-schema.js';
 import { useZodSchemas } from '../http/zod.js';
-import { createChangesRepository } from './repository.js';
-import { createChangesService, type ChangesService } from './service.js';
+import type { ChangesService } from './service.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -13,15 +12,14 @@ declare module 'fastify' {
   }
 }
 
-/** The change feed: written by content transactions, read by offline clients. */
+/** The change feed: written by content transactions (createServices wires it), read by offline clients. */
 export const changesPlugin = fp(
   async (app) => {
-    const service = createChangesService(createChangesRepository(app.database.db));
-    app.content.addListener(service.listener);
+    const service = app.services.changes;
     app.decorate('changes', service);
     app.graphqlResponseCache.useStamp(service.contentStamp);
   },
-  { name: 'mnemo-changes', dependencies: ['mnemo-database', 'mnemo-content', 'mnemo-graphql'], fastify: '5.x' },
+  { name: 'mnemo-changes', dependencies: ['mnemo-services', 'mnemo-content', 'mnemo-graphql'], fastify: '5.x' },
 );
 
 const changeSchema = z.object({
@@ -34,7 +32,7 @@ const changeSchema = z.object({
 
 export const changesRoutes: FastifyPluginAsyncZod<{ requireAuth: boolean }> = async (app, options) => {
   useZodSchemas(app);
-  if (options.requireAuth) app.addHook('preValidation', async (request) => void requireAuthenticated(request.principal));
+  if (options.requireAuth) app.addHook('preValidation', requireKey);
   app.get(
     '/changes',
     {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { ContentListener } from '../content/import-module.js';
 import { decodeCursor, encodeCursor } from '../lib/cursor.js';
+import { keysetPage } from '../lib/page.js';
 import type { ChangesRepository, NewChange } from './repository.js';
 
 export interface ChangeDto {
@@ -57,13 +58,12 @@ export function createChangesService(repository: ChangesRepository, now: () => D
     /** Changes after `since` (from the beginning without one). `nextCursor` is always set: store it, ask again. */
     feed(query: { since?: string | undefined; limit: number }): { changes: ChangeDto[]; nextCursor: string; hasMore: boolean } {
       const after = query.since === undefined ? 0 : decodeCursor('changes', query.since, feedCursor).seq;
-      const rows = repository.after(after, query.limit + 1);
-      const page = rows.slice(0, query.limit);
-      const last = page.at(-1)?.seq ?? after;
+      const page = keysetPage('changes', query.limit, (limit) => repository.after(after, limit), (row) => ({ seq: row.seq }));
       return {
-        changes: page.map((row) => ({ entity: row.entity, id: row.entityId, moduleSlug: row.moduleSlug, op: row.op, version: row.version })),
-        nextCursor: encodeCursor('changes', { seq: last }),
-        hasMore: rows.length > query.limit,
+        changes: page.items.map((row) => ({ entity: row.entity, id: row.entityId, moduleSlug: row.moduleSlug, op: row.op, version: row.version })),
+        // Never null: an empty page hands back the position it started from, so a client can always store and resume.
+        nextCursor: page.endCursor ?? encodeCursor('changes', { seq: after }),
+        hasMore: page.nextCursor !== null,
       };
     },
   };

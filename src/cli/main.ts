@@ -3,19 +3,12 @@ import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { relative } from 'node:path';
 import { ConfigError, loadConfig, type Config } from '../config.js';
-import { createContentRepository } from '../content/repository.js';
 import { importFile, moduleFiles, type FileImportOutcome } from '../content/seed.js';
-import { createContentService } from '../content/service.js';
-import { createAuthRepository } from '../auth/repository.js';
-import { createAuthService } from '../auth/service.js';
-import { createChangesRepository } from '../changes/repository.js';
-import { createChangesService } from '../changes/service.js';
+import { includingArchived } from '../content/visibility.js';
 import { openDatabase } from '../db/client.js';
-import { createSearchRepository } from '../search/repository.js';
-import { createSearchService } from '../search/service.js';
 import { roles } from '../db/schema.js';
-import { createLearningRepository } from '../learning/repository.js';
 import { isAppError } from '../errors.js';
+import { createServices } from '../services.js';
 
 const usage = `Usage: npm run cli -- <command> [options]
 
@@ -40,13 +33,13 @@ The database is DATABASE_PATH (default ./data/mnemo.db); the CLI can run while t
 const open = (config: Config) =>
   openDatabase({ path: config.databasePath, synchronous: config.sqlite.synchronous, busyTimeoutMs: config.sqlite.busyTimeoutMs });
 
-/** The content service with the same transaction listeners as the server, so CLI imports feed search and changes. */
-function openContent(config: Config) {
+/**
+ * The services exactly as the server assembles them (createServices), so CLI imports feed search and the change
+ * feed. No content cache: each command reads a module at most once.
+ */
+function openServices(config: Config) {
   const database = open(config);
-  const service = createContentService(createContentRepository(database.db), { cacheEntries: 0 });
-  service.addListener(createChangesService(createChangesRepository(database.db)).listener);
-  service.addListener(createSearchService(createSearchRepository(database.db), (moduleId) => service.sectionsOf(moduleId)).listener);
-  return { service, close: () => database.close() };
+  return { services: createServices(database.db, { ...config, contentCacheEntries: 0 }), close: () => database.close() };
 }
 
 function runExport(config: Config, slug: string | undefined, format: string | undefined): number {
@@ -54,9 +47,10 @@ function runExport(config: Config, slug: string | undefined, format: string | un
     console.error('mnemo: export needs a module slug and --format md|json');
     return 2;
   }
-  const { service, close } = openContent(config);
+  const { services, close } = openServices(config);
   try {
-    process.stdout.write(service.exportModule(slug, format === 'json' ? 'json' : 'markdown', { includeArchived: true }));
+    // The operator at the CLI sees archived modules, as an admin does.
+    process.stdout.write(services.content.exportModule(slug, format === 'json' ? 'json' : 'markdown', includingArchived));
     return 0;
   } catch (error) {
     console.error(`mnemo: ${isAppError(error) ? error.message : String(error)}`);
@@ -74,9 +68,9 @@ interface KeyOptions {
 }
 
 function runKeys(config: Config, [action, ...rest]: string[], options: KeyOptions): number {
-  const database = open(config);
+  const { services, close } = openServices(config);
   try {
-    const auth = createAuthService(createAuthRepository(database.db));
+    const { auth } = services;
     switch (action) {
       case 'create': {
         const role = roles.find((candidate) => candidate === options.role);
@@ -89,7 +83,7 @@ function runKeys(config: Config, [action, ...rest]: string[], options: KeyOption
           console.error('mnemo: --user goes with --role learner, and a learner key needs it');
           return 2;
         }
-        if (options.user !== undefined && !createLearningRepository(database.db).findUser(options.user)) {
+        if (options.user !== undefined && !services.learning.users.findUser(options.user)) {
           console.error(`mnemo: no user with id "${options.user}"`);
           return 1;
         }
@@ -131,7 +125,7 @@ function runKeys(config: Config, [action, ...rest]: string[], options: KeyOption
         return 2;
     }
   } finally {
-    database.close();
+    close();
   }
 }
 
@@ -179,13 +173,13 @@ async function runImport(config: Config, paths: string[], dryRun: boolean): Prom
     console.error('mnemo: no module files (.md, .json) found');
     return 2;
   }
-  const { service, close } = openContent(config);
+  const { services, close } = openServices(config);
   try {
     const outcomes: FileImportOutcome[] = [];
     const progress = createProgress(files.length);
     for (const [index, file] of files.entries()) {
       progress.start(index, file);
-      const outcome = await importFile(service.importModule, file, { dryRun, importedBy: 'cli' });
+      const outcome = await importFile(services.content.importModule, file, { dryRun, importedBy: 'cli' });
       outcomes.push(outcome);
       progress.done(index + 1, outcome);
     }

@@ -2,8 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import type { IResolvers, MercuriusContext, MercuriusLoaders } from 'mercurius';
 import { requireRole } from '../auth/principal.js';
 import { z } from 'zod';
-import { AppError, isAppError, type ErrorCode } from '../errors.js';
+import { AppError } from '../errors.js';
 import type { ResponseBudget } from '../graphql/context.js';
+import { nullWhenNotFound } from '../graphql/nullable.js';
+import { pageInfo } from '../lib/page.js';
 import { sourceLimits } from './module-source/module-input.js';
 import type { RenderedText, TextFormat } from './module-source/text-format.js';
 import { pick } from './present.js';
@@ -154,7 +156,7 @@ interface CheatSheetNode {
 
 interface ConnectionNode {
   nodes: ModuleRecord[];
-  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  pageInfo: ReturnType<typeof pageInfo>;
   tag: string | undefined;
 }
 
@@ -164,15 +166,6 @@ const pageArgs = z.object({
   tag: z.string().max(40).nullish(),
 });
 
-/** Not-found becomes null for nullable lookups, as the schema promises; other errors propagate. */
-function orNull<T>(lookup: () => T, notFound: ErrorCode): T | null {
-  try {
-    return lookup();
-  } catch (error) {
-    if (isAppError(error) && error.code === notFound) return null;
-    throw error;
-  }
-}
 
 // Content resolvers see the caller only through `contentAccess` (part of every response-cache key); reading
 // `context.principal` would make the answer caller-dependent. CONTENT_REQUIRES_AUTH is enforced for the whole
@@ -187,18 +180,14 @@ function resolvers(service: ContentService): IResolvers {
         }
         const { first, after, tag } = parsed.data;
         const page = service.listModules({ limit: first, cursor: after ?? undefined, tag: tag ?? undefined });
-        return {
-          nodes: page.items,
-          pageInfo: { hasNextPage: page.nextCursor !== null, endCursor: page.endCursor },
-          tag: tag ?? undefined,
-        };
+        return { nodes: page.items, pageInfo: pageInfo(page), tag: tag ?? undefined };
       },
       // The whole-module content comes from the service's version-keyed cache, so section loaders find it there.
       module: (_root: unknown, args: { slug: string }, context: MercuriusContext) => {
-        return orNull(() => service.getModuleContent(args.slug, context.contentAccess).module, 'MNEMO_CONTENT_MODULE_NOT_FOUND');
+        return nullWhenNotFound(() => service.getModuleContent(args.slug, context.contentAccess).module, 'MNEMO_CONTENT_MODULE_NOT_FOUND');
       },
       flashcard: (_root: unknown, args: { id: string }, context: MercuriusContext) => {
-        return orNull(() => service.getFlashcard(args.id, context.contentAccess).card, 'MNEMO_CONTENT_FLASHCARD_NOT_FOUND');
+        return nullWhenNotFound(() => service.getFlashcard(args.id, context.contentAccess).card, 'MNEMO_CONTENT_FLASHCARD_NOT_FOUND');
       },
     },
     Mutation: {
@@ -247,8 +236,12 @@ function resolvers(service: ContentService): IResolvers {
 }
 
 type Query<T> = { obj: T }[];
+type LoaderContext = Pick<MercuriusContext, 'contentAccess'>;
 // Loader results are plain records; mercurius' own loader cache would serialise every parent to build its key.
-const uncached = <T>(loader: (queries: Query<T>) => unknown[]) => ({ loader: async (queries: Query<T>) => loader(queries), opts: { cache: false } });
+const uncached = <T>(loader: (queries: Query<T>, context: LoaderContext) => unknown[]) => ({
+  loader: async (queries: Query<T>, context: LoaderContext) => loader(queries, context),
+  opts: { cache: false },
+});
 const modulesOf = (queries: Query<ModuleRecord>) => queries.map((query) => query.obj);
 
 function loaders(service: ContentService): MercuriusLoaders {
@@ -266,7 +259,13 @@ function loaders(service: ContentService): MercuriusLoaders {
       }),
     },
     Flashcard: {
-      module: uncached((queries: Query<FlashcardRecord>) => service.modulesByIds(queries.map((query) => query.obj.moduleId))),
+      // The caller's visibility, as for `flashcard(id)`: an admin's archived card has its (archived) module.
+      module: uncached((queries: Query<FlashcardRecord>, context) =>
+        service.modulesByIds(
+          queries.map((query) => query.obj.moduleId),
+          context.contentAccess,
+        ),
+      ),
     },
   } as unknown as MercuriusLoaders;
 }

@@ -67,7 +67,7 @@ export function createModuleImporter(
   return async function importModule(source: string, format: ModuleFormat, options: ImportOptions = {}): Promise<ImportResult> {
     const { parseModuleSource, renderModule } = await loadSourceTools();
     const rendered = renderModule(parseModuleSource(source, format));
-    return repository.transaction((): ImportResult => {
+    return repository.write((): ImportResult => {
       const existing = repository.findModuleBySlug(rendered.source.slug);
       if (existing && existing.contentHash === rendered.hash) {
         return { slug: existing.slug, version: existing.version, status: 'unchanged', changes: noChanges() };

@@ -1,30 +1,9 @@
 import { and, asc, count, eq, gt, inArray, isNull, notInArray, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
-import {
-  cheatSheetRows,
-  flashcards,
-  modules,
-  moduleTags,
-  moduleVersions,
-  revisionItems,
-  takeaways,
-  type CheatSheetRowRow,
-  type FlashcardRow,
-  type ModuleRow,
-  type RevisionItemRow,
-  type TakeawayRow,
-} from '../db/schema.js';
-import type { RenderedText } from './module-source/text-format.js';
-import type {
-  CheatSheetRowRecord,
-  FlashcardRecord,
-  ModuleRecord,
-  ModuleSections,
-  ModuleWrite,
-  RevisionItemRecord,
-  SectionWrite,
-  TakeawayRecord,
-} from './records.js';
+import { cheatSheetRows, flashcards, modules, moduleTags, moduleVersions, revisionItems, takeaways } from '../db/schema.js';
+import { transactionsOf } from '../db/transactions.js';
+import type { CheatSheetRowRecord, FlashcardRecord, ModuleRecord, ModuleSections, ModuleWrite, RevisionItemRecord, SectionWrite, TakeawayRecord } from './records.js';
+import { columns, jsonColumns, toCheatSheetRow, toFlashcard, toModule, toModuleRow, toRevisionItem, toTakeaway } from './row-mappers.js';
 
 export interface ModuleVersionWrite {
   moduleId: string;
@@ -52,10 +31,16 @@ export interface ListModulesQuery {
 /** Large multi-row inserts are chunked to stay far below SQLite's bound-parameter limit. */
 const insertChunk = 100;
 
+/**
+ * The SQL form of "live" (see content/visibility.ts): lists, and whatever may still be answered, hold modules that
+ * are not archived. Learning queries that join modules use it too.
+ */
+export const liveModule = isNull(modules.archivedAt);
+
 /** All SQL for content. Reads on hot paths are prepared once. */
 export function createContentRepository(db: Db) {
   const placeholder = sql.placeholder;
-  const live = isNull(modules.archivedAt);
+  const live = liveModule;
 
   const moduleBySlug = db.select().from(modules).where(eq(modules.slug, placeholder('slug'))).prepare();
   const headBySlug = db
@@ -112,10 +97,8 @@ export function createContentRepository(db: Db) {
   const flashcardById = db.select().from(flashcards).where(eq(flashcards.id, placeholder('id'))).prepare();
 
   return {
-    /** Runs `work` in one `BEGIN IMMEDIATE` transaction; `work` must be synchronous. */
-    transaction<T>(work: () => T): T {
-      return db.transaction(() => work(), { behavior: 'immediate' });
-    },
+    /** `read(work)`: one snapshot, no write lock; `write(work)`: one IMMEDIATE transaction (db/transactions.ts). */
+    ...transactionsOf(db),
 
     findModuleBySlug(slug: string): ModuleRecord | undefined {
       const row = moduleBySlug.get({ slug });
@@ -323,110 +306,3 @@ function* chunks<T>(items: T[]): Generator<T[]> {
   for (let index = 0; index < items.length; index += insertChunk) yield items.slice(index, index + insertChunk);
 }
 
-type Suffixed<N extends string> = { [K in `${N}Md` | `${N}Html` | `${N}Text`]: string };
-
-function columns<N extends string>(name: N, text: RenderedText): Suffixed<N> {
-  return { [`${name}Md`]: text.markdown, [`${name}Html`]: text.html, [`${name}Text`]: text.text } as Suffixed<N>;
-}
-
-function jsonColumns<N extends string>(name: N, texts: RenderedText[]): Suffixed<N> {
-  return columns(name, {
-    markdown: JSON.stringify(texts.map((text) => text.markdown)),
-    html: JSON.stringify(texts.map((text) => text.html)),
-    text: JSON.stringify(texts.map((text) => text.text)),
-  });
-}
-
-const rendered = (markdown: string, html: string, text: string): RenderedText => ({ markdown, html, text });
-
-function renderedList(markdown: string, html: string, text: string): RenderedText[] {
-  const md = JSON.parse(markdown) as string[];
-  const htmls = JSON.parse(html) as string[];
-  const texts = JSON.parse(text) as string[];
-  return md.map((value, index) => rendered(value, htmls[index] ?? '', texts[index] ?? ''));
-}
-
-function toModule(row: ModuleRow): ModuleRecord {
-  return {
-    id: row.id,
-    slug: row.slug,
-    title: rendered(row.titleMd, row.titleHtml, row.titleText),
-    summary: row.summaryMd === null ? null : rendered(row.summaryMd, row.summaryHtml ?? '', row.summaryText ?? ''),
-    tags: JSON.parse(row.tags) as string[],
-    version: row.version,
-    contentHash: row.contentHash,
-    cheatSheetColumns:
-      row.cheatSheetColumnsMd === null
-        ? null
-        : renderedList(row.cheatSheetColumnsMd, row.cheatSheetColumnsHtml ?? '[]', row.cheatSheetColumnsText ?? '[]'),
-    counts: {
-      takeaways: row.takeawayCount,
-      flashcards: row.flashcardCount,
-      cheatSheetRows: row.cheatSheetRowCount,
-      revisionItems: row.revisionItemCount,
-    },
-    createdAt: row.createdAt,
-    updatedAt: row.updatedAt,
-    archivedAt: row.archivedAt,
-  };
-}
-
-function toModuleRow(module: ModuleWrite): typeof modules.$inferInsert {
-  const columnsJson = module.cheatSheetColumns && jsonColumns('cheatSheetColumns', module.cheatSheetColumns);
-  return {
-    id: module.id,
-    slug: module.slug,
-    ...columns('title', module.title),
-    summaryMd: module.summary?.markdown ?? null,
-    summaryHtml: module.summary?.html ?? null,
-    summaryText: module.summary?.text ?? null,
-    tags: JSON.stringify(module.tags),
-    cheatSheetColumnsMd: columnsJson?.cheatSheetColumnsMd ?? null,
-    cheatSheetColumnsHtml: columnsJson?.cheatSheetColumnsHtml ?? null,
-    cheatSheetColumnsText: columnsJson?.cheatSheetColumnsText ?? null,
-    version: module.version,
-    contentHash: module.contentHash,
-    takeawayCount: module.counts.takeaways,
-    flashcardCount: module.counts.flashcards,
-    cheatSheetRowCount: module.counts.cheatSheetRows,
-    revisionItemCount: module.counts.revisionItems,
-    createdAt: module.createdAt,
-    updatedAt: module.updatedAt,
-  };
-}
-
-function toTakeaway(row: TakeawayRow): TakeawayRecord {
-  return {
-    id: row.id,
-    moduleId: row.moduleId,
-    position: row.position,
-    title: rendered(row.titleMd, row.titleHtml, row.titleText),
-    body: rendered(row.bodyMd, row.bodyHtml, row.bodyText),
-  };
-}
-
-function toFlashcard(row: FlashcardRow): FlashcardRecord {
-  return {
-    id: row.id,
-    moduleId: row.moduleId,
-    key: row.key,
-    position: row.position,
-    question: rendered(row.questionMd, row.questionHtml, row.questionText),
-    answer: rendered(row.answerMd, row.answerHtml, row.answerText),
-    archivedAt: row.archivedAt,
-  };
-}
-
-function toCheatSheetRow(row: CheatSheetRowRow): CheatSheetRowRecord {
-  return { id: row.id, moduleId: row.moduleId, position: row.position, cells: renderedList(row.cellsMd, row.cellsHtml, row.cellsText) };
-}
-
-function toRevisionItem(row: RevisionItemRow): RevisionItemRecord {
-  return {
-    id: row.id,
-    moduleId: row.moduleId,
-    position: row.position,
-    term: rendered(row.termMd, row.termHtml, row.termText),
-    definition: rendered(row.definitionMd, row.definitionHtml, row.definitionText),
-  };
-}

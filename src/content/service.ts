@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AppError } from '../errors.js';
-import { decodeCursor, encodeCursor } from '../lib/cursor.js';
+import { decodeCursor } from '../lib/cursor.js';
+import { keysetPage, type Page } from '../lib/page.js';
 import { LRUCache } from 'lru-cache';
 import {
   createModuleImporter,
@@ -16,19 +17,14 @@ import type { ModuleFormat } from './module-source/parse-module-source.js';
 import { toJsonSource, toMarkdownSource } from './module-source/serialize.js';
 import type { FlashcardRecord, ModuleContent, ModuleRecord, ModuleSections } from './records.js';
 import type { ContentRepository, ModuleHead } from './repository.js';
+import { includingArchived, isVisible, liveOnly, type Visibility } from './visibility.js';
 
 export interface ContentServiceOptions {
   /** Modules (with their sections) kept in memory, keyed by id and version. */
   cacheEntries: number;
 }
 
-export interface ModulePage {
-  items: ModuleRecord[];
-  /** Cursor of the page after this one; null on the last page. */
-  nextCursor: string | null;
-  /** Cursor of this page's last item (GraphQL's endCursor); null for an empty page. */
-  endCursor: string | null;
-}
+export type ModulePage = Page<ModuleRecord>;
 
 export interface VersionSummary {
   version: number;
@@ -37,16 +33,13 @@ export interface VersionSummary {
   changes: ImportChanges;
 }
 
-/** Archived modules are visible to admins only; everyone else gets a 404 as if they did not exist. */
-export interface Visibility {
-  includeArchived?: boolean;
-}
-
 const moduleCursorShape = { slug: z.string().max(64) };
 
 /**
- * Content reads, imports and the module lifecycle (archive, restore, versions, export). REST routes and GraphQL
- * resolvers both call this; neither touches the repository.
+ * Content reads, imports and the module lifecycle (archive, restore, versions, export). REST routes, GraphQL
+ * resolvers and the learning services all call this; none touches the repository. Every read of a module by slug or
+ * id takes the caller's Visibility (content/visibility.ts) and applies it through `visible`; omitted, it is
+ * `liveOnly`, so forgetting it can hide an archived module but never reveal one.
  */
 export function createContentService(repository: ContentRepository, options: ContentServiceOptions) {
   const listeners: ContentListener[] = [];
@@ -78,19 +71,21 @@ export function createContentService(repository: ContentRepository, options: Con
     return modules.map((module) => (found.get(module.id) ?? []) as ModuleSections[K]);
   }
 
-  function getModuleHead(slug: string, visibility: Visibility = {}): ModuleHead {
-    const head = repository.findModuleHead(slug);
-    if (!head || (head.archivedAt !== null && !visibility.includeArchived)) {
-      throw new AppError('MNEMO_CONTENT_MODULE_NOT_FOUND', `no module with slug "${slug}"`);
-    }
+  /** A module found by slug or id, if the visibility includes it: the one place the rule is applied. */
+  const visible = <M extends { archivedAt: string | null }>(module: M | undefined, visibility: Visibility): M | undefined =>
+    module && isVisible(module, visibility) ? module : undefined;
+
+  const moduleNotFound = (slug: string) => new AppError('MNEMO_CONTENT_MODULE_NOT_FOUND', `no module with slug "${slug}"`);
+
+  function getModuleHead(slug: string, visibility: Visibility = liveOnly): ModuleHead {
+    const head = visible(repository.findModuleHead(slug), visibility);
+    if (!head) throw moduleNotFound(slug);
     return head;
   }
 
-  function visibleModule(slug: string, visibility: Visibility = {}): ModuleRecord {
-    const module = repository.findModuleBySlug(slug);
-    if (!module || (module.archivedAt !== null && !visibility.includeArchived)) {
-      throw new AppError('MNEMO_CONTENT_MODULE_NOT_FOUND', `no module with slug "${slug}"`);
-    }
+  function visibleModule(slug: string, visibility: Visibility = liveOnly): ModuleRecord {
+    const module = visible(repository.findModuleBySlug(slug), visibility);
+    if (!module) throw moduleNotFound(slug);
     return module;
   }
 
@@ -102,8 +97,8 @@ export function createContentService(repository: ContentRepository, options: Con
   }
 
   function setArchived(slug: string, archived: boolean): { slug: string; version: number; archived: boolean } {
-    return repository.transaction(() => {
-      const module = visibleModule(slug, { includeArchived: true });
+    return repository.write(() => {
+      const module = visibleModule(slug, includingArchived);
       if ((module.archivedAt !== null) !== archived) {
         repository.setArchived(module.id, archived ? new Date().toISOString() : null);
         for (const listener of listeners) {
@@ -129,19 +124,22 @@ export function createContentService(repository: ContentRepository, options: Con
     archiveModule: (slug: string) => setArchived(slug, true),
     restoreModule: (slug: string) => setArchived(slug, false),
 
-    /** The module's current head (one indexed lookup); 404 when missing or archived. */
+    /** The module's current head (one indexed lookup); 404 when missing or not visible. */
     getModule: visibleModule,
 
-    /** Id and current version of a visible module: one three-column lookup, what every cached read starts with. */
+    /**
+     * Id and current version of a visible module: one three-column lookup, what every cached read starts with, and
+     * what a learner's `module` filter resolves to.
+     */
     getModuleHead,
 
     /** The whole module, served from memory while its version is current. */
-    getModuleContent(slug: string, visibility: Visibility = {}): ModuleContent {
+    getModuleContent(slug: string, visibility: Visibility = liveOnly): ModuleContent {
       const head = getModuleHead(slug, visibility);
       const cached = contentCache.get(cacheKey(head));
       if (cached) return cached;
       // Head and sections read in one snapshot, so a concurrent import cannot mix two versions.
-      const content = repository.transaction(() => {
+      const content = repository.read(() => {
         const module = visibleModule(slug, visibility);
         return { module, ...repository.sectionsOf(module.id) };
       });
@@ -149,26 +147,28 @@ export function createContentService(repository: ContentRepository, options: Con
       return content;
     },
 
+    /** Live modules in slug order (a list: archived modules are left out for every caller). */
     listModules(query: { limit: number; cursor?: string | undefined; tag?: string | undefined }): ModulePage {
       const after = query.cursor === undefined ? '' : decodeCursor('modules', query.cursor, moduleCursorShape).slug;
-      const rows = repository.listModules({ afterSlug: after, limit: query.limit + 1, tag: query.tag });
-      const items = rows.slice(0, query.limit);
-      const last = items.at(-1);
-      const endCursor = last ? encodeCursor('modules', { slug: last.slug }) : null;
-      return { items, nextCursor: rows.length > query.limit ? endCursor : null, endCursor };
+      return keysetPage(
+        'modules',
+        query.limit,
+        (limit) => repository.listModules({ afterSlug: after, limit, tag: query.tag }),
+        (module) => ({ slug: module.slug }),
+      );
     },
 
     countModules(tag?: string): number {
       return repository.countModules(tag);
     },
 
-    listVersions(slug: string, visibility: Visibility = {}): VersionSummary[] {
+    listVersions(slug: string, visibility: Visibility = liveOnly): VersionSummary[] {
       const module = visibleModule(slug, visibility);
       return repository.listVersions(module.id).map((row) => ({ ...row, changes: JSON.parse(row.changes) as ImportChanges }));
     },
 
     /** A past (or the current) version's content, rendered from the source it was imported from. */
-    async getVersionContent(slug: string, version: number, visibility: Visibility = {}): Promise<ModuleContent> {
+    async getVersionContent(slug: string, version: number, visibility: Visibility = liveOnly): Promise<ModuleContent> {
       const module = visibleModule(slug, visibility);
       const key = `${module.id}:v${version}`;
       const cached = contentCache.get(key);
@@ -198,17 +198,17 @@ export function createContentService(repository: ContentRepository, options: Con
     },
 
     /** The current version as a source file that re-imports as `unchanged`. */
-    exportModule(slug: string, format: ModuleFormat, visibility: Visibility = {}): string {
+    exportModule(slug: string, format: ModuleFormat, visibility: Visibility = liveOnly): string {
       const module = visibleModule(slug, visibility);
       const { source } = versionSource(module, module.version);
       return format === 'json' ? toJsonSource(source) : toMarkdownSource(source);
     },
 
     /** A flashcard by id with its module, archived cards included (history refers to them). */
-    getFlashcard(id: string, visibility: Visibility = {}): { card: FlashcardRecord; module: ModuleRecord } {
+    getFlashcard(id: string, visibility: Visibility = liveOnly): { card: FlashcardRecord; module: ModuleRecord } {
       const card = repository.findFlashcardById(id);
-      const module = card && repository.findModuleById(card.moduleId);
-      if (!card || !module || (module.archivedAt !== null && !visibility.includeArchived)) {
+      const module = card && visible(repository.findModuleById(card.moduleId), visibility);
+      if (!card || !module) {
         throw new AppError('MNEMO_CONTENT_FLASHCARD_NOT_FOUND', `no flashcard with id "${id}"`);
       }
       return { card, module };
@@ -222,13 +222,10 @@ export function createContentService(repository: ContentRepository, options: Con
     /** Sections of one module as stored now (the search index rebuilds from these on restore). */
     sectionsOf: (moduleId: string): ModuleSections => repository.sectionsOf(moduleId),
 
-    /** Live modules by id, in the order asked (null where missing or archived). */
-    modulesByIds(ids: readonly string[]): (ModuleRecord | null)[] {
+    /** Modules by id, in the order asked: null where missing or not visible (a flashcard's module, progress rows). */
+    modulesByIds(ids: readonly string[], visibility: Visibility = liveOnly): (ModuleRecord | null)[] {
       const byId = new Map(repository.findModulesByIds([...new Set(ids)]).map((module) => [module.id, module]));
-      return ids.map((id) => {
-        const module = byId.get(id);
-        return module && module.archivedAt === null ? module : null;
-      });
+      return ids.map((id) => visible(byId.get(id), visibility) ?? null);
     },
 
     /** Flashcards (archived included) with their modules, by id; two queries for any number of ids. */

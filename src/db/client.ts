@@ -14,11 +14,22 @@ export interface DatabaseHandle {
   db: Db;
   /** The raw connection, for pragmas and backup. */
   sqlite: Database.Database;
-  /** Statements run through Drizzle since the connection opened (tests assert batching with it). */
-  stats: { statements: number };
+  /** Statements run since the connection opened; tests assert batching (no N+1) with them. */
+  stats: StatementStats;
   /** Readiness: the connection answers and every committed migration is applied. */
   health(): { database: boolean; migrations: boolean };
   close(): void;
+}
+
+export interface StatementStats {
+  /** Queries Drizzle ran (its logger). */
+  statements: number;
+  /**
+   * Statements the driver executed on this connection: every run/get/all/iterate of a statement prepared on it
+   * (Drizzle's and raw SQL such as the FTS5 index alike) and every exec(). Transaction control, which
+   * better-sqlite3 runs internally (BEGIN/COMMIT/SAVEPOINT of `sqlite.transaction`), and pragmas are not counted.
+   */
+  driverStatements: number;
 }
 
 export interface OpenDatabaseOptions {
@@ -45,7 +56,8 @@ export function openDatabase(options: OpenDatabaseOptions): DatabaseHandle {
     sqlite.pragma(`synchronous = ${options.synchronous}`);
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
-    const stats = { statements: 0 };
+    const stats: StatementStats = { statements: 0, driverStatements: 0 };
+    countDriverStatements(sqlite, stats);
     const db = drizzle(sqlite, { schema, logger: { logQuery: () => void stats.statements++ } });
     if (options.migrate !== false) migrate(db, { migrationsFolder });
     return { db, sqlite, stats, health: () => databaseHealth(sqlite), close: () => sqlite.close() };
@@ -53,6 +65,38 @@ export function openDatabase(options: OpenDatabaseOptions): DatabaseHandle {
     sqlite.close();
     throw error;
   }
+}
+
+const executeMethods = ['run', 'get', 'all', 'iterate'] as const;
+type ExecuteMethod = (typeof executeMethods)[number];
+
+/**
+ * Counts executions at the driver: `prepare` on this connection returns statements whose execute methods add one
+ * to `stats.driverStatements` before running (own properties calling the prototype's, so `raw()`/`pluck()`, which
+ * return the statement itself, keep counting), and `exec` counts once per call.
+ */
+function countDriverStatements(sqlite: Database.Database, stats: StatementStats): void {
+  const prepare = sqlite.prepare.bind(sqlite);
+  const exec = sqlite.exec.bind(sqlite);
+  let counted: Record<ExecuteMethod, (this: Database.Statement, ...args: unknown[]) => unknown> | undefined;
+  const countedMethods = (statement: Database.Statement) => {
+    const prototype = Object.getPrototypeOf(statement) as Record<ExecuteMethod, (...args: unknown[]) => unknown>;
+    const wrap = (name: ExecuteMethod) =>
+      function (this: Database.Statement, ...args: unknown[]) {
+        stats.driverStatements++;
+        return prototype[name].apply(this, args);
+      };
+    return Object.fromEntries(executeMethods.map((name) => [name, wrap(name)])) as NonNullable<typeof counted>;
+  };
+  sqlite.prepare = ((source: string) => {
+    const statement = prepare(source);
+    counted ??= countedMethods(statement);
+    return Object.assign(statement, counted);
+  }) as typeof sqlite.prepare;
+  sqlite.exec = (source: string) => {
+    stats.driverStatements++;
+    return exec(source);
+  };
 }
 
 interface Journal {

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { contentVisibility, requireAuthenticated, type Principal } from '../auth/principal.js';
+import { contentVisibility, type Principal } from '../auth/principal.js';
 import { AppError } from '../errors.js';
 
 const callerDependent = Symbol('graphqlCallerDependent');
@@ -48,11 +48,11 @@ export interface GraphqlCallerContext {
 /**
  * Builds the context mercurius hands to every resolver and loader. The principal sits behind a getter so that
  * the response cache learns from the resolution itself, not from a list of field names, whether an answer
- * depended on who asked: a new learner field cannot forget to opt out of caching. With
- * `CONTENT_REQUIRES_AUTH`, the whole endpoint needs a key, checked before anything is parsed or executed.
+ * depended on who asked: a new learner field cannot forget to opt out of caching. (With `CONTENT_REQUIRES_AUTH`,
+ * the route's preValidation hook has refused anonymous callers before this runs; it must not throw, as mercurius
+ * also builds a context to format errors.)
  */
-export function buildGraphqlContext(request: FastifyRequest, options: { requireAuth: boolean; maxResponseBytes: number }): GraphqlCallerContext {
-  if (options.requireAuth) requireAuthenticated(request.principal);
+export function buildGraphqlContext(request: FastifyRequest, options: { maxResponseBytes: number }): GraphqlCallerContext {
   return {
     requestId: String(request.id),
     contentAccess: contentVisibility(request.principal),

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { ExecutionResult, GraphQLError, GraphQLFormattedError } from 'graphql';
+import { Kind, type ASTNode, type ExecutionResult, type GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { AppError, isAppError, type ErrorCode } from '../errors.js';
 import { normalizeError } from '../http/problem.js';
 
@@ -20,14 +20,31 @@ const persistedQueryCodes: Record<string, string> = {
   MER_ERR_GQL_PERSISTED_QUERY_MISMATCH: 'MNEMO_GRAPHQL_BAD_REQUEST',
 };
 
-/** Which code a GraphQL-level error (syntax, validation, variables) gets, from what graphql-js reports. */
+/** Whether an AST node is a variable or its definition. */
+const isVariableNode = (node: ASTNode | undefined) => node?.kind === Kind.VARIABLE || node?.kind === Kind.VARIABLE_DEFINITION;
+
+/**
+ * The code of an error the GraphQL layer raised while preparing the operation (parse, validation, variables),
+ * read from the error's structure, never from its English message. A rule with its own code (limits,
+ * introspection) keeps it. Otherwise:
+ * - the parser reports positions in the source and no AST node (there is no AST yet): MNEMO_GRAPHQL_SYNTAX;
+ * - graphql-js attaches variable coercion errors to the variable's definition, and the validation rules on
+ *   variable usage (unused, undefined, wrong position) to the variable or its definition:
+ *   MNEMO_GRAPHQL_BAD_VARIABLES;
+ * - graphql-jit (a compiled query run with omitted variables, or on the run that compiles it, when mercurius
+ *   leaves coercion to it) reports the definition's location without the node, before any field has a path:
+ *   also MNEMO_GRAPHQL_BAD_VARIABLES;
+ * - anything else (unknown fields or types, wrong arguments, a variable declared with an output type, no such
+ *   operation): MNEMO_GRAPHQL_VALIDATION.
+ */
 function graphqlCode(error: GraphQLError | Error): string {
-  const code = (error as GraphQLError).extensions?.code;
-  if (typeof code === 'string') return code;
-  const message = error.message;
-  if (message.includes('tokens. Parsing aborted')) return 'MNEMO_GRAPHQL_TOO_MANY_TOKENS';
-  if (message.startsWith('Syntax Error')) return 'MNEMO_GRAPHQL_SYNTAX';
-  if (message.startsWith('Variable "')) return 'MNEMO_GRAPHQL_BAD_VARIABLES';
+  // Plain errors (mercurius' request-shape checks) have none of these fields.
+  const { extensions, nodes, positions, locations, path } = error as Partial<GraphQLError>;
+  if (typeof extensions?.code === 'string') return extensions.code;
+  const node = nodes?.[0];
+  if (!node && positions?.length) return 'MNEMO_GRAPHQL_SYNTAX' satisfies ErrorCode;
+  if (isVariableNode(node)) return 'MNEMO_GRAPHQL_BAD_VARIABLES' satisfies ErrorCode;
+  if (!node && !path && locations?.length) return 'MNEMO_GRAPHQL_BAD_VARIABLES' satisfies ErrorCode;
   return 'MNEMO_GRAPHQL_VALIDATION' satisfies ErrorCode;
 }
 

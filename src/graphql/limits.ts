@@ -1,11 +1,16 @@
 import {
   getNamedType,
+  SchemaMetaFieldDef,
+  TypeMetaFieldDef,
+  TypeNameMetaFieldDef,
   GraphQLError,
   isCompositeType,
   isInterfaceType,
+  isIntrospectionType,
   isObjectType,
   Kind,
   Lexer,
+  NoSchemaIntrospectionCustomRule,
   Source,
   TokenKind,
   type ArgumentNode,
@@ -91,13 +96,15 @@ export function measureOperation(
       let child: Measure;
       if (selection.kind === Kind.FIELD) {
         const name = selection.name.value;
-        if (name.startsWith('__')) continue;
-        const field = isObjectType(parent) || isInterfaceType(parent) ? parent.getFields()[name] : undefined;
+        const field = fieldOf(schema, parent, name);
         if (!field) continue;
         const returned = getNamedType(field.type);
+        // Introspection costs and aliases like any field (a free `__typename` could be aliased without end); its
+        // nesting (`ofType { ofType ... }`) is bounded by the schema, so it adds no depth and never counts as a cycle.
+        const introspection = isIntrospectionType(returned) || name === '__typename';
         let below = none;
         if (selection.selectionSet && isCompositeType(returned)) {
-          if (isObjectType(returned) && !isConnection(returned.name) && enclosing.includes(returned.name)) {
+          if (!introspection && isObjectType(returned) && !isConnection(returned.name) && enclosing.includes(returned.name)) {
             if (!reportedCycles.has(selection)) {
               reportedCycles.add(selection);
               report(
@@ -113,7 +120,7 @@ export function measureOperation(
         }
         child = {
           cost: 1 + listSize(parent, field, selection.arguments ?? []) * below.cost,
-          depth: 1 + below.depth,
+          depth: introspection ? 0 : 1 + below.depth,
           aliases: (selection.alias ? 1 : 0) + below.aliases,
         };
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
@@ -152,6 +159,33 @@ export function measureOperation(
   return root ? measureSelections(operation.selectionSet, root, []) : none;
 }
 
+/** A field of a type, the meta fields (`__typename`, `__schema`, `__type`) included. */
+function fieldOf(schema: GraphQLSchema, parent: GraphQLNamedType, name: string): GraphQLField<unknown, unknown> | undefined {
+  if (name === '__typename') return TypeNameMetaFieldDef;
+  if (parent === schema.getQueryType() && name === '__schema') return SchemaMetaFieldDef;
+  if (parent === schema.getQueryType() && name === '__type') return TypeMetaFieldDef;
+  return isObjectType(parent) || isInterfaceType(parent) ? parent.getFields()[name] : undefined;
+}
+
+/**
+ * One operation per document. Mercurius compiles a document once (graphql-jit) for the operation it first ran, so
+ * a document holding a query and a mutation could later run the mutation whatever operationName asks for; with one
+ * operation, what runs is what was sent.
+ */
+export const singleOperationRule: ValidationRule = (context) => ({
+  Document(document) {
+    const operations = document.definitions.filter((definition) => definition.kind === Kind.OPERATION_DEFINITION);
+    if (operations.length > 1) {
+      context.reportError(
+        new GraphQLError(`send one operation per document; this one defines ${operations.length}`, {
+          nodes: operations[1],
+          extensions: { code: 'MNEMO_GRAPHQL_VALIDATION' satisfies ErrorCode },
+        }),
+      );
+    }
+  },
+});
+
 /** One validation rule for depth, aliases, cost and cycles, so an over-limit query is rejected before any resolver runs. */
 export function queryLimitsRule(limits: QueryLimits): ValidationRule {
   return (context: ValidationContext): ASTVisitor => {
@@ -178,19 +212,25 @@ export function queryLimitsRule(limits: QueryLimits): ValidationRule {
   };
 }
 
-/** Rejects `__schema` and `__type` when introspection is off (`__typename` stays allowed). */
-export const noIntrospectionRule: ValidationRule = (context) => ({
-  Field(node) {
-    if (node.name.value === '__schema' || node.name.value === '__type') {
-      context.reportError(
-        new GraphQLError('introspection is disabled on this server', {
-          nodes: node,
-          extensions: { code: 'MNEMO_GRAPHQL_INTROSPECTION_DISABLED' satisfies ErrorCode },
-        }),
-      );
-    }
-  },
-});
+/**
+ * graphql-js's NoSchemaIntrospectionCustomRule with mnemo's error code: `__schema` and `__type` are refused when
+ * introspection is off (`__typename` stays allowed). The graphql-js rule reports every field of an introspection
+ * type; only the entry points are reported here (their parent is not an introspection type), one error each.
+ */
+export const noIntrospectionRule: ValidationRule = (context) => {
+  const reportError = (error: GraphQLError) => {
+    const parent = context.getParentType();
+    if (parent && isIntrospectionType(parent)) return;
+    context.reportError(
+      new GraphQLError(error.message, {
+        nodes: error.nodes,
+        extensions: { ...error.extensions, code: 'MNEMO_GRAPHQL_INTROSPECTION_DISABLED' satisfies ErrorCode },
+      }),
+    );
+  };
+  // The rule reads types through the context it is given: a view of the real one whose reportError adds the code.
+  return NoSchemaIntrospectionCustomRule(Object.create(context, { reportError: { value: reportError } }) as ValidationContext);
+};
 
 /**
  * Rejects a document of more than `maxTokens` lexical tokens before it is parsed, counting as graphql-js does

@@ -3,13 +3,17 @@ import fp from 'fastify-plugin';
 import { Location } from 'graphql';
 import mercurius from 'mercurius';
 import type { GraphqlConfig } from '../config.js';
+import { requireKey } from '../auth/hooks.js';
 import { contentVisibility } from '../auth/principal.js';
 import { AppError } from '../errors.js';
 import { buildGraphqlContext, responseTooLarge, type GraphqlCallerContext } from './context.js';
 import { createErrorFormatter } from './error-formatter.js';
-import { assertTokenLimit, noIntrospectionRule, queryLimitsRule } from './limits.js';
+import { registerGraphiql } from './graphiql.js';
+import { assertTokenLimit, noIntrospectionRule, queryLimitsRule, singleOperationRule } from './limits.js';
+import { assertOperationExists, assertOperationShape, boundedPersistedQueries } from './request-shape.js';
 import { ListBounds } from './list-bounds.js';
 import { GraphqlResponseCache, recordExecutedText } from './response-cache.js';
+import { registerSchemaRoute } from './schema-route.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -56,7 +60,9 @@ const baseSchema = /* GraphQL */ `
 /**
  * Mercurius at /graphql with the abuse limits applied before execution: tokens at parse time; depth, aliases,
  * cost and introspection as validation rules; batching off unless configured, and capped. Domain plugins add
- * their schema, resolvers and loaders through `app.graphql.extendSchema/defineResolvers/defineLoaders`.
+ * their schema, resolvers and loaders through `app.graphql.extendSchema/defineResolvers/defineLoaders`. With
+ * introspection on, the SDL is also served at /graphql/schema.graphql; GraphiQL, when on, is served from installed
+ * packages at /graphiql.
  */
 export const graphqlPlugin = fp<{ config: GraphqlConfig; bodyLimit: number; requireAuth: boolean }>(
   async (app, { config, bodyLimit, requireAuth }) => {
@@ -70,28 +76,32 @@ export const graphqlPlugin = fp<{ config: GraphqlConfig; bodyLimit: number; requ
     app.decorate('graphqlListBounds', listBounds);
     const validationRules = [
       queryLimitsRule({ maxDepth: config.maxDepth, maxAliases: config.maxAliases, maxCost: config.maxCost, listBounds }),
+      singleOperationRule,
       ...(config.introspection ? [] : [noIntrospectionRule]),
     ];
     await app.register(mercurius, {
       schema: baseSchema,
       resolvers: { Query: { apiVersion: () => '1' } },
       path: '/graphql',
-      graphiql: config.graphiql,
+      // Mercurius' GraphiQL page loads React and GraphiQL from a CDN; mnemo serves its own (registerGraphiql).
+      graphiql: false,
       jit: config.jit,
       validationRules,
       allowBatchedQueries: config.batchLimit > 0,
-      ...(config.persistedQueries > 0
-        ? { persistedQueryProvider: mercurius.persistedQueryDefaults.automatic(config.persistedQueries) }
-        : {}),
+      ...(config.persistedQueries > 0 ? { persistedQueryProvider: boundedPersistedQueries(config.persistedQueries) } : {}),
       errorFormatter: createErrorFormatter({ suggestions: config.suggestions }) as never,
-      context: (request) => buildGraphqlContext(request, { requireAuth, maxResponseBytes: config.maxResponseBytes }),
+      context: (request) => buildGraphqlContext(request, { maxResponseBytes: config.maxResponseBytes }),
       additionalRouteOptions: {
         bodyLimit,
+        // Fastify would add HEAD to the GET route, and mercurius refuses mutations only when the method is GET.
+        exposeHeadRoute: false,
         ...(config.responseCacheBytes > 0 ? { preHandler: responseCache.lookup } : {}),
         // The size cap comes first, so an oversized answer is neither sent nor cached.
         onSend: [capResponseSize(config.maxResponseBytes), ...(config.responseCacheBytes > 0 ? [responseCache.store] : [])],
-        // Runs before mercurius parses anything: batch size and document size are checked on the raw request.
+        // Runs before mercurius parses anything: the caller, then the shape, batch size and document size of the raw
+        // request (before Fastify's schema coerces `["..."]` into a string and skips the token count).
         preValidation: async (request) => {
+          if (requireAuth) await requireKey(request);
           const operations = request.method === 'GET' ? request.query : request.body;
           if (Array.isArray(operations)) {
             if (config.batchLimit === 0) {
@@ -105,12 +115,23 @@ export const graphqlPlugin = fp<{ config: GraphqlConfig; bodyLimit: number; requ
             }
           }
           for (const operation of Array.isArray(operations) ? operations : [operations]) {
-            const query = (operation as { query?: unknown } | null)?.query;
-            if (typeof query === 'string') assertTokenLimit(query, config.maxTokens);
+            const query = assertOperationShape(operation, request.method === 'GET');
+            if (query === undefined) continue;
+            if (query.length > config.maxDocumentBytes) {
+              throw new AppError(
+                'MNEMO_GRAPHQL_DOCUMENT_TOO_LARGE',
+                `the document is ${query.length} characters; the limit is ${config.maxDocumentBytes} (send large values such as module sources as variables)`,
+              );
+            }
+            assertTokenLimit(query, config.maxTokens);
+            const operationName = (operation as { operationName?: unknown }).operationName;
+            if (request.method === 'GET' && typeof operationName === 'string') assertOperationExists(query, operationName);
           }
         },
       },
     });
+    if (config.introspection) registerSchemaRoute(app, { requireAuth });
+    if (config.graphiql) registerGraphiql(app, { graphqlPath: '/graphql' });
     // Mercurius falls back to reading a query that fails to parse as a JSON-encoded AST; only documents parsed
     // here (which carry a Location) are executed, so a hand-made "AST" can never reach validation.
     // Every domain slice has extended the schema by now: a list field without a bound would have no real cost.

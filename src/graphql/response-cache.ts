@@ -29,6 +29,12 @@ const executedKey = Symbol('graphqlExecutedText');
 
 type Marked = FastifyRequest & { [pendingKey]?: Pending; [executedKey]?: string };
 
+/**
+ * Largest document (plus variables) whose answer is cached or whose hash is learnt. Keys and texts weigh on memory
+ * as much as answers do, and real client queries are far smaller; a padded document is simply not cached.
+ */
+export const maxCacheableBytes = 16 * 1024;
+
 export const sha256Hex = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 
 /** Records the document text mercurius is about to execute (called from its preParsing hook). */
@@ -49,10 +55,10 @@ export function recordExecutedText(request: FastifyRequest, text: string): void 
  */
 export class GraphqlResponseCache {
   private readonly responses: LRUCache<string, Entry>;
-  /** Query text -> whether it holds only query operations, worth caching at all. */
+  /** sha256(query text) -> whether it holds only query operations, worth caching at all. */
   private readonly queries = new LRUCache<string, boolean>({ max: 2000 });
   /** Persisted-query hash -> its text; only verified pairs (sha256(text) === hash) are ever stored. */
-  private readonly persisted = new LRUCache<string, string>({ max: 2000 });
+  private readonly persisted = new LRUCache<string, string>({ max: 2000, maxSize: 2000 * 1024, sizeCalculation: (text) => Math.max(1, text.length) });
   private stamp: (() => number) | undefined;
 
   /** scopeOf: the part of the caller a cacheable answer may depend on, or undefined when nothing is cached. */
@@ -60,7 +66,8 @@ export class GraphqlResponseCache {
     maxBytes: number,
     private readonly scopeOf: (request: FastifyRequest) => string | undefined,
   ) {
-    this.responses = new LRUCache({ maxSize: Math.max(1, maxBytes), sizeCalculation: (entry) => Math.max(1, entry.payload.length) });
+    // Keys are sha256 digests of what the answer depends on, so an entry weighs what its answer weighs.
+    this.responses = new LRUCache({ maxSize: Math.max(1, maxBytes), sizeCalculation: (entry) => Math.max(1, entry.payload.length) + 64 });
   }
 
   /** Turns the cache on with the source of the content stamp (the change feed). */
@@ -76,8 +83,10 @@ export class GraphqlResponseCache {
     const operation = (request.method === 'GET' ? request.query : request.body) as Operation | unknown[] | null;
     if (!operation || typeof operation !== 'object' || Array.isArray(operation)) return;
     const resolved = this.resolve(request.method, operation);
-    if (!resolved || !this.isQuery(resolved.text)) return;
-    const key = JSON.stringify([scope, resolved.text, operation.variables ?? null, operation.operationName ?? null]);
+    if (!resolved) return;
+    const keyed = JSON.stringify([scope, resolved.text, operation.variables ?? null, operation.operationName ?? null]);
+    if (keyed.length > maxCacheableBytes || !this.isQuery(resolved.text)) return;
+    const key = sha256Hex(keyed);
     const stamp = this.stamp();
     // A request that registers a persisted query must reach mercurius, which stores the hash; its answer is
     // still cached for later requests.
@@ -113,7 +122,7 @@ export class GraphqlResponseCache {
     const hash = persistedHash(method, operation.extensions);
     if (typeof operation.query === 'string') {
       if (hash === undefined) return { text: operation.query, registering: false };
-      if (typeof hash !== 'string' || sha256Hex(operation.query) !== hash) return undefined;
+      if (typeof hash !== 'string' || operation.query.length > maxCacheableBytes || sha256Hex(operation.query) !== hash) return undefined;
       this.persisted.set(hash, operation.query);
       return { text: operation.query, registering: true };
     }
@@ -122,10 +131,11 @@ export class GraphqlResponseCache {
   }
 
   private isQuery(text: string): boolean {
-    let known = this.queries.get(text);
+    const digest = sha256Hex(text);
+    let known = this.queries.get(digest);
     if (known === undefined) {
       known = isQueryDocument(text);
-      this.queries.set(text, known);
+      this.queries.set(digest, known);
     }
     return known;
   }

@@ -1,7 +1,11 @@
+import { readFileSync } from 'node:fs';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import fp from 'fastify-plugin';
 import { createJsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
+
+/** package.json's version: resolved from this file, so `src/http` (tests) and `dist/http` (built) both find it. */
+export const packageVersion = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /**
  * The OpenAPI 3.1 document is generated from the zod schemas the routes validate with, so it cannot drift from
@@ -14,10 +18,10 @@ export const docsPlugin = fp(
         openapi: '3.1.0',
         info: {
           title: 'mnemo',
-          version: '1.0.0',
+          version: packageVersion,
           description:
             'Learning-content API: modules with key takeaways, flashcards, cheat sheets and quick-revision items. ' +
-            'Errors are RFC 9457 problem+json.',
+            'Errors are RFC 9457 problem+json. GraphQL: POST /graphql; its schema as SDL at GET /graphql/schema.graphql (when introspection is on).',
         },
         components: {
           securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An API key: mnemo_...' } },
@@ -31,7 +35,7 @@ export const docsPlugin = fp(
         ],
       },
       hideUntagged: true,
-      // GraphQL routes carry mercurius' JSON schemas, not zod ones; GraphQL documents itself by introspection.
+      // GraphQL routes carry mercurius' JSON schemas, not zod ones; GraphQL documents itself (introspection, SDL).
       transform: createJsonSchemaTransform({ skipList: ['/graphql'] }),
       transformObject: jsonSchemaTransformObject,
     });

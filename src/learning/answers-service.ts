@@ -1,9 +1,12 @@
+import { z } from 'zod';
+import { liveOnly, type Visibility } from '../content/visibility.js';
 import type { UserRow } from '../db/schema.js';
 import { AppError, type ErrorDetail } from '../errors.js';
 import { newId } from '../ids.js';
-import { decodeCursor, encodeCursor } from '../lib/cursor.js';
-import { z } from 'zod';
-import type { AnswerRecord, FlashcardRef, LearningRepository } from './repository.js';
+import { decodeCursor } from '../lib/cursor.js';
+import { keysetPage, mapPage, type Page } from '../lib/page.js';
+import type { AnswerRecord, AnswersRepository, FlashcardRef } from './answers-repository.js';
+import { moduleIdOf, type ModuleLookup } from './module-filter.js';
 import { answerInputSchema, type AnswerDto } from './schemas.js';
 import { comesAfter, type ScheduledAnswer, type Scheduler, type StoredCard } from './scheduler.js';
 import { presentAnswer } from './users-service.js';
@@ -71,7 +74,7 @@ export interface AnswersServiceOptions {
  * answer makes that card's state be replayed from its whole history, which holds at most `maxAnswersPerCard`
  * answers: an answer beyond that is refused (MNEMO_LEARNING_CARD_ANSWER_LIMIT).
  */
-export function createAnswersService(repository: LearningRepository, scheduler: Scheduler, options: AnswersServiceOptions) {
+export function createAnswersService(repository: AnswersRepository, modules: ModuleLookup, scheduler: Scheduler, options: AnswersServiceOptions) {
   const { maxAnswersPerCard } = options;
   const now = options.now ?? (() => new Date());
 
@@ -111,7 +114,7 @@ export function createAnswersService(repository: LearningRepository, scheduler: 
       return { invalid: invalid(typeof rawId === 'string' ? rawId.slice(0, 100) : null, new AppError('MNEMO_REQUEST_INVALID', errors[0]?.message, errors)) };
     });
     const valid = parsed.flatMap((entry) => (entry.answer ? [entry.answer] : []));
-    return repository.transaction(() => {
+    return repository.write(() => {
       const outcomes: AnswerOutcome[] = [];
       const inBatch = new Map<string, { normalized: NormalizedAnswer; record: AnswerRecord }>();
       const touched = new Map<string, { ref: FlashcardRef; answers: ScheduledAnswer[] }>();
@@ -203,25 +206,30 @@ export function createAnswersService(repository: LearningRepository, scheduler: 
       return { created: outcome!.status === 'created', answer: outcome!.answer! };
     },
 
+    /** Newest answeredAt first; a `module` filter is resolved under the caller's visibility (404 when hidden). */
     history(
       user: UserRow,
       query: { limit: number; cursor?: string | undefined; module?: string | undefined; flashcardId?: string | undefined; since?: string | undefined; until?: string | undefined },
-    ): { items: AnswerDto[]; nextCursor: string | null } {
+      visibility: Visibility = liveOnly,
+    ): Page<AnswerDto> {
       const before = query.cursor === undefined ? undefined : decodeCursor('answers', query.cursor, historyCursor);
-      const moduleId = query.module === undefined ? undefined : moduleIdOf(repository, query.module);
-      const rows = repository.history({
-        userId: user.id,
-        limit: query.limit + 1,
-        before,
-        moduleId,
-        flashcardId: query.flashcardId,
-        since: query.since && new Date(query.since).toISOString(),
-        until: query.until && new Date(query.until).toISOString(),
-      });
-      const items = rows.slice(0, query.limit);
-      const last = items.at(-1);
-      const nextCursor = rows.length > query.limit && last ? encodeCursor('answers', { answeredAt: last.answeredAt, id: last.id }) : null;
-      return { items: items.map(presentAnswer), nextCursor };
+      const moduleId = moduleIdOf(modules, query.module, visibility);
+      const page = keysetPage(
+        'answers',
+        query.limit,
+        (limit) =>
+          repository.history({
+            userId: user.id,
+            limit,
+            before,
+            moduleId,
+            flashcardId: query.flashcardId,
+            since: query.since && new Date(query.since).toISOString(),
+            until: query.until && new Date(query.until).toISOString(),
+          }),
+        (answer) => ({ answeredAt: answer.answeredAt, id: answer.id }),
+      );
+      return mapPage(page, presentAnswer);
     },
   };
 }
@@ -240,9 +248,3 @@ function normalizeStored(answer: AnswerRecord): NormalizedAnswer {
   };
 }
 
-/** A module filter names a module by slug; an unknown slug is a 404, not an empty result. */
-export function moduleIdOf(repository: LearningRepository, slug: string): string {
-  const id = repository.findModuleIdBySlug(slug);
-  if (!id) throw new AppError('MNEMO_CONTENT_MODULE_NOT_FOUND', `no module with slug "${slug}"`);
-  return id;
-}

@@ -3,11 +3,13 @@ import type { IResolvers, MercuriusContext, MercuriusLoaders } from 'mercurius';
 import type { Principal } from '../auth/principal.js';
 import type { FlashcardRecord } from '../content/records.js';
 import type { UserRow } from '../db/schema.js';
-import { AppError, isAppError } from '../errors.js';
+import { AppError } from '../errors.js';
 import { parseArguments } from '../graphql/arguments.js';
+import { nullWhenNotFound } from '../graphql/nullable.js';
+import { pageInfo, type Page } from '../lib/page.js';
 import type { AnswerOutcome } from './answers-service.js';
-import type { LearningServices } from './plugin.js';
-import { cardsQuery, historyQuery, learnerPageLimits, maxBatchAnswers, progressQuery, studyQuery } from './schemas.js';
+import type { LearningServices } from './services.js';
+import { cardsQuery, historyQuery, learnerPageLimits, maxBatchAnswers, progressQuery, studyQuery, type AnswerDto } from './schemas.js';
 import type { StudyItem } from './study-service.js';
 
 const schema = /* GraphQL */ `
@@ -132,6 +134,7 @@ const schema = /* GraphQL */ `
 `;
 
 type Context = Pick<MercuriusContext, 'principal'>;
+type LearnerContext = Pick<MercuriusContext, 'contentAccess' | 'responseBudget'>;
 
 /**
  * How long each list of the learning slice can be. Progress has a row per module the learner answered in; it
@@ -155,10 +158,7 @@ const defined = <T extends object>(value: T) =>
     [K in keyof T]: Exclude<T[K], null>;
   };
 
-const connection = <T>(page: { items: T[]; nextCursor: string | null }) => ({
-  nodes: page.items,
-  pageInfo: { hasNextPage: page.nextCursor !== null, endCursor: page.nextCursor },
-});
+const connection = <T>(page: Page<T>) => ({ nodes: page.items, pageInfo: pageInfo(page) });
 
 function resolvers({ users, answers, study }: LearningServices): IResolvers {
   /** The learner a mutation acts for: the caller's own (learner key) or `userId` (admin, integration). */
@@ -175,14 +175,8 @@ function resolvers({ users, answers, study }: LearningServices): IResolvers {
   return {
     Query: {
       me: (_root: unknown, _args: unknown, context: Context) => users.selfUser(context.principal),
-      user: (_root: unknown, args: { id: string }, context: Context) => {
-        try {
-          return users.accessibleUser(context.principal, args.id);
-        } catch (error) {
-          if (isAppError(error) && error.code === 'MNEMO_LEARNING_USER_NOT_FOUND') return null;
-          throw error;
-        }
-      },
+      user: (_root: unknown, args: { id: string }, context: Context) =>
+        nullWhenNotFound(() => users.accessibleUser(context.principal, args.id), 'MNEMO_LEARNING_USER_NOT_FOUND'),
     },
     Mutation: {
       recordAnswer: (_root: unknown, args: { input: object; userId?: string | null }, context: Context) =>
@@ -195,18 +189,25 @@ function resolvers({ users, answers, study }: LearningServices): IResolvers {
         return answers.recordBatch(user, args.inputs.map(defined)).map(outcome);
       },
     },
+    // Arguments go through the zod schemas of the matching REST routes: one definition of every limit. A module
+    // filter resolves under the caller's visibility, as over REST (admins may name an archived module).
     Learner: {
-      // Arguments go through the zod schemas of the matching REST routes: one definition of every limit.
-      answers: (user: UserRow, args: PageArgs & { module?: string | null; flashcardId?: string | null; since?: string | null; until?: string | null }) => {
+      answers: (user: UserRow, args: PageArgs & { module?: string | null; flashcardId?: string | null; since?: string | null; until?: string | null }, context: LearnerContext) => {
         const { first, after, ...filters } = args;
-        return connection(answers.history(user, parseArguments(historyQuery, { ...filters, limit: first, cursor: after })));
+        return connection(answers.history(user, parseArguments(historyQuery, { ...filters, limit: first, cursor: after }), context.contentAccess));
       },
-      cards: (user: UserRow, args: PageArgs & { module?: string | null; dueOnly: boolean }) => {
+      cards: (user: UserRow, args: PageArgs & { module?: string | null; dueOnly: boolean }, context: LearnerContext) => {
         const { due: _due, ...query } = parseArguments(cardsQuery, { module: args.module, limit: args.first, cursor: args.after });
-        return connection(study.cards(user, { ...query, due: args.dueOnly }));
+        return connection(study.cards(user, { ...query, due: args.dueOnly }, context.contentAccess));
       },
-      study: (user: UserRow, args: { module?: string | null; limit: number; newLimit: number }) => study.study(user, parseArguments(studyQuery, args)),
-      progress: (user: UserRow, args: { module?: string | null }) => study.progress(user, parseArguments(progressQuery, args)),
+      study: (user: UserRow, args: { module?: string | null; limit: number; newLimit: number }, context: LearnerContext) =>
+        study.study(user, parseArguments(studyQuery, args), context.contentAccess),
+      progress: (user: UserRow, args: { module?: string | null }, context: LearnerContext) =>
+        study.progress(user, parseArguments(progressQuery, args), context.contentAccess),
+    },
+    Answer: {
+      // Answer texts (up to 10,000 characters each) count against the response size budget like content text.
+      response: (answer: AnswerDto, _args: unknown, context: LearnerContext) => context.responseBudget.spend(answer.response ?? null),
     },
     StudyItem: {
       flashcard: (item: StudyItem): FlashcardRecord => item.card,

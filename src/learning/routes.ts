@@ -1,11 +1,12 @@
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { allow } from '../auth/principal.js';
+import { allow, contentVisibility } from '../auth/principal.js';
 import { createdKeySchema } from '../auth/schemas.js';
 import type { UserRow } from '../db/schema.js';
 import { problemResponses } from '../http/problem-schema.js';
 import { useZodSchemas } from '../http/zod.js';
+import type { Page } from '../lib/page.js';
 import {
   answerBatchBody,
   answerInputSchema,
@@ -28,6 +29,10 @@ import { presentStudyItem } from './study-service.js';
 
 const security = [{ bearer: [] }];
 const list = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), nextCursor: z.string().nullable() });
+/** A page as REST lists it: items and the cursor of the next page (GraphQL's endCursor is not part of it). */
+const listed = <T>(page: Page<T>) => ({ items: page.items, nextCursor: page.nextCursor });
+/** Which modules a `module` filter may name: the caller's, as for content reads (archived ones for admins only). */
+const visibility = (request: FastifyRequest) => contentVisibility(request.principal);
 
 /**
  * Learners (admin and integration keys) and the per-learner resources: answers, card states, study queue and
@@ -198,7 +203,7 @@ export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
           response: { 200: list(answerSchema), ...problemResponses(400, 401, 403, 404) },
         },
       },
-      async (request) => answers.history(scope.user(request), request.query),
+      async (request) => listed(answers.history(scope.user(request), request.query, visibility(request))),
     );
 
     app.get(
@@ -214,7 +219,7 @@ export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
       },
       async (request) => {
         const { due, ...query } = request.query;
-        return study.cards(scope.user(request), { ...query, due: due === 'true' });
+        return listed(study.cards(scope.user(request), { ...query, due: due === 'true' }, visibility(request)));
       },
     );
 
@@ -230,7 +235,7 @@ export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
         },
       },
       async (request) => ({
-        items: study.study(scope.user(request), request.query).map((item) => presentStudyItem(item, request.query.format)),
+        items: study.study(scope.user(request), request.query, visibility(request)).map((item) => presentStudyItem(item, request.query.format)),
       }),
     );
 
@@ -245,7 +250,7 @@ export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
           response: { 200: z.object({ items: z.array(progressSchema) }), ...problemResponses(400, 401, 403, 404) },
         },
       },
-      async (request) => ({ items: study.progress(scope.user(request), request.query) }),
+      async (request) => ({ items: study.progress(scope.user(request), request.query, visibility(request)) }),
     );
   }
 };

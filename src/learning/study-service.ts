@@ -3,10 +3,13 @@ import type { TextFormat } from '../content/module-source/text-format.js';
 import { presentFlashcard } from '../content/present.js';
 import type { FlashcardRecord, ModuleRecord } from '../content/records.js';
 import type { ContentService } from '../content/service.js';
+import { liveOnly, type Visibility } from '../content/visibility.js';
 import type { UserRow } from '../db/schema.js';
-import { decodeCursor, encodeCursor } from '../lib/cursor.js';
-import { moduleIdOf } from './answers-service.js';
-import type { CardStateRecord, LearningRepository } from './repository.js';
+import { decodeCursor } from '../lib/cursor.js';
+import { keysetPage, mapPage, type Page } from '../lib/page.js';
+import type { AnswersRepository, CardStateRecord } from './answers-repository.js';
+import { moduleIdOf } from './module-filter.js';
+import type { StatsRepository } from './stats-repository.js';
 import { cardStateNames, type Scheduler } from './scheduler.js';
 import type { CardStateDto, ProgressDto, StudyItemDto } from './schemas.js';
 
@@ -28,9 +31,14 @@ export const masteredStabilityDays = 21;
 const cardsCursor = { flashcardId: z.string().max(64) };
 const dayMs = 24 * 60 * 60 * 1000;
 
-/** Card states, the study queue and progress: reads over the answer history and its derived states. */
+/**
+ * Card states, the study queue and progress: reads over the answer history and its derived states. A `module`
+ * filter is resolved by content under the caller's visibility (404 when the caller may not see the module); the
+ * study queue and unfiltered progress hold live modules only, for every caller.
+ */
 export function createStudyService(
-  repository: LearningRepository,
+  repository: AnswersRepository,
+  stats: StatsRepository,
   content: ContentService,
   scheduler: Scheduler,
   now: () => Date = () => new Date(),
@@ -53,28 +61,27 @@ export function createStudyService(
   return {
     presentState,
 
-    cards(user: UserRow, query: { module?: string | undefined; due?: boolean; limit: number; cursor?: string | undefined }) {
+    cards(
+      user: UserRow,
+      query: { module?: string | undefined; due?: boolean; limit: number; cursor?: string | undefined },
+      visibility: Visibility = liveOnly,
+    ): Page<CardStateDto> {
       const at = now();
       const after = query.cursor === undefined ? undefined : decodeCursor('cards', query.cursor, cardsCursor).flashcardId;
-      const rows = repository.states({
-        userId: user.id,
-        limit: query.limit + 1,
-        afterFlashcardId: after,
-        moduleId: query.module === undefined ? undefined : moduleIdOf(repository, query.module),
-        dueBy: query.due ? at.toISOString() : undefined,
-      });
-      const items = rows.slice(0, query.limit);
-      const last = items.at(-1);
-      return {
-        items: items.map((state) => presentState(state, at)),
-        nextCursor: rows.length > query.limit && last ? encodeCursor('cards', { flashcardId: last.flashcardId }) : null,
-      };
+      const moduleId = moduleIdOf(content, query.module, visibility);
+      const page = keysetPage(
+        'cards',
+        query.limit,
+        (limit) => repository.states({ userId: user.id, limit, afterFlashcardId: after, moduleId, dueBy: query.due ? at.toISOString() : undefined }),
+        (state) => ({ flashcardId: state.flashcardId }),
+      );
+      return mapPage(page, (state) => presentState(state, at));
     },
 
     /** What to show next: due cards, most overdue first, then never-seen cards up to `newLimit`. */
-    study(user: UserRow, query: { module?: string | undefined; limit: number; newLimit: number }): StudyItem[] {
+    study(user: UserRow, query: { module?: string | undefined; limit: number; newLimit: number }, visibility: Visibility = liveOnly): StudyItem[] {
       const at = now();
-      const moduleId = query.module === undefined ? undefined : moduleIdOf(repository, query.module);
+      const moduleId = moduleIdOf(content, query.module, visibility);
       const due = repository.dueCards(user.id, at.toISOString(), query.limit, moduleId);
       const newIds = repository.newCardIds(user.id, Math.min(query.newLimit, query.limit - due.length), moduleId);
       const cards = content.flashcardsByIds([...due.map((state) => state.flashcardId), ...newIds]);
@@ -86,31 +93,32 @@ export function createStudyService(
     },
 
     /** Per-module progress for the modules the learner has answered in (or the one asked for). */
-    progress(user: UserRow, query: { module?: string | undefined }): ProgressDto[] {
+    progress(user: UserRow, query: { module?: string | undefined }, visibility: Visibility = liveOnly): ProgressDto[] {
       const at = now();
-      const moduleId = query.module === undefined ? undefined : moduleIdOf(repository, query.module);
-      const answerStats = new Map(repository.answerStats(user.id, moduleId).map((row) => [row.moduleId, row]));
-      const stateStats = new Map(
-        repository.stateStats(user.id, at.toISOString(), masteredStabilityDays, moduleId).map((row) => [row.moduleId, row]),
-      );
-      const ids = moduleId ? [moduleId] : [...new Set([...answerStats.keys(), ...stateStats.keys()])];
-      const modules = repository
-        .modulesForProgress(ids)
-        .filter((module) => module.archivedAt === null || module.id === moduleId)
-        .sort((a, b) => (a.slug < b.slug ? -1 : 1));
+      const filter = query.module === undefined ? undefined : content.getModule(query.module, visibility);
+      const moduleId = filter?.id;
+      const answerStats = new Map(stats.answerStats(user.id, moduleId).map((row) => [row.moduleId, row]));
+      const stateStats = new Map(stats.stateStats(user.id, at.toISOString(), masteredStabilityDays, moduleId).map((row) => [row.moduleId, row]));
+      // Unfiltered, progress is a list: the modules answered in that are live, for every caller.
+      const modules = filter
+        ? [filter]
+        : content
+            .modulesByIds([...new Set([...answerStats.keys(), ...stateStats.keys()])], liveOnly)
+            .filter((module) => module !== null)
+            .sort((a, b) => (a.slug < b.slug ? -1 : 1));
       return modules.map((module) => {
         const answers = answerStats.get(module.id);
         const states = stateStats.get(module.id);
         return {
           moduleSlug: module.slug,
-          totalCards: module.flashcardCount,
+          totalCards: module.counts.flashcards,
           seenCards: states?.seen ?? 0,
           dueNow: Number(states?.due ?? 0),
           mastered: Number(states?.mastered ?? 0),
           answers: answers?.answers ?? 0,
           accuracy: answers && answers.answers > 0 ? Number(answers.recalled) / answers.answers : null,
           lastAnsweredAt: answers?.lastAnsweredAt ?? null,
-          streakDays: answers ? streak(repository.answerDays(user.id, module.id, 400), at) : 0,
+          streakDays: answers ? streak(stats.answerDays(user.id, module.id, 400), at) : 0,
         };
       });
     },

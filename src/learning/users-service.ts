@@ -3,7 +3,8 @@ import type { AuthService, CreatedKey, KeyInfo } from '../auth/service.js';
 import type { UserRow } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { newId } from '../ids.js';
-import type { AnswerRecord, CardStateRecord, LearningRepository } from './repository.js';
+import type { AnswerRecord, AnswersRepository, CardStateRecord } from './answers-repository.js';
+import type { UsersRepository } from './users-repository.js';
 import type { UserDto } from './schemas.js';
 
 export const presentUser = (user: UserRow): UserDto => ({
@@ -14,7 +15,12 @@ export const presentUser = (user: UserRow): UserDto => ({
 });
 
 /** Learners and who may act for them: admins for all, an integration for those it created, a learner for itself. */
-export function createUsersService(repository: LearningRepository, auth: AuthService, now: () => Date = () => new Date()) {
+export function createUsersService(
+  repository: UsersRepository,
+  answers: Pick<AnswersRepository, 'allAnswers' | 'allStates'>,
+  auth: AuthService,
+  now: () => Date = () => new Date(),
+) {
   /**
    * The learner `userId` if the caller may act for it. Learners use /me (403 here); another integration's
    * learner is reported as missing (404), so ids never reveal who exists.
@@ -40,11 +46,14 @@ export function createUsersService(repository: LearningRepository, auth: AuthSer
     accessibleUser,
     selfUser,
 
+    /** A learner by id, without authorisation: for operators (the CLI), never for a request. */
+    findUser: (userId: string): UserRow | undefined => repository.findUser(userId),
+
     /** Creates a learner, or returns the caller's existing learner with that externalId (created: false). */
     createUser(principal: Principal | null, input: { externalId: string; displayName?: string | undefined }) {
       const caller = requireRole(principal, 'admin', 'integration');
       const owner = caller.role === 'integration' ? caller.keyId : '';
-      return repository.transaction(() => {
+      return repository.write(() => {
         const existing = repository.findUserByOwner(owner, input.externalId);
         if (existing) return { user: presentUser(existing), created: false };
         const user: UserRow = {
@@ -70,7 +79,7 @@ export function createUsersService(repository: LearningRepository, auth: AuthSer
 
     /** Right to erasure: the learner, their keys, answers and card states, in one transaction. */
     deleteUser(principal: Principal | null, userId: string): void {
-      repository.transaction(() => {
+      repository.write(() => {
         const user = accessibleUser(principal, userId);
         repository.deleteUser(user.id);
       });
@@ -84,12 +93,13 @@ export function createUsersService(repository: LearningRepository, auth: AuthSer
     /** Everything stored about a learner (tokens excepted: only their hashes exist, and those stay inside). */
     exportUser(principal: Principal | null, userId: string) {
       const user = accessibleUser(principal, userId);
-      return repository.transaction(() => ({
+      // One snapshot, so answers and the states derived from them agree; no write lock for a read.
+      return repository.read(() => ({
         exportedAt: now().toISOString(),
         user: presentUser(user),
         keys: auth.keysOfUser(user.id) satisfies KeyInfo[],
-        answers: repository.allAnswers(user.id).map(presentAnswer),
-        cardStates: repository.allStates(user.id).map(presentStoredState),
+        answers: answers.allAnswers(user.id).map(presentAnswer),
+        cardStates: answers.allStates(user.id).map(presentStoredState),
       }));
     },
   };

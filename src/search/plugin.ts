@@ -1,16 +1,16 @@
 import fp from 'fastify-plugin';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { IResolvers, MercuriusContext } from 'mercurius';
+import type { IResolvers } from 'mercurius';
 import { z } from 'zod';
-import { requireAuthenticated } from '../auth/principal.js';
+import { requireKey } from '../auth/hooks.js';
 import { slugParam } from '../content/schemas.js';
 import { parseArguments } from '../graphql/arguments.js';
 import { problemResponses } from '../http/problem-schema.js';
 import { RepresentationCache, sendRepresentation } from '../http/representation.js';
 import { useZodSchemas } from '../http/zod.js';
 import { maxQueryLength } from './query.js';
-import { createSearchRepository, maxSnippetSegments, searchKinds } from './repository.js';
-import { createSearchService, type SearchService } from './service.js';
+import { maxSnippetSegments, searchKinds } from './repository.js';
+import type { SearchService } from './service.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -80,8 +80,8 @@ const graphqlSchema = /* GraphQL */ `
 /** Full-text search: the FTS5 index follows content inside its transactions; REST and GraphQL read it. */
 export const searchPlugin = fp<{ requireAuth: boolean; cacheBytes: number }>(
   async (app, options) => {
-    const service = createSearchService(createSearchRepository(app.database.db), (moduleId) => app.content.sectionsOf(moduleId));
-    app.content.addListener(service.listener);
+    // Built and wired to content imports by createServices (src/services.ts).
+    const service = app.services.search;
     app.decorate('fullTextSearch', service);
 
     const run = (query: SearchQuery) => {
@@ -94,8 +94,8 @@ export const searchPlugin = fp<{ requireAuth: boolean; cacheBytes: number }>(
     app.graphqlListBounds.define('SearchHit', { snippet: maxSnippetSegments });
     app.graphql.defineResolvers({
       Query: {
-        search: (_root: unknown, args: { query: string; module?: string | null; kind?: string | null; first: number }, context: MercuriusContext) => {
-          if (options.requireAuth) requireAuthenticated(context.principal);
+        // CONTENT_REQUIRES_AUTH is enforced for the whole GraphQL endpoint; results do not depend on the caller.
+        search: (_root: unknown, args: { query: string; module?: string | null; kind?: string | null; first: number }) => {
           return run(parseArguments(searchQuery, { q: args.query, module: args.module, kind: args.kind, limit: args.first }));
         },
       },
@@ -104,7 +104,7 @@ export const searchPlugin = fp<{ requireAuth: boolean; cacheBytes: number }>(
     const results = new RepresentationCache(options.cacheBytes);
     const routes: FastifyPluginAsyncZod = async (scope) => {
       useZodSchemas(scope);
-      if (options.requireAuth) scope.addHook('preValidation', async (request) => void requireAuthenticated(request.principal));
+      if (options.requireAuth) scope.addHook('preValidation', requireKey);
       scope.get(
         '/search',
         {
@@ -130,5 +130,5 @@ export const searchPlugin = fp<{ requireAuth: boolean; cacheBytes: number }>(
     };
     await app.register(routes, { prefix: '/v1' });
   },
-  { name: 'mnemo-search', dependencies: ['mnemo-database', 'mnemo-content', 'mnemo-changes', 'mnemo-graphql'], fastify: '5.x' },
+  { name: 'mnemo-search', dependencies: ['mnemo-services', 'mnemo-content', 'mnemo-changes', 'mnemo-graphql'], fastify: '5.x' },
 );

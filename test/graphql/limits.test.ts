@@ -163,18 +163,31 @@ describe('batched queries', () => {
 });
 
 describe('introspection and suggestions', () => {
-  it('are off in production: __schema is refused, __typename still works, no "Did you mean"', async () => {
+  it('introspection is on by default, in production too; suggestions stay off there', async () => {
     await appWith({}, 'production');
-    expect(codes(await gql(app!, '{ __schema { types { name } } }'))).toEqual(['MNEMO_GRAPHQL_INTROSPECTION_DISABLED']);
-    expect(codes(await gql(app!, '{ __type(name: "Module") { name } }'))).toEqual(['MNEMO_GRAPHQL_INTROSPECTION_DISABLED']);
-    expect((await gql(app!, '{ __typename }')).data).toEqual({ __typename: 'Query' });
+    const result = await gql(app!, '{ __schema { queryType { name } } __type(name: "Module") { name } }');
+    expect(result.errors).toBeUndefined();
+    expect(result.data).toEqual({ __schema: { queryType: { name: 'Query' } }, __type: { name: 'Module' } });
     const typo = await gql(app!, '{ module(slug: "networking") { titel } }');
     expect(typo.errors![0]!.message).toBe('Cannot query field "titel" on type "Module".');
   });
 
-  it('can be switched on in production by configuration', async () => {
-    await appWith({ introspection: true, suggestions: true }, 'production');
-    expect((await gql(app!, '{ __schema { queryType { name } } }')).errors).toBeUndefined();
+  it('GRAPHQL_INTROSPECTION=false refuses __schema and __type (one error per entry point), __typename still works', async () => {
+    const { graphql } = testConfig({}, { NODE_ENV: 'production', GRAPHQL_INTROSPECTION: 'false' });
+    expect(graphql.introspection).toBe(false);
+    await appWith(graphql, 'production');
+    expect(codes(await gql(app!, '{ __schema { types { name fields { name type { name } } } } }'))).toEqual(['MNEMO_GRAPHQL_INTROSPECTION_DISABLED']);
+    expect(codes(await gql(app!, '{ __type(name: "Module") { name } }'))).toEqual(['MNEMO_GRAPHQL_INTROSPECTION_DISABLED']);
+    const both = await gql(app!, '{ a: __schema { queryType { name } } b: __type(name: "Module") { fields { name } } }');
+    expect(both.statusCode).toBe(400);
+    expect(codes(both)).toEqual(['MNEMO_GRAPHQL_INTROSPECTION_DISABLED', 'MNEMO_GRAPHQL_INTROSPECTION_DISABLED']);
+    expect(both.errors![0]!.message).toContain('"__schema"');
+    expect(codes(await gql(app!, getIntrospectionQuery()))).toEqual(['MNEMO_GRAPHQL_INTROSPECTION_DISABLED']);
+    expect((await gql(app!, '{ __typename }')).data).toEqual({ __typename: 'Query' });
+  });
+
+  it('suggestions can be switched on in production by configuration', async () => {
+    await appWith({ suggestions: true }, 'production');
     expect((await gql(app!, '{ module(slug: "x") { titel } }')).errors![0]!.message).toContain('Did you mean "title"?');
   });
 });
@@ -196,6 +209,49 @@ describe('errors', () => {
     await appWith();
     expect(codes(await gql(app!, '{ module(slug: "x" { id } }'))).toEqual(['MNEMO_GRAPHQL_SYNTAX']);
     expect(codes(await gql(app!, '{ nothing }'))).toEqual(['MNEMO_GRAPHQL_VALIDATION']);
+  });
+
+  // The codes follow from where graphql-js reports an error (parser, validation rule, variable coercion), not from
+  // its English message: these are the codes clients have always seen for each kind of mistake.
+  it.each<{ query: string; variables?: Record<string, unknown>; operationName?: string; expected: string[] }>([
+    { query: '{', expected: ['MNEMO_GRAPHQL_SYNTAX'] },
+    { query: 'query { module(slug: "x") { id } } }', expected: ['MNEMO_GRAPHQL_SYNTAX'] },
+    { query: '"unterminated', expected: ['MNEMO_GRAPHQL_SYNTAX'] },
+    { query: '{ module { id } }', expected: ['MNEMO_GRAPHQL_VALIDATION'] },
+    { query: '{ module(slug: 5) { id } }', expected: ['MNEMO_GRAPHQL_VALIDATION'] },
+    { query: '{ apiVersion @nope }', expected: ['MNEMO_GRAPHQL_VALIDATION'] },
+    { query: '{ ...F } fragment F on Foo { apiVersion }', expected: ['MNEMO_GRAPHQL_VALIDATION'] },
+    { query: 'query A { apiVersion } query B { apiVersion }', expected: ['MNEMO_GRAPHQL_VALIDATION'] },
+    { query: 'query A { apiVersion }', operationName: 'C', expected: ['MNEMO_GRAPHQL_VALIDATION'] },
+    { query: 'query($s: Int = "a") { modules(first: $s) { nodes { id } } }', expected: ['MNEMO_GRAPHQL_VALIDATION'] },
+    { query: 'query($s: String, $s: String) { module(slug: $s) { id } }', expected: ['MNEMO_GRAPHQL_VALIDATION', 'MNEMO_GRAPHQL_BAD_VARIABLES'] },
+    { query: 'query($s: Foo) { apiVersion }', expected: ['MNEMO_GRAPHQL_VALIDATION', 'MNEMO_GRAPHQL_BAD_VARIABLES'] },
+    // A variable declared with an output type is a document error, like an unknown type (it was BAD_VARIABLES
+    // while codes were read from messages, which began with "Variable").
+    { query: 'query($s: Module!) { apiVersion }', expected: ['MNEMO_GRAPHQL_VALIDATION', 'MNEMO_GRAPHQL_BAD_VARIABLES'] },
+    { query: 'query($x: Int) { apiVersion }', expected: ['MNEMO_GRAPHQL_BAD_VARIABLES'] },
+    { query: '{ module(slug: $s) { id } }', expected: ['MNEMO_GRAPHQL_BAD_VARIABLES'] },
+    { query: 'query($s: Int) { module(slug: $s) { id } }', variables: { s: 1 }, expected: ['MNEMO_GRAPHQL_BAD_VARIABLES'] },
+    { query: 'query($n: Int) { modules(first: $n) { nodes { id } } }', variables: { n: 'x' }, expected: ['MNEMO_GRAPHQL_BAD_VARIABLES'] },
+    { query: 'query($n: Int) { modules(first: $n) { nodes { id } } }', variables: { n: 2 ** 40 }, expected: ['MNEMO_GRAPHQL_BAD_VARIABLES'] },
+    { query: 'query($s: String!) { module(slug: $s) { id } }', expected: ['MNEMO_GRAPHQL_BAD_VARIABLES'] },
+  ])('$query $variables -> $expected', async ({ query, variables, operationName, expected }) => {
+    await appWith();
+    const response = await app!.inject({ method: 'POST', url: '/graphql', payload: { query, variables, operationName } });
+    expect(response.statusCode).toBe(400);
+    expect(codes(response.json())).toEqual(expected);
+  });
+
+  it('reports bad variables with the same code once graphql-jit has compiled the query', async () => {
+    await appWith({ jit: 1 });
+    const query = 'query($slug: String!) { module(slug: $slug) { slug } }';
+    // The second execution compiles the query; later ones run the compiled code, which coerces variables itself.
+    for (let run = 0; run < 3; run++) expect((await gql(app!, query, { slug: 'networking' })).data).toEqual({ module: { slug: 'networking' } });
+    for (const variables of [undefined, {}, { slug: 5 }, { slug: null }]) {
+      const result = await gql(app!, query, variables);
+      expect(result.statusCode, JSON.stringify(variables)).toBe(400);
+      expect(codes(result), JSON.stringify(variables)).toEqual(['MNEMO_GRAPHQL_BAD_VARIABLES']);
+    }
   });
 
   it('hides unexpected failures behind a generic message with the request id', async () => {

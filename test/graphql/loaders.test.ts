@@ -1,8 +1,10 @@
+import { sql } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { testConfig } from '../../src/config.js';
 import { buildTestApp } from '../helpers/app.js';
 import { gql } from '../helpers/graphql.js';
+import { answer, bearer, createLearner, type Learner } from '../helpers/learners.js';
 import { generatedModule } from '../helpers/modules.js';
 
 const wholeModules = `{
@@ -20,22 +22,67 @@ const wholeModules = `{
 let app: FastifyInstance | undefined;
 afterEach(() => app?.close());
 
-async function statementsFor(moduleCount: number): Promise<{ statements: number; modules: number }> {
+/** Statements one request runs, counted by Drizzle's logger and, independently, at the driver (better-sqlite3). */
+interface Counted {
+  drizzle: number;
+  driver: number;
+}
+
+async function counting<T>(app: FastifyInstance, run: () => Promise<T>): Promise<Counted & { result: T }> {
+  const before = { ...app.database.stats };
+  const result = await run();
+  const after = app.database.stats;
+  return { drizzle: after.statements - before.statements, driver: after.driverStatements - before.driverStatements, result };
+}
+
+async function statementsFor(moduleCount: number): Promise<Counted & { modules: number }> {
   // Fifty whole modules cost more than the default budget allows at the sections' maximum sizes.
   const base = testConfig();
   app = await buildTestApp({ config: { graphql: { ...base.graphql, maxCost: 1_000_000 } } });
   for (let index = 0; index < moduleCount; index++) {
     await app.content.importModule(JSON.stringify(generatedModule(`module-${String(index).padStart(3, '0')}`, 3)), 'json');
   }
-  const before = app.database.stats.statements;
-  const result = await gql(app, wholeModules);
+  const { result, ...counted } = await counting(app, () => gql(app!, wholeModules));
   expect(result.errors).toBeUndefined();
-  const statements = app.database.stats.statements - before;
   const nodes = result.data!.modules.nodes as { flashcards: { question: string }[]; slug: string }[];
   for (const node of nodes) expect(node.flashcards).toHaveLength(3);
   await app.close();
   app = undefined;
-  return { statements, modules: nodes.length };
+  return { ...counted, modules: nodes.length };
+}
+
+/**
+ * A learner whose every card of a `cardCount`-card module was answered Again a day ago: each card has a state and
+ * is due now, so `myState` is set on all of them and the study queue lists them all (no other module, so no new
+ * cards).
+ */
+async function learnerWithCards(cardCount: number): Promise<{ app: FastifyInstance; learner: Learner }> {
+  const built = await buildTestApp();
+  app = built;
+  await built.content.importModule(JSON.stringify(generatedModule('loader-deck', cardCount)), 'json');
+  const admin = bearer(built.auth.createKey({ role: 'admin', name: 'admin' }, null).token);
+  const integration = await built.inject({ method: 'POST', url: '/v1/keys', headers: admin, payload: { role: 'integration', name: 'lms' } });
+  const learner = await createLearner(built, bearer(integration.json().token), `loader-learner-${cardCount}`);
+  const yesterday = new Date(Date.now() - 86_400_000).toISOString();
+  const cards = built.content.getModuleContent('loader-deck').flashcards.map((card) => card.id);
+  const batch = await built.inject({
+    method: 'POST',
+    url: '/v1/me/answers/batch',
+    headers: learner.headers,
+    payload: { answers: cards.map((id) => answer(id, { rating: 1, answeredAt: yesterday })) },
+  });
+  expect(batch.statusCode).toBe(200);
+  return { app: built, learner };
+}
+
+async function learnerQuery(cardCount: number, query: string): Promise<Counted & { data: Record<string, any> }> {
+  const { app: built, learner } = await learnerWithCards(cardCount);
+  const { result: response, ...counted } = await counting(built, () => built.inject({ method: 'POST', url: '/graphql', headers: learner.headers, payload: { query } }));
+  const body = response.json() as { data: Record<string, any>; errors?: unknown };
+  expect(body.errors, response.body).toBeUndefined();
+  await built.close();
+  app = undefined;
+  return { ...counted, data: body.data };
 }
 
 describe('GraphQL loaders batch section reads', () => {
@@ -45,18 +92,68 @@ describe('GraphQL loaders batch section reads', () => {
     const large = await statementsFor(50);
     expect([small.modules, medium.modules, large.modules]).toEqual([2, 10, 50]);
     // The content stamp (response cache), one page query and one query per section (four).
-    expect(small.statements).toBe(6);
-    expect(medium.statements).toBe(small.statements);
-    expect(large.statements).toBe(small.statements);
+    expect(small.drizzle).toBe(6);
+    expect([medium.drizzle, large.drizzle]).toEqual([small.drizzle, small.drizzle]);
+    // The driver sees every statement, Drizzle's or not (raw SQL, lookups outside Drizzle).
+    expect(small.driver).toBeGreaterThanOrEqual(small.drizzle);
+    expect([medium.driver, large.driver]).toEqual([small.driver, small.driver]);
+    console.log(`modules: ${small.drizzle} Drizzle / ${small.driver} driver statements for 2, 10 and 50 whole modules`);
   });
 
   it('answers a repeated module(slug) query from cache with one statement (the content stamp)', async () => {
     app = await buildTestApp({ seed: true });
     const query = '{ module(slug: "networking") { takeaways { id } flashcards { id } cheatSheet { columns } revisionItems { id } } }';
     await gql(app, query);
-    const before = app.database.stats.statements;
-    await gql(app, query);
+    const counted = await counting(app, () => gql(app!, query));
     // Only the content stamp that tells the cached answer is current.
-    expect(app.database.stats.statements - before).toBe(1);
+    expect([counted.drizzle, counted.driver]).toEqual([1, 1]);
+  });
+});
+
+describe('statement counters', () => {
+  it('count at the driver what Drizzle never logs (raw SQL, exec) and Drizzle queries at both', async () => {
+    app = await buildTestApp();
+    const database = app.database;
+    const raw = await counting(app, async () => {
+      database.sqlite.prepare('SELECT 1 AS one').get();
+      database.sqlite.prepare('SELECT 1 AS one').raw().all();
+      database.sqlite.exec('SELECT 1');
+    });
+    expect([raw.drizzle, raw.driver]).toEqual([0, 3]);
+    const viaDrizzle = await counting(app, async () => {
+      database.db.all(sql`SELECT 1 AS one`);
+      database.db.get(sql`SELECT 2 AS two`);
+    });
+    expect([viaDrizzle.drizzle, viaDrizzle.driver]).toEqual([2, 2]);
+  });
+});
+
+describe('GraphQL loaders batch learner reads', () => {
+  it("reads a module's card states (Flashcard.myState) with as many statements for 40 cards as for 2", async () => {
+    const query = '{ module(slug: "loader-deck") { flashcards { myState { reps } } } }';
+    const small = await learnerQuery(2, query);
+    const large = await learnerQuery(40, query);
+    for (const [result, cards] of [[small, 2], [large, 40]] as const) {
+      expect(result.data.module.flashcards).toHaveLength(cards);
+      expect(result.data.module.flashcards.every((card: { myState: { reps: number } | null }) => card.myState?.reps === 1)).toBe(true);
+    }
+    expect(large.drizzle).toBe(small.drizzle);
+    expect(large.driver).toBe(small.driver);
+    expect(small.driver).toBeLessThanOrEqual(12);
+    console.log(`myState: ${small.drizzle} Drizzle / ${small.driver} driver statements for 2 cards, ${large.drizzle} / ${large.driver} for 40`);
+  });
+
+  it('builds the study queue (me.study with flashcards, modules and states) with as many statements for 40 items as for 2', async () => {
+    const query = '{ me { study(limit: 50) { flashcard { id module { slug } } state { reps } } } }';
+    const small = await learnerQuery(2, query);
+    const large = await learnerQuery(40, query);
+    for (const [result, items] of [[small, 2], [large, 40]] as const) {
+      expect(result.data.me.study).toHaveLength(items);
+      for (const item of result.data.me.study) expect(item).toMatchObject({ flashcard: { module: { slug: 'loader-deck' } }, state: { reps: 1 } });
+    }
+    expect(large.drizzle).toBe(small.drizzle);
+    expect(large.driver).toBe(small.driver);
+    expect(small.driver).toBeLessThanOrEqual(12);
+    console.log(`me.study: ${small.drizzle} Drizzle / ${small.driver} driver statements for 2 items, ${large.drizzle} / ${large.driver} for 40`);
   });
 });

@@ -307,6 +307,17 @@ export function newAnswer(userId: string, deck: readonly string[], pastDays = 30
 
 const wire = ({ clientAnswerId, flashcardId, rating, answeredAt }: SentAnswer) => ({ clientAnswerId, flashcardId, rating, answeredAt });
 
+/**
+ * Why fetch got no response: the system error code of its cause (ECONNREFUSED: no connection; ECONNRESET, EPIPE,
+ * undici's UND_ERR_SOCKET "other side closed": the connection went away under the request), or the error's name
+ * (TimeoutError).
+ */
+function networkErrorCode(error: unknown): string {
+  const cause = (error as { cause?: { code?: unknown } } | null)?.cause;
+  if (typeof cause?.code === 'string') return cause.code;
+  return error instanceof Error ? error.name : 'unknown';
+}
+
 export interface AnswerRequest {
   kind: 'single' | 'batch';
   answers: SentAnswer[];
@@ -330,6 +341,15 @@ export class AnswerLedger {
   /** Responses by status code (a batch counts once). */
   readonly statuses = new Map<number, number>();
   networkErrors = 0;
+  /** Requests sent and not yet settled (a response, or a network error), by request number. */
+  readonly inFlight = new Set<number>();
+  /**
+   * Requests that ended without a response on a connection the server had accepted (reset or closed under them:
+   * cut in flight), by request number, with the error code; `refused` counts those that never got a connection.
+   */
+  readonly cut = new Map<number, string>();
+  refused = 0;
+  private requests = 0;
   /** The slowest answer request that got a response (ms): a writer waiting on another process's lock shows here. */
   maxLatencyMs = 0;
   /** Retries of answers whose earlier request failed: stored before (200 / duplicate) or not (201 / created). */
@@ -353,15 +373,22 @@ export class AnswerLedger {
     for (const answer of request.answers) this.sent.set(answer.clientAnswerId, answer);
     let response: HttpResult;
     const started = performance.now();
+    const number = ++this.requests;
+    this.inFlight.add(number);
     try {
       response =
         request.kind === 'single'
           ? await http(baseUrl, 'POST', '/v1/me/answers', { token, body: wire(request.answers[0]!) })
           : await http(baseUrl, 'POST', '/v1/me/answers/batch', { token, body: { answers: request.answers.map(wire) } });
-    } catch {
+    } catch (error) {
       this.networkErrors += 1;
+      const code = networkErrorCode(error);
+      if (code === 'ECONNREFUSED') this.refused += 1;
+      else this.cut.set(number, code);
       for (const answer of request.answers) this.unknown.set(answer.clientAnswerId, answer);
       return { outcome: 'network-error' };
+    } finally {
+      this.inFlight.delete(number);
     }
     this.maxLatencyMs = Math.max(this.maxLatencyMs, Math.round(performance.now() - started));
     const status = response.status;

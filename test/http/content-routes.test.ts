@@ -1,8 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModuleDto, ModuleSummaryDto } from '../../src/content/schemas.js';
-import { buildTestApp } from '../helpers/app.js';
+import { buildTestApp, repoRoot } from '../helpers/app.js';
 import { generatedModule } from '../helpers/modules.js';
 
 let app: FastifyInstance;
@@ -219,6 +220,12 @@ describe('documents, health and unknown routes', () => {
     }
     const limit = doc.paths['/v1/modules'].get.parameters.find((parameter: { name: string }) => parameter.name === 'limit');
     expect(limit.schema).toMatchObject({ minimum: 1, maximum: 100 });
+  });
+
+  it('gives the OpenAPI document the version in package.json', async () => {
+    const { version } = JSON.parse(readFileSync(`${repoRoot}package.json`, 'utf8')) as { version: string };
+    expect(version).toMatch(/^\d+\.\d+\.\d+/);
+    expect((await get('/openapi.json')).json().info.version).toBe(version);
   });
 
   it('serves interactive docs at /docs', async () => {

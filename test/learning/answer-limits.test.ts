@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testConfig } from '../../src/config.js';
 import { createAnswersService } from '../../src/learning/answers-service.js';
-import { createLearningRepository } from '../../src/learning/repository.js';
+import { createAnswersRepository } from '../../src/learning/answers-repository.js';
 import { createScheduler, type ScheduledAnswer } from '../../src/learning/scheduler.js';
 import { buildTestApp } from '../helpers/app.js';
 import { generatedModule } from '../helpers/modules.js';
@@ -111,7 +111,7 @@ describe('the per-card answer limit (MAX_ANSWERS_PER_CARD)', () => {
   it('bounds what a late answer replays: never more than the limit, however many late answers are sent', async () => {
     const learner = await newLearner();
     const card = actors.deck[4]!;
-    const repository = createLearningRepository(app.database.db);
+    const repository = createAnswersRepository(app.database.db);
     const scheduler = createScheduler(testConfig().fsrs);
     const replayed: number[] = [];
     const history: number[] = [];
@@ -124,6 +124,7 @@ describe('the per-card answer limit (MAX_ANSWERS_PER_CARD)', () => {
           return rows;
         },
       },
+      app.content,
       {
         ...scheduler,
         replay: (answers: readonly ScheduledAnswer[]) => {
@@ -133,7 +134,7 @@ describe('the per-card answer limit (MAX_ANSWERS_PER_CARD)', () => {
       },
       { maxAnswersPerCard: cap },
     );
-    const user = repository.findUser(learner.userId)!;
+    const user = app.learning.users.findUser(learner.userId)!;
 
     expect(service.recordBatch(user, inOrder(card, cap - 1, 100)).every((outcome) => outcome.status === 'created')).toBe(true);
     // One late answer fills the card: the replay covers the whole history, which is exactly the limit.

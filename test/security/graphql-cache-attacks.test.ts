@@ -134,18 +134,22 @@ describe.each([
     expect(byHash.json.data.me.externalId).toBe(y.learner.externalId);
   });
 
-  it('operationName games: picking another operation of the same document runs that operation', async () => {
+  it('operationName games: a document of several operations is refused, so no name can pick a cached answer of another', async () => {
     const { app, x, y } = await world();
     const document = 'query Content { module(slug: "networking") { slug } } query Me { me { externalId answers(first: 5) { nodes { response } } } }';
-    for (const operationName of ['Content', 'Me', 'Content', 'Me']) {
+    for (const operationName of ['Content', 'Me']) {
       const victim = await send(app, { query: document, operationName }, x.learner.headers);
-      expect(victim.status).toBe(200);
+      expect(victim.status).toBe(400);
+      expect(victim.json.errors[0].extensions.code).toBe('MNEMO_GRAPHQL_VALIDATION');
     }
-    for (const operationName of ['Me', 'Content']) {
-      const attack = await send(app, { query: document, operationName }, y.learner.headers);
+    // One operation, named: the name must be its own; any other is refused before anything runs.
+    const single = 'query Me { me { externalId answers(first: 5) { nodes { response } } } }';
+    expect((await send(app, { query: single, operationName: 'Me' }, x.learner.headers)).json.data.me.externalId).toBe(x.learner.externalId);
+    for (const operationName of ['Me', 'Content', 'Other']) {
+      const attack = await send(app, { query: single, operationName }, y.learner.headers);
       expectNothingOf(x, attack.text);
     }
-    expect((await send(app, { query: document, operationName: 'Me' }, y.learner.headers)).json.data.me.externalId).toBe(y.learner.externalId);
+    expect((await send(app, { query: single, operationName: 'Me' }, y.learner.headers)).json.data.me.externalId).toBe(y.learner.externalId);
   });
 
   it('variables: an integration asking for another tenant\'s learner by id gets null, cached or not', async () => {
@@ -211,7 +215,7 @@ describe('GraphQL response cache and CONTENT_REQUIRES_AUTH', () => {
       const anonymous = await send(app, { query: content });
       // Refused for the whole endpoint, like every other door, before anything is parsed or looked up.
       expect(anonymous.status).toBe(401);
-      expect(anonymous.json.code).toBe('MNEMO_AUTH_REQUIRED');
+      expect(anonymous.json.errors[0].extensions.code).toBe('MNEMO_AUTH_REQUIRED');
       expect(anonymous.text).not.toContain('networking');
     }
     // With a hash, too.

@@ -1,7 +1,10 @@
-import { and, asc, count, desc, eq, gt, gte, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, getTableColumns, gt, gte, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
 import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
+import { liveModule } from '../content/repository.js';
 import type { Db } from '../db/client.js';
-import { answers, cardStates, flashcards, modules, users, type AnswerRow, type CardStateRow, type UserRow } from '../db/schema.js';
+import { answers, cardStates, flashcards, modules, type AnswerRow, type CardStateRow } from '../db/schema.js';
+import { transactionsOf } from '../db/transactions.js';
+import { defined, optional, prepared, shapeOf, type PreparedAll } from './prepared-statements.js';
 import type { StoredCard } from './scheduler.js';
 
 export interface AnswerRecord extends AnswerRow {
@@ -10,11 +13,6 @@ export interface AnswerRecord extends AnswerRow {
 
 export interface CardStateRecord extends CardStateRow {
   moduleSlug: string;
-}
-
-/** The part of a Drizzle prepared select these repositories use. */
-interface PreparedAll<T> {
-  all(values: Record<string, unknown>): T[];
 }
 
 export interface HistoryQuery {
@@ -42,60 +40,14 @@ export interface FlashcardRef {
   moduleSlug: string;
 }
 
-const answerColumns = {
-  id: answers.id,
-  userId: answers.userId,
-  clientAnswerId: answers.clientAnswerId,
-  flashcardId: answers.flashcardId,
-  moduleId: answers.moduleId,
-  rating: answers.rating,
-  correct: answers.correct,
-  answeredAt: answers.answeredAt,
-  receivedAt: answers.receivedAt,
-  durationMs: answers.durationMs,
-  response: answers.response,
-  moduleSlug: modules.slug,
-};
-
-const stateColumns = {
-  userId: cardStates.userId,
-  flashcardId: cardStates.flashcardId,
-  moduleId: cardStates.moduleId,
-  state: cardStates.state,
-  due: cardStates.due,
-  stability: cardStates.stability,
-  difficulty: cardStates.difficulty,
-  elapsedDays: cardStates.elapsedDays,
-  scheduledDays: cardStates.scheduledDays,
-  learningSteps: cardStates.learningSteps,
-  reps: cardStates.reps,
-  lapses: cardStates.lapses,
-  lastReview: cardStates.lastReview,
-  lastAnsweredAt: cardStates.lastAnsweredAt,
-  lastClientAnswerId: cardStates.lastClientAnswerId,
-  moduleSlug: modules.slug,
-};
+// Rows with the slug of their module (what clients see), columns in table order.
+const answerColumns = { ...getTableColumns(answers), moduleSlug: modules.slug };
+const stateColumns = { ...getTableColumns(cardStates), moduleSlug: modules.slug };
 
 const snakeCase = (name: string) => name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 
-const optional = <T>(row: T | undefined): T[] => (row === undefined ? [] : [row]);
-
-/** Drops undefined values, so optional filters bind only when their placeholder exists. */
-const defined = (values: Record<string, string | undefined>) =>
-  Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined)) as Record<string, string>;
-
-/** Queries with optional filters are prepared once per combination of filters present, on first use. */
-function prepared<T>(cache: Map<string, T>, shape: string, build: () => T): T {
-  let statement = cache.get(shape);
-  if (!statement) {
-    statement = build();
-    cache.set(shape, statement);
-  }
-  return statement;
-}
-
-/** All SQL for learners, answers and card states. */
-export function createLearningRepository(db: Db) {
+/** All SQL for answers and the card states derived from them, with the study queue read from both. */
+export function createAnswersRepository(db: Db) {
   const p = sql.placeholder;
   const historyStatements = new Map<string, PreparedAll<AnswerRecord>>();
   const stateStatements = new Map<string, PreparedAll<CardStateRecord>>();
@@ -119,15 +71,15 @@ export function createLearningRepository(db: Db) {
     .where(and(eq(cardStates.userId, p('userId')), eq(cardStates.flashcardId, p('flashcardId'))))
     .prepare();
   const refColumns = { id: flashcards.id, moduleId: flashcards.moduleId, moduleSlug: modules.slug };
-  // A card of an archived module is refused like an unknown one (its module is a 404 for learners and integrations);
-  // a card archived by a re-import of a live module still takes answers, as GET /v1/flashcards/:id still serves it.
+  // A card of an archived module is refused like an unknown one, for every caller: answers go to live content only
+  // (the study queue never offers such a card either). A card archived by a re-import of a live module still
+  // takes answers, as GET /v1/flashcards/:id still serves it.
   const flashcardRef = db
     .select(refColumns)
     .from(flashcards)
     .innerJoin(modules, eq(modules.id, flashcards.moduleId))
-    .where(and(eq(flashcards.id, p('id')), isNull(modules.archivedAt)))
+    .where(and(eq(flashcards.id, p('id')), liveModule))
     .prepare();
-  const userById = db.select().from(users).where(eq(users.id, p('id'))).prepare();
   // Id lists are bound as one JSON array (json_each), so these are prepared once whatever the batch size.
   const inJsonArray = (column: SQLiteColumn) => sql`${column} IN (SELECT value FROM json_each(${p('ids')}))`;
   const answersByClientIds = db
@@ -140,7 +92,7 @@ export function createLearningRepository(db: Db) {
     .select(refColumns)
     .from(flashcards)
     .innerJoin(modules, eq(modules.id, flashcards.moduleId))
-    .where(and(inJsonArray(flashcards.id), isNull(modules.archivedAt)))
+    .where(and(inJsonArray(flashcards.id), liveModule))
     .prepare();
   const statesByCardIds = db
     .select()
@@ -169,27 +121,7 @@ export function createLearningRepository(db: Db) {
     .prepare();
 
   return {
-    transaction<T>(work: () => T): T {
-      return db.transaction(() => work(), { behavior: 'immediate' });
-    },
-
-    findUser: (id: string): UserRow | undefined => userById.get({ id }),
-    findUserByOwner: (owner: string, externalId: string): UserRow | undefined =>
-      db.select().from(users).where(and(eq(users.owner, owner), eq(users.externalId, externalId))).get(),
-    findUsersByExternalId: (externalId: string, owner?: string): UserRow[] =>
-      db
-        .select()
-        .from(users)
-        .where(and(eq(users.externalId, externalId), owner === undefined ? undefined : eq(users.owner, owner)))
-        .orderBy(asc(users.createdAt), asc(users.id))
-        .limit(100)
-        .all(),
-    insertUser: (user: UserRow) => void db.insert(users).values(user).onConflictDoNothing().run(),
-    /** Answers, card states and learner keys go with the user (ON DELETE CASCADE). */
-    deleteUser: (id: string) => db.delete(users).where(eq(users.id, id)).run().changes > 0,
-
-    findModuleIdBySlug: (slug: string): string | undefined =>
-      db.select({ id: modules.id }).from(modules).where(eq(modules.slug, slug)).get()?.id,
+    ...transactionsOf(db),
 
     /** A batch's earlier answers in one query (idempotency check for the whole batch); one id is a key lookup. */
     findAnswers(userId: string, clientAnswerIds: string[]): AnswerRecord[] {
@@ -206,7 +138,7 @@ export function createLearningRepository(db: Db) {
     answersOfCard: (userId: string, flashcardId: string) => answersOfCard.all({ userId, flashcardId }),
 
     history(query: HistoryQuery): AnswerRecord[] {
-      const shape = [query.moduleId, query.flashcardId, query.since, query.until, query.before].map((value) => (value === undefined ? 0 : 1)).join('');
+      const shape = shapeOf(query.moduleId, query.flashcardId, query.since, query.until, query.before);
       const statement = prepared(historyStatements, shape, () =>
         db
           .select(answerColumns)
@@ -259,7 +191,7 @@ export function createLearningRepository(db: Db) {
 
     /** Card states in flashcard-id order (stable keyset paging), optionally one module's or those due by a time. */
     states(query: CardStatesQuery): CardStateRecord[] {
-      const shape = [query.moduleId, query.dueBy, query.afterFlashcardId].map((value) => (value === undefined ? 0 : 1)).join('');
+      const shape = shapeOf(query.moduleId, query.dueBy, query.afterFlashcardId);
       const statement = prepared(stateStatements, shape, () =>
         db
           .select(stateColumns)
@@ -317,7 +249,7 @@ export function createLearningRepository(db: Db) {
               moduleId !== undefined ? eq(cardStates.moduleId, p('moduleId')) : undefined,
               lte(cardStates.due, p('now')),
               isNull(flashcards.archivedAt),
-              isNull(modules.archivedAt),
+              liveModule,
             ),
           )
           .orderBy(asc(cardStates.due), asc(cardStates.flashcardId))
@@ -338,7 +270,7 @@ export function createLearningRepository(db: Db) {
             and(
               moduleId !== undefined ? eq(flashcards.moduleId, p('moduleId')) : undefined,
               isNull(flashcards.archivedAt),
-              isNull(modules.archivedAt),
+              liveModule,
               sql`NOT EXISTS (SELECT 1 FROM ${cardStates} WHERE ${cardStates.userId} = ${p('userId')} AND ${cardStates.flashcardId} = ${flashcards.id})`,
             ),
           )
@@ -348,59 +280,7 @@ export function createLearningRepository(db: Db) {
       );
       return statement.all({ userId, limit, ...defined({ moduleId }) }).map((row) => row.id);
     },
-
-    /** Per-module answer counts for a user: total, recalled (rating above Again), last answer time. */
-    answerStats(userId: string, moduleId?: string) {
-      return db
-        .select({
-          moduleId: answers.moduleId,
-          answers: count(),
-          recalled: sql<number>`sum(${answers.rating} > 1)`,
-          lastAnsweredAt: sql<string>`max(${answers.answeredAt})`,
-        })
-        .from(answers)
-        .where(and(eq(answers.userId, userId), moduleId ? eq(answers.moduleId, moduleId) : undefined))
-        .groupBy(answers.moduleId)
-        .all();
-    },
-
-    /** Per-module card-state counts for live cards: seen, due by `now`, mastered. */
-    stateStats(userId: string, now: string, masteredStability: number, moduleId?: string) {
-      return db
-        .select({
-          moduleId: cardStates.moduleId,
-          seen: count(),
-          due: sql<number>`sum(${cardStates.due} <= ${now})`,
-          mastered: sql<number>`sum(${cardStates.state} = 2 AND ${cardStates.stability} >= ${masteredStability})`,
-        })
-        .from(cardStates)
-        .innerJoin(flashcards, eq(flashcards.id, cardStates.flashcardId))
-        .where(and(eq(cardStates.userId, userId), isNull(flashcards.archivedAt), moduleId ? eq(cardStates.moduleId, moduleId) : undefined))
-        .groupBy(cardStates.moduleId)
-        .all();
-    },
-
-    /** Distinct UTC days with at least one answer, newest first (for streaks). */
-    answerDays(userId: string, moduleId: string, limit: number): string[] {
-      return db
-        .selectDistinct({ day: sql<string>`substr(${answers.answeredAt}, 1, 10)` })
-        .from(answers)
-        .where(and(eq(answers.userId, userId), eq(answers.moduleId, moduleId)))
-        .orderBy(desc(sql`substr(${answers.answeredAt}, 1, 10)`))
-        .limit(limit)
-        .all()
-        .map((row) => row.day);
-    },
-
-    modulesForProgress: (ids: string[]) =>
-      ids.length
-        ? db
-            .select({ id: modules.id, slug: modules.slug, flashcardCount: modules.flashcardCount, archivedAt: modules.archivedAt })
-            .from(modules)
-            .where(inArray(modules.id, ids))
-            .all()
-        : [],
   };
 }
 
-export type LearningRepository = ReturnType<typeof createLearningRepository>;
+export type AnswersRepository = ReturnType<typeof createAnswersRepository>;

@@ -1,0 +1,14 @@
+import { isAppError, type ErrorCode } from '../errors.js';
+
+/**
+ * The one rule for nullable lookups (`module`, `flashcard`, `user`): "not found" (or not visible to the caller,
+ * which answers the same) becomes null, as the schema promises; every other error propagates.
+ */
+export function nullWhenNotFound<T>(lookup: () => T, ...notFound: ErrorCode[]): T | null {
+  try {
+    return lookup();
+  } catch (error) {
+    if (isAppError(error) && notFound.includes(error.code)) return null;
+    throw error;
+  }
+}

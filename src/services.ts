@@ -1,0 +1,53 @@
+import fp from 'fastify-plugin';
+import { createAuthRepository } from './auth/repository.js';
+import { createAuthService, type AuthService } from './auth/service.js';
+import { createChangesRepository } from './changes/repository.js';
+import { createChangesService, type ChangesService } from './changes/service.js';
+import type { Config } from './config.js';
+import { createContentRepository } from './content/repository.js';
+import { createContentService, type ContentService } from './content/service.js';
+import type { Db } from './db/client.js';
+import { createLearningServices, type LearningConfig, type LearningServices } from './learning/services.js';
+import { createSearchRepository } from './search/repository.js';
+import { createSearchService, type SearchService } from './search/service.js';
+
+/** Every service of the application, over one connection. */
+export interface Services {
+  auth: AuthService;
+  content: ContentService;
+  changes: ChangesService;
+  search: SearchService;
+  learning: LearningServices;
+}
+
+export type ServicesConfig = Pick<Config, 'contentCacheEntries'> & LearningConfig;
+
+/**
+ * Assembles the services once, for the server (the domain plugins decorate the app with these), the CLI and the
+ * benchmark's import workers, so all three write the same things: the change feed and the search index follow
+ * every content transaction wherever the import comes from. A new content listener is added here, and only here.
+ */
+export function createServices(db: Db, config: ServicesConfig): Services {
+  const auth = createAuthService(createAuthRepository(db));
+  const content = createContentService(createContentRepository(db), { cacheEntries: config.contentCacheEntries });
+  const changes = createChangesService(createChangesRepository(db));
+  const search = createSearchService(createSearchRepository(db), (moduleId) => content.sectionsOf(moduleId));
+  content.addListener(changes.listener);
+  content.addListener(search.listener);
+  return { auth, content, changes, search, learning: createLearningServices(db, content, auth, config) };
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** What `createServices` built; each domain plugin exposes its part (`app.content`, `app.learning`, ...). */
+    services: Services;
+  }
+}
+
+/** Builds the services on the process's connection, before any domain plugin needs them. */
+export const servicesPlugin = fp<{ config: ServicesConfig }>(
+  async (app, { config }) => {
+    app.decorate('services', createServices(app.database.db, config));
+  },
+  { name: 'mnemo-services', dependencies: ['mnemo-database'], fastify: '5.x' },
+);
