@@ -40,7 +40,7 @@ export const contentAdminRoutes: FastifyPluginAsyncZod<{ importBodyBytes: number
       const contentType = request.headers['content-type'] ?? '';
       const format = contentType.startsWith('application/json') ? 'json' : 'markdown';
       const result = await service.importModule(request.body, format, { dryRun: request.query.dryRun === 'true', importedBy: admin.name });
-      return reply.code(result.status === 'created' ? 201 : 200).send({ ...result, dryRun: request.query.dryRun === 'true' });
+      return reply.code(result.status === 'created' ? 201 : 200).send(result);
     },
   );
 

@@ -193,9 +193,7 @@ function resolvers(service: ContentService): IResolvers {
     Mutation: {
       importModule: async (_root: unknown, args: { source: string; format: 'MARKDOWN' | 'JSON'; dryRun: boolean }, context: MercuriusContext) => {
         const admin = requireRole(context.principal, 'admin');
-        const dryRun = args.dryRun === true;
-        const result = await service.importModule(args.source, args.format === 'JSON' ? 'json' : 'markdown', { dryRun, importedBy: admin.name });
-        return { ...result, dryRun };
+        return service.importModule(args.source, args.format === 'JSON' ? 'json' : 'markdown', { dryRun: args.dryRun === true, importedBy: admin.name });
       },
       archiveModule: (_root: unknown, args: { slug: string }, context: MercuriusContext) => {
         requireRole(context.principal, 'admin');

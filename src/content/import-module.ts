@@ -21,6 +21,8 @@ export interface ImportResult {
   version: number;
   status: 'created' | 'updated' | 'unchanged';
   changes: ImportChanges;
+  /** Echoed from the options: true when nothing was written. Every door reports it from here. */
+  dryRun: boolean;
 }
 
 export interface ImportOptions {
@@ -67,13 +69,15 @@ export function createModuleImporter(
   return async function importModule(source: string, format: ModuleFormat, options: ImportOptions = {}): Promise<ImportResult> {
     const { parseModuleSource, renderModule } = await loadSourceTools();
     const rendered = renderModule(parseModuleSource(source, format));
-    return repository.write((): ImportResult => {
+    const dryRun = options.dryRun === true;
+    // A dry run only reads: it plans against a snapshot and takes no write lock.
+    return (dryRun ? repository.read : repository.write)((): ImportResult => {
       const existing = repository.findModuleBySlug(rendered.source.slug);
       if (existing && existing.contentHash === rendered.hash) {
-        return { slug: existing.slug, version: existing.version, status: 'unchanged', changes: noChanges() };
+        return { slug: existing.slug, version: existing.version, status: 'unchanged', changes: noChanges(), dryRun };
       }
       const plan = planWrite(repository, rendered, existing, now().toISOString());
-      if (!options.dryRun) {
+      if (!dryRun) {
         if (existing) repository.updateModule(plan.module);
         else repository.insertModule(plan.module);
         repository.writeSections(plan.module.id, plan.sections, plan.module.updatedAt);
@@ -105,6 +109,7 @@ export function createModuleImporter(
         version: plan.module.version,
         status: existing ? 'updated' : 'created',
         changes: plan.changes,
+        dryRun,
       };
     });
   };

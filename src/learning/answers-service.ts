@@ -20,6 +20,18 @@ export interface AnswerOutcome {
   error?: AppError;
 }
 
+/** One batch item's result as both doors send it (GraphQL spells the status as its enum). */
+export function presentOutcome(outcome: AnswerOutcome) {
+  return {
+    clientAnswerId: outcome.clientAnswerId,
+    status: outcome.status,
+    ...(outcome.answer ? { answer: outcome.answer } : {}),
+    ...(outcome.error
+      ? { error: { code: outcome.error.code, message: outcome.error.message, ...(outcome.error.errors ? { errors: outcome.error.errors } : {}) } }
+      : {}),
+  };
+}
+
 /** How far ahead of the server's clock a client's answeredAt may be (clock skew), in milliseconds. */
 const maxClockSkewMs = 5 * 60 * 1000;
 

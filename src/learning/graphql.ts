@@ -7,7 +7,7 @@ import { AppError } from '../errors.js';
 import { parseArguments } from '../graphql/arguments.js';
 import { nullWhenNotFound } from '../graphql/nullable.js';
 import { pageInfo, type Page } from '../lib/page.js';
-import type { AnswerOutcome } from './answers-service.js';
+import { presentOutcome, type AnswerOutcome } from './answers-service.js';
 import type { LearningServices } from './services.js';
 import { cardsQuery, historyQuery, learnerPageLimits, maxBatchAnswers, progressQuery, studyQuery, type AnswerDto } from './schemas.js';
 import type { StudyItem } from './study-service.js';
@@ -165,12 +165,7 @@ function resolvers({ users, answers, study }: LearningServices): IResolvers {
   const actingFor = (principal: Principal | null, userId: string | null | undefined): UserRow =>
     userId ? users.accessibleUser(principal, userId) : users.selfUser(principal);
 
-  const outcome = (result: AnswerOutcome) => ({
-    clientAnswerId: result.clientAnswerId,
-    status: result.status.toUpperCase(),
-    answer: result.answer ?? null,
-    error: result.error ? { code: result.error.code, message: result.error.message } : null,
-  });
+  const outcome = (result: AnswerOutcome) => ({ ...presentOutcome(result), status: result.status.toUpperCase() });
 
   return {
     Query: {

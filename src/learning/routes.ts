@@ -25,6 +25,7 @@ import {
   userIdParams,
   userSchema,
 } from './schemas.js';
+import { presentOutcome } from './answers-service.js';
 import { presentStudyItem } from './study-service.js';
 
 const security = [{ bearer: [] }];
@@ -179,16 +180,7 @@ export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
       },
       async (request) => {
         const outcomes = answers.recordBatch(scope.user(request), request.body.answers);
-        return {
-          results: outcomes.map((outcome) => ({
-            clientAnswerId: outcome.clientAnswerId,
-            status: outcome.status,
-            ...(outcome.answer ? { answer: outcome.answer } : {}),
-            ...(outcome.error
-              ? { error: { code: outcome.error.code, message: outcome.error.message, ...(outcome.error.errors ? { errors: outcome.error.errors } : {}) } }
-              : {}),
-          })),
-        };
+        return { results: outcomes.map(presentOutcome) };
       },
     );
 

@@ -28,6 +28,7 @@ describe('importing modules', () => {
         cheatSheet: { added: 5, updated: 0, removed: 0 },
         revisionItems: { added: 5, updated: 0, removed: 0 },
       },
+      dryRun: false,
     });
   });
 
@@ -111,7 +112,7 @@ describe('importing modules', () => {
   });
 
   it('a dry run reports the outcome without writing', async () => {
-    expect(await importJson(generatedModule('dry', 2), { dryRun: true })).toMatchObject({ status: 'created', version: 1 });
+    expect(await importJson(generatedModule('dry', 2), { dryRun: true })).toMatchObject({ status: 'created', version: 1, dryRun: true });
     expect((await app.inject('/v1/modules/dry')).statusCode).toBe(404);
   });
 
