@@ -1,4 +1,5 @@
 import { and, asc, count, eq, gt, inArray, isNull, notInArray, sql } from 'drizzle-orm';
+import { LRUCache } from 'lru-cache';
 import type { Db } from '../db/client.js';
 import { cheatSheetRows, flashcards, modules, moduleTags, moduleVersions, revisionItems, takeaways } from '../db/schema.js';
 import { transactionsOf } from '../db/transactions.js';
@@ -49,6 +50,29 @@ export function createContentRepository(db: Db) {
     .where(eq(modules.slug, placeholder('slug')))
     .prepare();
   const moduleById = db.select().from(modules).where(eq(modules.id, placeholder('id'))).prepare();
+
+  // Module heads served from memory between commits, so a cached read costs no table lookup. SQLite moves
+  // `PRAGMA data_version` when another connection (the CLI, another server) commits; this connection's own writes to
+  // modules clear the map; nothing is cached inside a transaction, which might still roll back. Unknown slugs are
+  // remembered too, within the LRU's bound.
+  const missing: ModuleHead = { id: '', version: -1, archivedAt: null };
+  const heads = new LRUCache<string, ModuleHead>({ max: 10_000 });
+  const dataVersion = db.$client.prepare('PRAGMA data_version').pluck();
+  let seenDataVersion: unknown;
+  const forgetHeads = () => heads.clear();
+  function cachedHead(slug: string): ModuleHead | undefined {
+    if (db.$client.inTransaction) return headBySlug.get({ slug });
+    const version = dataVersion.get();
+    if (version !== seenDataVersion) {
+      heads.clear();
+      seenDataVersion = version;
+    }
+    const known = heads.get(slug);
+    if (known !== undefined) return known === missing ? undefined : known;
+    const head = headBySlug.get({ slug });
+    heads.set(slug, head ?? missing);
+    return head;
+  }
   const modulesPage = db
     .select()
     .from(modules)
@@ -106,7 +130,7 @@ export function createContentRepository(db: Db) {
     },
 
     /** Just what decides whether cached content is current: the hot path of every content read. */
-    findModuleHead: (slug: string): ModuleHead | undefined => headBySlug.get({ slug }),
+    findModuleHead: cachedHead,
 
     findModuleById(id: string): ModuleRecord | undefined {
       const row = moduleById.get({ id });
@@ -200,12 +224,14 @@ export function createContentRepository(db: Db) {
     },
 
     insertModule(module: ModuleWrite): void {
+      forgetHeads();
       db.insert(modules).values(toModuleRow(module)).run();
       writeTags(module.id, module.tags);
     },
 
     updateModule(module: ModuleWrite): void {
       const { id, createdAt: _createdAt, ...fields } = toModuleRow(module);
+      forgetHeads();
       db.update(modules).set(fields).where(eq(modules.id, id)).run();
       db.delete(moduleTags).where(eq(moduleTags.moduleId, id)).run();
       writeTags(id, module.tags);
@@ -276,6 +302,7 @@ export function createContentRepository(db: Db) {
     },
 
     setArchived(moduleId: string, archivedAt: string | null): void {
+      forgetHeads();
       db.update(modules).set({ archivedAt }).where(eq(modules.id, moduleId)).run();
     },
 

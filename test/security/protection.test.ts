@@ -2,6 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { securityHeaders } from '../../src/http/protection.js';
 import { testConfig, type ProtectionConfig } from '../../src/config.js';
 import { buildTestApp } from '../helpers/app.js';
 import { answer, createActors } from '../helpers/learners.js';
@@ -85,11 +86,24 @@ describe('rate limiting', () => {
 describe('headers', () => {
   it('sets security headers on JSON, docs and GraphiQL pages', async () => {
     await appWith({}, { graphql: { ...testConfig().graphql, graphiql: true } });
-    for (const url of ['/v1/modules', '/docs/', '/graphiql']) {
-      const response = await app!.inject(url);
-      expect(response.headers['x-content-type-options'], url).toBe('nosniff');
-      expect(response.headers['x-frame-options'], url).toBe('SAMEORIGIN');
-      expect(response.headers['strict-transport-security'], url).toBeDefined();
+    // Every response, 304s and problems included, carries the whole block helmet's defaults used to send.
+    const etag = (await app!.inject('/v1/modules')).headers.etag as string;
+    const requests = [
+      { url: '/v1/modules' },
+      { url: '/v1/modules', headers: { 'if-none-match': etag } },
+      { url: '/v1/modules/nothing-here' },
+      { url: '/docs/' },
+      { url: '/graphiql' },
+      { url: '/graphql', method: 'POST' as const, payload: { query: '{ apiVersion }' } },
+    ];
+    for (const request of requests) {
+      const response = await app!.inject(request);
+      expect(response.headers['x-content-type-options'], request.url).toBe('nosniff');
+      expect(response.headers['x-frame-options'], request.url).toBe('SAMEORIGIN');
+      expect(response.headers['strict-transport-security'], request.url).toBe('max-age=31536000; includeSubDomains');
+      expect(response.headers['cross-origin-resource-policy'], request.url).toBe('same-origin');
+      expect(response.headers['referrer-policy'], request.url).toBe('no-referrer');
+      expect(Object.keys(response.headers).filter((name) => name in securityHeaders), request.url).toHaveLength(Object.keys(securityHeaders).length);
     }
   });
 
