@@ -28,6 +28,7 @@ const changeSchema = z.object({
   moduleSlug: z.string(),
   op: z.enum(['upsert', 'archive']),
   version: z.number().int(),
+  changedAt: z.string().describe('When the change was committed (ISO 8601, UTC); for content older than the feed, when its module last changed'),
 });
 
 export const changesRoutes: FastifyPluginAsyncZod<{ requireAuth: boolean }> = async (app, options) => {

@@ -10,6 +10,8 @@ export interface ChangeDto {
   moduleSlug: string;
   op: 'upsert' | 'archive';
   version: number;
+  /** When the change was written (ISO 8601, UTC). */
+  changedAt: string;
 }
 
 const feedCursor = { seq: z.number().int().min(0) };
@@ -60,7 +62,14 @@ export function createChangesService(repository: ChangesRepository, now: () => D
       const after = query.since === undefined ? 0 : decodeCursor('changes', query.since, feedCursor).seq;
       const page = keysetPage('changes', query.limit, (limit) => repository.after(after, limit), (row) => ({ seq: row.seq }));
       return {
-        changes: page.items.map((row) => ({ entity: row.entity, id: row.entityId, moduleSlug: row.moduleSlug, op: row.op, version: row.version })),
+        changes: page.items.map((row) => ({
+          entity: row.entity,
+          id: row.entityId,
+          moduleSlug: row.moduleSlug,
+          op: row.op,
+          version: row.version,
+          changedAt: row.createdAt,
+        })),
         // Never null: an empty page hands back the position it started from, so a client can always store and resume.
         nextCursor: page.endCursor ?? encodeCursor('changes', { seq: after }),
         hasMore: page.nextCursor !== null,

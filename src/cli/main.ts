@@ -1,7 +1,7 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
-import { relative } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { importFile, moduleFiles, type FileImportOutcome } from '../content/seed.js';
 import { includingArchived } from '../content/visibility.js';
@@ -9,6 +9,7 @@ import { openDatabase } from '../db/client.js';
 import { roles } from '../db/schema.js';
 import { isAppError } from '../errors.js';
 import { createServices } from '../services.js';
+import { jsonPathPosition, positionAt, type SourcePosition } from './source-position.js';
 
 const usage = `Usage: npm run cli -- <command> [options]
 
@@ -26,12 +27,43 @@ Commands:
   keys revoke ID            Revoke a key; it stops working immediately
   backup <file>             Copy the database to <file> with SQLite's online backup API (safe while the
                             server is writing); the copy is checked with PRAGMA integrity_check
+  vacuum                    Rewrite the database file (VACUUM) so that no remnant of deleted rows stays in it,
+                            then truncate the WAL; holds the write lock while it runs
   help                      Show this help
 
-The database is DATABASE_PATH (default ./data/mnemo.db); the CLI can run while the server does.`;
+Options for every command that opens the database:
+  --create                  Create the database if it does not exist (seed and import always may)
 
-const open = (config: Config) =>
-  openDatabase({ path: config.databasePath, synchronous: config.sqlite.synchronous, busyTimeoutMs: config.sqlite.busyTimeoutMs });
+The database is DATABASE_PATH (default ./data/mnemo.db; relative paths start from the current folder, which
+npm run makes the project folder): use the server's. The CLI names the file it opened on stderr, and can run while
+the server does.`;
+
+/** Commands that may create the database they write to; the others refuse a missing file unless --create. */
+const creatingCommands = new Set(['seed', 'import']);
+
+/**
+ * Refuses a database file that does not exist when the command may not create it: a key created in a new, empty
+ * database would "work" here and be unknown to the server.
+ */
+function missingDatabase(config: Config, command: string, create: boolean): string | undefined {
+  const path = config.databasePath;
+  if (path === ':memory:' || create || creatingCommands.has(command) || existsSync(resolve(path))) return undefined;
+  const origin = process.env.DATABASE_PATH === undefined ? 'DATABASE_PATH is not set; the default is ./data/mnemo.db' : `DATABASE_PATH=${path}`;
+  return [
+    `mnemo: no database at ${resolve(path)} (${origin}).`,
+    '  Set DATABASE_PATH to the file the server uses, or add --create to start a new, empty one.',
+  ].join('\n');
+}
+
+/** Opens the database and says which file it is on stderr (stdout stays clean for --json and exports). */
+function open(config: Config) {
+  const path = config.databasePath;
+  const existed = path === ':memory:' || existsSync(resolve(path));
+  const database = openDatabase({ path, synchronous: config.sqlite.synchronous, busyTimeoutMs: config.sqlite.busyTimeoutMs });
+  if (path === ':memory:') console.error('mnemo: database :memory: (a throw-away store: nothing is kept)');
+  else console.error(`mnemo: database ${resolve(path)}${existed ? '' : ' (new: created now)'}`);
+  return database;
+}
 
 /**
  * The services exactly as the server assembles them (createServices), so CLI imports feed search and the change
@@ -161,6 +193,27 @@ async function runBackup(config: Config, target: string | undefined): Promise<nu
   }
 }
 
+function runVacuum(config: Config): number {
+  const database = open(config);
+  try {
+    const size = () => (config.databasePath === ':memory:' ? 0 : statSync(config.databasePath).size);
+    const before = size();
+    // VACUUM copies the live rows into fresh pages and replaces the file's content with them, so nothing that was
+    // ever deleted (rows, free pages, unused space inside pages) survives; truncating the WAL removes the old pages
+    // it held.
+    database.sqlite.exec('VACUUM');
+    const [checkpoint] = database.sqlite.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+    if (checkpoint?.busy) {
+      console.error('mnemo: vacuumed, but another connection is reading, so the WAL could not be truncated yet; run vacuum again later');
+      return 1;
+    }
+    console.log(`Vacuumed ${config.databasePath}: ${before} -> ${size()} bytes; WAL truncated.`);
+    return 0;
+  } finally {
+    database.close();
+  }
+}
+
 async function runImport(config: Config, paths: string[], dryRun: boolean): Promise<number> {
   let files: string[];
   try {
@@ -229,13 +282,24 @@ function reportOutcome(done: number, total: number, outcome: FileImportOutcome):
   }
   const error = outcome.error;
   console.log(`${prefix} ${display(outcome.file)}: failed`);
+  // One `file:line:column: message` line per error (column 1 where only the line is known), the form compilers
+  // print and editors and CI problem matchers pick up.
+  const located = (position: SourcePosition, message: string) => console.log(`${display(outcome.file)}:${position.line}:${position.column}: ${message}`);
   if (isAppError(error) && error.errors?.length) {
+    let source: string | undefined;
     for (const detail of error.errors) {
-      const where = detail.line !== undefined ? `line ${detail.line}` : (detail.path ?? 'source');
-      console.log(`    ${display(outcome.file)}:${where}: ${detail.message}`);
+      const where = detail.path && !detail.message.startsWith(detail.path) ? `${detail.path}: ` : '';
+      let position: SourcePosition | undefined = detail.line !== undefined ? { line: detail.line, column: 1 } : undefined;
+      if (outcome.file.endsWith('.json')) {
+        source ??= readFileSync(outcome.file, 'utf8');
+        const offset = /at position (\d+)/.exec(detail.message)?.[1];
+        if (offset !== undefined) position = positionAt(source, Number(offset));
+        else if (detail.path !== undefined) position = jsonPathPosition(source, detail.path) ?? position;
+      }
+      located(position ?? { line: 1, column: 1 }, `${where}${detail.message}`);
     }
   } else {
-    console.log(`    ${error instanceof Error ? error.message : String(error)}`);
+    located({ line: 1, column: 1 }, error instanceof Error ? error.message : String(error));
   }
 }
 
@@ -270,12 +334,20 @@ function main(argv: string[]): number | Promise<number> {
       name: { type: 'string' },
       user: { type: 'string' },
       format: { type: 'string' },
+      create: { type: 'boolean', default: false },
     },
   });
   const [command, ...rest] = positionals;
   if (values.help || command === undefined || command === 'help') {
     console.log(usage);
     return command === undefined && !values.help ? 2 : 0;
+  }
+  if (['import', 'seed', 'export', 'backup', 'keys', 'vacuum'].includes(command)) {
+    const refusal = missingDatabase(config, command, values.create);
+    if (refusal !== undefined) {
+      console.error(refusal);
+      return 1;
+    }
   }
   switch (command) {
     case 'import':
@@ -292,6 +364,8 @@ function main(argv: string[]): number | Promise<number> {
       return runBackup(config, rest[0]);
     case 'keys':
       return runKeys(config, rest, { role: values.role, name: values.name, user: values.user, json: values.json });
+    case 'vacuum':
+      return runVacuum(config);
     default:
       console.error(`mnemo: unknown command "${command}"\n\n${usage}`);
       return 2;

@@ -1,12 +1,24 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { allow, requireRole } from '../auth/principal.js';
+import { AppError, isAppError } from '../errors.js';
 import { problemResponses } from '../http/problem-schema.js';
 import { useZodSchemas } from '../http/zod.js';
 import { importResultSchema, moduleParams, archiveResultSchema } from './schemas.js';
 
 const security = [{ bearer: [] }];
 const markdownTypes = ['text/markdown', 'text/x-markdown', 'text/plain'];
+
+/** A source sent as JSON that is not JSON at all (a Markdown file, most likely) gets told which media type to use. */
+function withMediaTypeHint(error: unknown, source: string): unknown {
+  if (!isAppError(error) || error.code !== 'MNEMO_IMPORT_INVALID' || /^\s*[{[]/.test(source)) return error;
+  const [first, ...rest] = error.errors ?? [];
+  if (!first?.message.startsWith('invalid JSON')) return error;
+  const hint = /^\s*(---|#|>|[-*] )/.test(source)
+    ? 'the body looks like Markdown: send it with Content-Type: text/markdown'
+    : 'a JSON source is an object ({"slug": ...}); send Markdown with Content-Type: text/markdown';
+  return new AppError('MNEMO_IMPORT_INVALID', `${error.message}; ${hint}`, [{ ...first, message: `${first.message}; ${hint}` }, ...rest]);
+}
 
 /** Admin module lifecycle: import (create or update by slug), archive and restore. */
 export const contentAdminRoutes: FastifyPluginAsyncZod<{ importBodyBytes: number }> = async (app, options) => {
@@ -39,7 +51,12 @@ export const contentAdminRoutes: FastifyPluginAsyncZod<{ importBodyBytes: number
       const admin = requireRole(request.principal, 'admin');
       const contentType = request.headers['content-type'] ?? '';
       const format = contentType.startsWith('application/json') ? 'json' : 'markdown';
-      const result = await service.importModule(request.body, format, { dryRun: request.query.dryRun === 'true', importedBy: admin.name });
+      let result;
+      try {
+        result = await service.importModule(request.body, format, { dryRun: request.query.dryRun === 'true', importedBy: admin.name });
+      } catch (error) {
+        throw format === 'json' ? withMediaTypeHint(error, request.body) : error;
+      }
       return reply.code(result.status === 'created' ? 201 : 200).send(result);
     },
   );

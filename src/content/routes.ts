@@ -65,6 +65,8 @@ export const contentRoutes: FastifyPluginAsyncZod<{ cacheBytes: number; requireA
     app.get(
       url,
       {
+        // The representation carries its own compressed variants: no generic compression hooks on this route.
+        compress: false,
         schema: {
           tags: ['content'],
           summary,
@@ -95,6 +97,8 @@ export const contentRoutes: FastifyPluginAsyncZod<{ cacheBytes: number; requireA
   app.get(
     '/modules',
     {
+      // The representation carries its own compressed variants: no generic compression hooks on this route.
+      compress: false,
       schema: {
         tags: ['content'],
         summary: 'List modules (slug order, cursor pagination)',
@@ -125,17 +129,24 @@ export const contentRoutes: FastifyPluginAsyncZod<{ cacheBytes: number; requireA
     {
       schema: {
         tags: ['content'],
-        summary: 'Every imported version of a module, oldest first, with what changed',
+        summary: 'Every imported version of a module, oldest first, with what changed; importedBy is shown to admins only (null for others)',
         params: moduleParams,
         response: { 200: itemsOf(versionSummarySchema), ...problemResponses(400, 404) },
       },
     },
-    async (request) => ({ items: service.listVersions(request.params.slug, visibility(request)) }),
+    async (request, reply) => {
+      const admin = request.principal?.role === 'admin';
+      const items = service.listVersions(request.params.slug, visibility(request), admin);
+      // An admin's answer names keys (importedBy): no cache may keep it, lest it reach someone else.
+      return reply.header('cache-control', admin ? 'private, no-store' : cacheControl).send({ items });
+    },
   );
 
   app.get(
     '/modules/:slug/versions/:version',
     {
+      // The representation carries its own compressed variants: no generic compression hooks on this route.
+      compress: false,
       schema: {
         tags: ['content'],
         summary: "A version's content, as it was imported (ids as they were then)",
@@ -180,6 +191,8 @@ export const contentRoutes: FastifyPluginAsyncZod<{ cacheBytes: number; requireA
   app.get(
     '/flashcards/:id',
     {
+      // The representation carries its own compressed variants: no generic compression hooks on this route.
+      compress: false,
       schema: {
         tags: ['content'],
         summary: 'One flashcard with its module slug (archived cards stay resolvable)',

@@ -4,10 +4,16 @@ import { textFormats } from './module-source/text-format.js';
 
 /** Request and response shapes of the content API; the OpenAPI document is generated from these. */
 
-export const formatQuery = z
-  .enum(textFormats)
-  .default('markdown')
-  .describe('Rendering of every text field: the Markdown source, sanitised HTML, or plain text');
+/**
+ * An enum of a query string, matched case-insensitively (`format=HTML` as GraphQL spells it, or `format=html`);
+ * OpenAPI lists the lowercase values.
+ */
+export const queryEnum = <const T extends readonly [string, ...string[]]>(values: T, fallback: T[number]) =>
+  z.preprocess((value) => (typeof value === 'string' ? value.toLowerCase() : value), z.enum(values).default(fallback as never));
+
+export const formatQuery = queryEnum(textFormats, 'markdown').describe(
+  'Rendering of every text field: the Markdown source, sanitised HTML, or plain text (case-insensitive)',
+);
 
 export const slugParam = z.string().max(64).regex(slugPattern, 'must be a module slug (lowercase kebab-case)');
 
@@ -125,4 +131,4 @@ export const versionSummarySchema = z
 
 export const versionParams = z.strictObject({ slug: slugParam, version: z.coerce.number().int().min(1).max(1_000_000) });
 
-export const exportQuery = z.strictObject({ format: z.enum(['markdown', 'md', 'json']).default('markdown') });
+export const exportQuery = z.strictObject({ format: queryEnum(['markdown', 'md', 'json'], 'markdown') });

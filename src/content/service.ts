@@ -162,9 +162,17 @@ export function createContentService(repository: ContentRepository, options: Con
       return repository.countModules(tag);
     },
 
-    listVersions(slug: string, visibility: Visibility = liveOnly): VersionSummary[] {
+    /**
+     * Every version of a module. History is content, readable by whoever may read the module; who imported a
+     * version (an admin key's name, `cli`, `seed`) is not: `importedBy` is null unless `revealImporter` (admins).
+     */
+    listVersions(slug: string, visibility: Visibility = liveOnly, revealImporter = false): VersionSummary[] {
       const module = visibleModule(slug, visibility);
-      return repository.listVersions(module.id).map((row) => ({ ...row, changes: JSON.parse(row.changes) as ImportChanges }));
+      return repository.listVersions(module.id).map((row) => ({
+        ...row,
+        importedBy: revealImporter ? row.importedBy : null,
+        changes: JSON.parse(row.changes) as ImportChanges,
+      }));
     },
 
     /** A past (or the current) version's content, rendered from the source it was imported from. */

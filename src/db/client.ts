@@ -56,6 +56,10 @@ export function openDatabase(options: OpenDatabaseOptions): DatabaseHandle {
     sqlite.pragma(`synchronous = ${options.synchronous}`);
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
+    // Deleted rows (an erased learner, a renamed learner's old name) are overwritten with zeros in their pages and
+    // freed pages are zeroed, instead of lingering in free space until reused; erasure then truncates the WAL.
+    // ON, not FAST: FAST leaves freed pages untouched.
+    sqlite.pragma('secure_delete = ON');
     const stats: StatementStats = { statements: 0, driverStatements: 0 };
     countDriverStatements(sqlite, stats);
     const db = drizzle(sqlite, { schema, logger: { logQuery: () => void stats.statements++ } });

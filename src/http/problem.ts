@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { AppError, type ErrorCode, type ErrorDetail } from '../errors.js';
+import { knownFieldsAt, unknownFieldMessage } from './validation-messages.js';
 
 /** RFC 9457 problem details, as every error response of the REST API is shaped. */
 export interface Problem {
@@ -50,6 +51,38 @@ const fastifyCodes: Record<number, ErrorCode> = {
   415: 'MNEMO_REQUEST_UNSUPPORTED_MEDIA_TYPE',
 };
 
+/** What a part of the request is called in "unknown …" messages. */
+const partNouns: Record<string, string> = { querystring: 'query parameter', params: 'path parameter', headers: 'header' };
+
+/**
+ * One detail per failing field. Messages come from zod's error map (src/http/validation-messages.ts); unknown keys
+ * are listed one by one, each with the nearest known name of the object they were sent in, read from the route's
+ * schema.
+ */
+function validationDetails(error: FastifyError & { validationContext?: string }, request: FastifyRequest): ErrorDetail[] {
+  const where = error.validationContext ?? 'request';
+  const schema = (request.routeOptions.schema as Record<string, unknown> | undefined)?.[where];
+  return error.validation!.flatMap((issue) => {
+    const segments = issue.instancePath.split('/').filter(Boolean);
+    const path = [where, ...segments].join('.');
+    const keys = (issue.params as { keys?: string[] }).keys;
+    if (issue.keyword === 'unrecognized_keys' && keys) {
+      const known = knownFieldsAt(schema, segments.map((segment) => (/^\d+$/.test(segment) ? Number(segment) : segment)));
+      return keys.map((key) => ({ path: `${path}.${key}`, message: unknownFieldMessage(key, known, partNouns[where]) }));
+    }
+    return [{ path, message: issue.message ?? 'invalid value' }];
+  });
+}
+
+/** A 415 names what the route accepts: its declared `consumes`, or JSON. */
+function unsupportedMediaType(request: FastifyRequest): AppError {
+  const accepted = (request.routeOptions.schema as { consumes?: string[] } | undefined)?.consumes ?? ['application/json'];
+  const sent = request.headers['content-type'];
+  const list = accepted.length > 1 ? `${accepted.slice(0, -1).join(', ')} or ${accepted.at(-1)}` : accepted[0];
+  const what = sent ? `Content-Type ${JSON.stringify(sent.slice(0, 100))} is not accepted here` : 'the request body has no Content-Type';
+  return new AppError('MNEMO_REQUEST_UNSUPPORTED_MEDIA_TYPE', `${what}; send ${list} (e.g. -H 'content-type: ${accepted[0]}')`);
+}
+
 /**
  * Turns anything thrown into an AppError. Unknown errors become a generic 500 (or 503 when SQLite is busy past its
  * timeout): their message may hold SQL or paths, so it is logged, never sent.
@@ -58,19 +91,12 @@ export function normalizeError(error: unknown, request: FastifyRequest): AppErro
   if (error instanceof AppError) return error;
   const fastifyError = error as FastifyError & { validationContext?: string };
   if (hasZodFastifySchemaValidationErrors(fastifyError)) {
-    const where = fastifyError.validationContext ?? 'request';
-    const details: ErrorDetail[] = fastifyError.validation!.flatMap((issue) => {
-      const path = [where, ...issue.instancePath.split('/').filter(Boolean)].join('.');
-      const keys = (issue.params as { keys?: string[] }).keys;
-      if (issue.keyword === 'unrecognized_keys' && keys) {
-        return keys.map((key) => ({ path: `${path}.${key}`, message: 'unknown field' }));
-      }
-      return [{ path, message: issue.message ?? 'invalid value' }];
-    });
+    const details = validationDetails(fastifyError, request);
     const first = details[0];
     return new AppError('MNEMO_REQUEST_INVALID', first ? `${first.path}: ${first.message}` : 'invalid request', details);
   }
   const status = fastifyError.statusCode;
+  if (status === 415) return unsupportedMediaType(request);
   if (typeof status === 'number' && status >= 400 && status < 500) {
     return new AppError(fastifyCodes[status] ?? 'MNEMO_REQUEST_INVALID', fastifyError.message);
   }

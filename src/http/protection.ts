@@ -22,7 +22,7 @@ export const protectionPlugin = fp<{ config: ProtectionConfig }>(
       done();
     });
     if (config.corsOrigins.length) {
-      await app.register(cors, { origin: config.corsOrigins, methods: ['GET', 'HEAD', 'POST', 'DELETE'], maxAge: 600 });
+      await app.register(cors, { origin: config.corsOrigins, methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'], maxAge: 600 });
     }
     if (config.maxEventLoopDelayMs > 0) {
       await app.register(underPressure, {

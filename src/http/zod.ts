@@ -1,7 +1,9 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifySchemaCompiler } from 'fastify';
 import fastJson from 'fast-json-stringify';
 import { validatorCompiler } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+// Installs the author-friendly validation messages for every zod parse.
+import './validation-messages.js';
 
 /**
  * Responses are serialised by fast-json-stringify from the JSON Schema of their zod schema: fields are written
@@ -35,11 +37,38 @@ function serializerCompiler({ schema }: { schema: unknown }): (data: unknown) =>
 }
 
 /**
+ * Requests are validated by fastify-type-provider-zod's compiler, with one difference: Fastify hands a request
+ * without a body to the validator as `null`, which an optional or defaulted body schema would refuse. No body (or a
+ * JSON `null`) is `undefined` here, so such a body may be left out, and a required one is reported as "a request
+ * body is required".
+ */
+const zodValidatorCompiler: FastifySchemaCompiler<z.core.$ZodType> = (route) => {
+  const validate = validatorCompiler(route);
+  return route.httpPart === 'body' ? (data: unknown) => validate(data === null ? undefined : data) : validate;
+};
+
+/**
+ * JSON bodies as Fastify parses them (size limit, prototype-poisoning checks, 400 for malformed JSON), except that
+ * an empty body is no body rather than an error: the route's schema decides (see zodValidatorCompiler), also for
+ * clients that always send `Content-Type: application/json`.
+ */
+function acceptEmptyJsonBodies(app: FastifyInstance): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body as string;
+    if (text.trim() === '') done(null, undefined);
+    else parseJson(request, text, done);
+  });
+}
+
+/**
  * Routes declared with zod schemas validate requests through zod and serialise responses as above. Set per
  * plugin context rather than at the root, so plugins that bring JSON-schema routes of their own (mercurius) keep
  * Fastify's defaults.
  */
 export function useZodSchemas(app: FastifyInstance): void {
-  app.setValidatorCompiler(validatorCompiler);
+  app.setValidatorCompiler(zodValidatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  acceptEmptyJsonBodies(app);
 }

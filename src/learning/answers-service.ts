@@ -40,19 +40,26 @@ interface NormalizedAnswer {
   clientAnswerId: string;
   flashcardId: string;
   rating: number;
-  correct: boolean | null;
+  correct: boolean;
   answeredAt: string;
   durationMs: number | null;
   response: string | null;
 }
 
+/** Whether an answer rated `rating` was right: anything above Again (1), as progress `accuracy` counts it. */
+const correctFromRating = (rating: number) => rating > 1;
+
+/**
+ * Each of `rating` and `correct` is derived from the other when the client sent only one, and stored so: `correct`
+ * alone maps to Good (3) or Again (1), a `rating` alone to `correct: rating > 1`. Both sent are kept as sent.
+ */
 function normalize(input: z.infer<typeof answerInputSchema>): NormalizedAnswer {
+  const rating = input.rating ?? (input.correct ? 3 : 1);
   return {
     clientAnswerId: input.clientAnswerId.toLowerCase(),
     flashcardId: input.flashcardId,
-    // `correct` alone maps to Good (3) or Again (1).
-    rating: input.rating ?? (input.correct ? 3 : 1),
-    correct: input.correct ?? null,
+    rating,
+    correct: input.correct ?? correctFromRating(rating),
     answeredAt: new Date(input.answeredAt).toISOString(),
     durationMs: input.durationMs ?? null,
     response: input.response ?? null,
@@ -193,7 +200,7 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
           moduleId: ref.moduleId,
           receivedAt: receivedAt.toISOString(),
           ...answer,
-          correct: answer.correct === null ? null : Number(answer.correct),
+          correct: Number(answer.correct),
         };
         repository.insertAnswer(row);
         const stored: AnswerRecord = { ...row, moduleSlug: ref.moduleSlug };
@@ -248,12 +255,16 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
 
 export type AnswersService = ReturnType<typeof createAnswersService>;
 
+/**
+ * A stored answer as `normalize` would have produced it. Rows stored before `correct` was derived from `rating`
+ * hold null there; deriving it here keeps a retry of such an answer a duplicate rather than a conflict.
+ */
 function normalizeStored(answer: AnswerRecord): NormalizedAnswer {
   return {
     clientAnswerId: answer.clientAnswerId,
     flashcardId: answer.flashcardId,
     rating: answer.rating,
-    correct: answer.correct === null ? null : answer.correct === 1,
+    correct: answer.correct === null ? correctFromRating(answer.rating) : answer.correct === 1,
     answeredAt: answer.answeredAt,
     durationMs: answer.durationMs,
     response: answer.response,

@@ -22,6 +22,7 @@ import {
   progressSchema,
   studyItemSchema,
   studyQuery,
+  updateUserBody,
   userIdParams,
   userSchema,
 } from './schemas.js';
@@ -86,18 +87,35 @@ export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request) => users.getUser(request.principal, request.params.userId),
   );
 
+  app.patch(
+    '/users/:userId',
+    {
+      preValidation: staff,
+      schema: {
+        ...userRoute,
+        summary: 'Rename a learner: set displayName, or null to remove it (a repeated POST /v1/users changes nothing)',
+        body: updateUserBody,
+        response: { 200: userSchema, ...problemResponses(400, 401, 403, 404) },
+      },
+    },
+    async (request) => users.renameUser(request.principal, request.params.userId, request.body.displayName),
+  );
+
   app.delete(
     '/users/:userId',
     {
       preValidation: staff,
       schema: {
         ...userRoute,
-        summary: 'Erase a learner with their keys, answers and card states (right to erasure)',
+        summary: 'Erase a learner with their keys, answers and card states (right to erasure); see the README for what stays on disk',
         response: { 204: z.null(), ...problemResponses(401, 403, 404) },
       },
     },
     async (request, reply) => {
-      users.deleteUser(request.principal, request.params.userId);
+      const { wal } = await users.deleteUser(request.principal, request.params.userId);
+      if (wal === 'pending') {
+        request.log.warn('learner erased, but the WAL could not be truncated yet (another connection is reading); retrying every second');
+      }
       return reply.code(204).send(null);
     },
   );

@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { formatQuery, slugParam } from '../content/schemas.js';
+import { unlessMissing } from '../http/validation-messages.js';
 import { cardStateNames } from './scheduler.js';
 
 /** Request and response shapes of the learning API (learners, answers, card states, study, progress). */
 
-const isoDateTime = z.iso.datetime({ offset: true, error: 'must be an ISO-8601 date-time with a time zone, e.g. 2026-11-26T09:30:00Z' });
+const isoDateTime = z.iso.datetime({ offset: true, error: unlessMissing((field) => `${field} must be an ISO-8601 date-time with a time zone, e.g. 2026-11-26T09:30:00Z`) });
 
 export const userIdParams = z.strictObject({ userId: z.string().min(1).max(64) });
 
@@ -12,6 +13,9 @@ export const createUserBody = z.strictObject({
   externalId: z.string().trim().min(1, 'externalId must not be empty').max(200),
   displayName: z.string().trim().min(1).max(200).optional(),
 });
+
+/** PATCH /v1/users/:userId: a new display name, or null to remove it. */
+export const updateUserBody = z.strictObject({ displayName: z.string().trim().min(1).max(200).nullable() });
 
 export const findUsersQuery = z.strictObject({ externalId: z.string().min(1).max(200) });
 
@@ -24,7 +28,7 @@ export const userSchema = z
 /** One answer as a client submits it. Strict: unknown fields are refused rather than silently stored. */
 export const answerInputSchema = z
   .strictObject({
-    clientAnswerId: z.uuid('clientAnswerId must be a UUID'),
+    clientAnswerId: z.uuid({ error: unlessMissing('clientAnswerId must be a UUID') }),
     flashcardId: z.string().min(1).max(64),
     rating: z
       .union([z.literal(1), z.literal(2), z.literal(3), z.literal(4)], { error: 'rating must be 1 (Again), 2 (Hard), 3 (Good) or 4 (Easy)' })

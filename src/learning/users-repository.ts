@@ -22,8 +22,30 @@ export function createUsersRepository(db: Db) {
         .limit(100)
         .all(),
     insertUser: (user: UserRow) => void db.insert(users).values(user).onConflictDoNothing().run(),
+    setDisplayName: (id: string, displayName: string | null) => void db.update(users).set({ displayName }).where(eq(users.id, id)).run(),
     /** Answers, card states and learner keys go with the user (ON DELETE CASCADE). */
     deleteUser: (id: string) => db.delete(users).where(eq(users.id, id)).run().changes > 0,
+
+    /**
+     * Copies every committed page into the database file and truncates the WAL to zero bytes, so that frames
+     * written before an erasure (the learner's rows as they were, and the pages that held them) leave the files.
+     * The deleted rows themselves are zeroed in their pages (`secure_delete`, db/client.ts). Never waits: false
+     * when another connection is checkpointing, writing, or reading a snapshot older than the last commit.
+     */
+    truncateWal(): boolean {
+      const sqlite = db.$client;
+      // In memory there are no files. Once closed, the connection can do nothing more; the last connection to
+      // close a database checkpoints it and deletes the WAL.
+      if (sqlite.memory || !sqlite.open) return true;
+      const busyTimeout = sqlite.pragma('busy_timeout', { simple: true }) as number;
+      sqlite.pragma('busy_timeout = 0');
+      try {
+        const [result] = sqlite.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number }[];
+        return result?.busy === 0 && result.log === 0;
+      } finally {
+        sqlite.pragma(`busy_timeout = ${busyTimeout}`);
+      }
+    },
   };
 }
 

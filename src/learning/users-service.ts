@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { requireRole, type Principal } from '../auth/principal.js';
 import type { AuthService, CreatedKey, KeyInfo } from '../auth/service.js';
 import type { UserRow } from '../db/schema.js';
@@ -20,7 +21,26 @@ export function createUsersService(
   answers: Pick<AnswersRepository, 'allAnswers' | 'allStates'>,
   auth: AuthService,
   now: () => Date = () => new Date(),
+  walPatienceMs = 2000,
 ) {
+  let walRetry: NodeJS.Timeout | undefined;
+
+  /** Keeps trying, once a second, after an erasure whose WAL could not be truncated at once. */
+  function truncateWalLater(): void {
+    walRetry ??= setInterval(() => {
+      let done: boolean;
+      try {
+        done = repository.truncateWal();
+      } catch {
+        done = true; // not worth crashing a timer for: the next erasure truncates again, and says so if it cannot
+      }
+      if (done) {
+        clearInterval(walRetry);
+        walRetry = undefined;
+      }
+    }, 1000).unref();
+  }
+
   /**
    * The learner `userId` if the caller may act for it. Learners use /me (403 here); another integration's
    * learner is reported as missing (404), so ids never reveal who exists.
@@ -77,12 +97,36 @@ export function createUsersService(
       return repository.findUsersByExternalId(externalId, owner).map(presentUser);
     },
 
-    /** Right to erasure: the learner, their keys, answers and card states, in one transaction. */
-    deleteUser(principal: Principal | null, userId: string): void {
+    /** Sets (or, with null, removes) a learner's display name; the only field of a learner that changes. */
+    renameUser(principal: Principal | null, userId: string, displayName: string | null): UserDto {
+      return repository.write(() => {
+        const user = accessibleUser(principal, userId);
+        repository.setDisplayName(user.id, displayName);
+        return presentUser({ ...user, displayName });
+      });
+    },
+
+    /**
+     * Right to erasure: the learner, their keys, answers and card states, in one transaction; then their bytes
+     * leave the files: the deleted rows are zeroed in place (secure_delete) and the WAL, which still holds the
+     * pages as they were, is checkpointed and truncated. Resolves `pending` when that could not happen within
+     * `walPatienceMs` (another process reading an old snapshot, e.g. a backup); retries then continue every second.
+     */
+    async deleteUser(principal: Principal | null, userId: string): Promise<{ wal: 'truncated' | 'pending' }> {
       repository.write(() => {
         const user = accessibleUser(principal, userId);
         repository.deleteUser(user.id);
       });
+      const deadline = Date.now() + walPatienceMs;
+      while (!repository.truncateWal()) {
+        if (Date.now() >= deadline) {
+          truncateWalLater();
+          return { wal: 'pending' };
+        }
+        // The background checkpointer's own pass takes milliseconds; a writer in another process, its transaction.
+        await delay(20);
+      }
+      return { wal: 'truncated' };
     },
 
     issueLearnerKey(principal: Principal | null, userId: string, name: string): CreatedKey {

@@ -16,6 +16,7 @@ interface Change {
   moduleSlug: string;
   op: string;
   version: number;
+  changedAt: string;
 }
 
 async function feed(since?: string, limit = 1000): Promise<{ changes: Change[]; nextCursor: string; hasMore: boolean }> {
@@ -42,8 +43,8 @@ describe('GET /v1/changes', () => {
     await app.content.importModule(seedSource().replace('kube-proxy (using', 'kube-proxy (in'), 'markdown');
     let page = await feed(cursor);
     expect(page.changes).toEqual([
-      { entity: 'module', id: expect.any(String), moduleSlug: 'networking', op: 'upsert', version: 2 },
-      { entity: 'flashcard', id: deck[0].id, moduleSlug: 'networking', op: 'upsert', version: 2 },
+      { entity: 'module', id: expect.any(String), moduleSlug: 'networking', op: 'upsert', version: 2, changedAt: expect.any(String) },
+      { entity: 'flashcard', id: deck[0].id, moduleSlug: 'networking', op: 'upsert', version: 2, changedAt: expect.any(String) },
     ]);
     cursor = page.nextCursor;
 
@@ -63,6 +64,23 @@ describe('GET /v1/changes', () => {
     // Unchanged imports add nothing.
     await app.content.importModule(JSON.stringify(generatedModule('second', 2)), 'json');
     expect((await feed(page.nextCursor)).changes).toEqual([]);
+  });
+
+  it('dates every entry with changedAt, the time its transaction wrote it', async () => {
+    const { nextCursor } = await feed();
+    const before = new Date().toISOString();
+    await app.content.importModule(seedSource().replace('kube-proxy (using', 'kube-proxy (in'), 'markdown');
+    app.content.archiveModule('networking');
+    app.content.restoreModule('networking');
+    const after = new Date().toISOString();
+    const { changes } = await feed(nextCursor);
+    expect(changes.map((change) => change.op)).toEqual(['upsert', 'upsert', 'archive', 'upsert']);
+    for (const change of changes) {
+      expect(change.changedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      expect(change.changedAt >= before && change.changedAt <= after, change.changedAt).toBe(true);
+    }
+    // Commit order is time order.
+    expect(changes.map((change) => change.changedAt)).toEqual(changes.map((change) => change.changedAt).sort());
   });
 
   it('pages without gaps or repeats', async () => {

@@ -1,9 +1,18 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repoRoot } from '../helpers/app.js';
 import { generatedModule } from '../helpers/modules.js';
 import { ensureBuilt, runCli } from '../helpers/server-process.js';
+
+/** Runs the built CLI with both streams captured (runCli keeps stderr only on failure), from `cwd`. */
+function cli(args: string[], env: Record<string, string | undefined>, cwd = repoRoot) {
+  const { DATABASE_PATH: _unset, ...inherited } = process.env;
+  const result = spawnSync(process.execPath, [join(repoRoot, 'dist/cli/main.js'), ...args], { cwd, env: { ...inherited, ...env }, encoding: 'utf8' });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
 
 let dir: string;
 let env: Record<string, string>;
@@ -34,7 +43,8 @@ describe('npm run cli', () => {
     const result = runCli(['import', sources], env);
     expect(result.status).toBe(1);
     expect(result.stdout).toContain('cli-good created (version 1)');
-    expect(result.stdout).toMatch(/bad\.md:line 6: list item must start with a bold lead-in/);
+    // file:line:column: message, one line per error, as compilers print them.
+    expect(result.stdout).toMatch(/^\S*sources\/bad\.md:6:1: list item must start with a bold lead-in/m);
     expect(result.stdout).toMatch(/created\s+1/);
     expect(result.stdout).toMatch(/failed\s+1/);
   });
@@ -51,6 +61,26 @@ describe('npm run cli', () => {
     expect(runCli(['export', 'networking', '--format', 'pdf'], env).status).toBe(2);
   });
 
+  it('points at JSON errors by line and column: the field that is wrong, the object that lacks one, bad syntax', () => {
+    const sources = join(dir, 'json-errors');
+    mkdirSync(sources);
+    const module = generatedModule('cli-json-bad', 2) as unknown as Record<string, unknown>;
+    (module.flashcards as { question: string }[])[1]!.question = '';
+    delete module.title;
+    writeFileSync(join(sources, 'invalid.json'), JSON.stringify(module, null, 2));
+    writeFileSync(join(sources, 'syntax.json'), '{\n  "slug": "cli-syntax",\n  "title": "T",,\n}\n');
+    const result = runCli(['import', sources], env);
+    expect(result.status).toBe(1);
+    const lines = JSON.stringify(module, null, 2).split('\n');
+    // The second card's "question" key: its line, and the column of its opening quote.
+    const questionLine = lines.findIndex((line, index) => line.includes('"question": ""') && index > lines.findIndex((l) => l.includes('"card-2"'))) + 1;
+    const column = lines[questionLine - 1]!.indexOf('"question"') + 1;
+    expect(result.stdout).toContain(`json-errors/invalid.json:${questionLine}:${column}: flashcards.1.question: `);
+    // A missing field points at the object that should hold it.
+    expect(result.stdout).toMatch(/json-errors\/invalid\.json:1:1: title is required/);
+    expect(result.stdout).toMatch(/json-errors\/syntax\.json:3:\d+: invalid JSON: /);
+  });
+
   it('--dry-run validates without writing', () => {
     const file = join(dir, 'dry.json');
     writeFileSync(file, JSON.stringify(generatedModule('cli-dry', 1)));
@@ -62,6 +92,60 @@ describe('npm run cli', () => {
     expect(runCli(['frobnicate'], env)).toMatchObject({ status: 2, stderr: expect.stringContaining('unknown command') });
     expect(runCli(['import'], env)).toMatchObject({ status: 2 });
     expect(runCli(['import', join(dir, 'missing.md')], env)).toMatchObject({ status: 2, stderr: expect.stringContaining('no such file') });
+  });
+});
+
+describe('which database the CLI opens', () => {
+  it('says on stderr which file it opened, so that stdout stays one JSON line', () => {
+    const result = cli(['keys', 'create', '--role', 'admin', '--name', 'which', '--json'], env);
+    expect(result.status).toBe(0);
+    expect(result.stderr).toBe(`mnemo: database ${env.DATABASE_PATH}\n`);
+    expect(result.stdout.trim().split('\n')).toHaveLength(1);
+    expect(JSON.parse(result.stdout)).toMatchObject({ role: 'admin', name: 'which' });
+  });
+
+  it('refuses to create a database for keys, export, backup or vacuum, naming the file and the way out', () => {
+    const missing = join(dir, 'elsewhere', 'missing.db');
+    for (const args of [['keys', 'create', '--role', 'admin', '--name', 'x', '--json'], ['keys', 'list'], ['export', 'networking'], ['backup', join(dir, 'b.db')], ['vacuum']]) {
+      const result = cli(args, { DATABASE_PATH: missing });
+      expect(result, args.join(' ')).toMatchObject({ status: 1, stdout: '' });
+      expect(result.stderr).toContain(`no database at ${missing} (DATABASE_PATH=${missing})`);
+      expect(result.stderr).toContain('--create');
+    }
+    expect(existsSync(missing)).toBe(false);
+  });
+
+  it('with DATABASE_PATH unset, names the default it looked for instead of creating it', () => {
+    const elsewhere = mkdtempSync(join(tmpdir(), 'mnemo-cli-cwd-'));
+    try {
+      const result = cli(['keys', 'create', '--role', 'admin', '--name', 'x', '--json'], {}, elsewhere);
+      expect(result.status).toBe(1);
+      expect(result.stderr).toContain(`no database at ${join(elsewhere, 'data', 'mnemo.db')} (DATABASE_PATH is not set; the default is ./data/mnemo.db)`);
+      expect(existsSync(join(elsewhere, 'data'))).toBe(false);
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
+
+  it('creates one with --create, and seed and import create theirs, saying so', () => {
+    const fresh = join(dir, 'fresh', 'created.db');
+    const created = cli(['keys', 'create', '--role', 'admin', '--name', 'first', '--json', '--create'], { DATABASE_PATH: fresh });
+    expect(created.status).toBe(0);
+    expect(created.stderr).toBe(`mnemo: database ${fresh} (new: created now)\n`);
+    expect(JSON.parse(created.stdout)).toMatchObject({ name: 'first' });
+    expect(cli(['keys', 'list', '--json'], { DATABASE_PATH: fresh }).stdout).toContain('"name":"first"');
+
+    const seeded = join(dir, 'seeded.db');
+    const seed = cli(['seed'], { DATABASE_PATH: seeded });
+    expect(seed.status).toBe(0);
+    expect(seed.stderr).toContain(`mnemo: database ${seeded} (new: created now)`);
+  });
+
+  it('vacuum rewrites the database and truncates the WAL', () => {
+    const result = cli(['vacuum'], env);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/^Vacuumed .*cli\.db: \d+ -> \d+ bytes; WAL truncated\.$/m);
+    expect(cli(['export', 'networking'], env).status).toBe(0);
   });
 });
 

@@ -35,6 +35,49 @@ describe('learners', () => {
     expect((await app.inject({ url: '/v1/users?externalId=shared-id', headers: actors.admin })).json().items).toHaveLength(2);
   });
 
+  it('are renamed with PATCH: the new displayName is stored and returned, null removes it; a repeated POST does not rename', async () => {
+    const created = await app.inject({ method: 'POST', url: '/v1/users', headers: actors.integration, payload: { externalId: 'renamed', displayName: 'Old Name' } });
+    const id = created.json().id as string;
+    const renamed = await app.inject({ method: 'PATCH', url: `/v1/users/${id}`, headers: actors.integration, payload: { displayName: '  New Name ' } });
+    expect(renamed.statusCode).toBe(200);
+    expect(renamed.json()).toEqual({ ...created.json(), displayName: 'New Name' });
+    expect((await app.inject({ url: `/v1/users/${id}`, headers: actors.integration })).json().displayName).toBe('New Name');
+
+    const again = await app.inject({ method: 'POST', url: '/v1/users', headers: actors.integration, payload: { externalId: 'renamed', displayName: 'Ignored' } });
+    expect(again.statusCode).toBe(200);
+    expect(again.json().displayName).toBe('New Name');
+
+    const cleared = await app.inject({ method: 'PATCH', url: `/v1/users/${id}`, headers: actors.admin, payload: { displayName: null } });
+    expect(cleared.json()).toMatchObject({ id, displayName: null });
+    expect(app.database.sqlite.prepare('SELECT display_name FROM users WHERE id = ?').get(id)).toEqual({ display_name: null });
+  });
+
+  it('may be renamed by an admin or their own integration only', async () => {
+    const learner = await createLearner(app, actors.integration, 'rename-authz');
+    const other = await app.inject({ method: 'POST', url: '/v1/keys', headers: actors.admin, payload: { role: 'integration', name: 'rename other' } });
+    const callers: [string, Record<string, string>, number][] = [
+      ['anonymous', {}, 401],
+      ['the learner', learner.headers, 403],
+      ['another integration', { authorization: `Bearer ${other.json().token}` }, 404],
+      ['its integration', actors.integration, 200],
+      ['admin', actors.admin, 200],
+    ];
+    for (const [name, headers, status] of callers) {
+      const response = await app.inject({ method: 'PATCH', url: `/v1/users/${learner.userId}`, headers, payload: { displayName: `by ${name}` } });
+      expect(response.statusCode, name).toBe(status);
+    }
+    expect((await app.inject({ url: `/v1/users/${learner.userId}`, headers: actors.admin })).json().displayName).toBe('by admin');
+    expect((await app.inject({ method: 'PATCH', url: '/v1/users/usr_missing', headers: actors.admin, payload: { displayName: 'x' } })).statusCode).toBe(404);
+  });
+
+  it('refuses renames without a valid displayName or with other fields', async () => {
+    const learner = await createLearner(app, actors.integration, 'rename-invalid');
+    for (const payload of [{}, { displayName: '' }, { displayName: '   ' }, { displayName: 'x'.repeat(201) }, { displayName: 'ok', externalId: 'changed' }, { displayName: 7 }]) {
+      const response = await app.inject({ method: 'PATCH', url: `/v1/users/${learner.userId}`, headers: actors.integration, payload });
+      expect(response.statusCode, JSON.stringify(payload)).toBe(400);
+    }
+  });
+
   it('refuses extra fields and empty externalIds', async () => {
     for (const payload of [{ externalId: '' }, { externalId: 'x', role: 'admin' }, {}]) {
       const response = await app.inject({ method: 'POST', url: '/v1/users', headers: actors.integration, payload });
