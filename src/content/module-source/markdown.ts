@@ -5,9 +5,6 @@ import remarkParse from 'remark-parse';
 import { unified } from 'unified';
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import type { ErrorDetail } from '../../errors.js';
-import { MarkdownTooComplexError, remarkBounded } from './markdown-guards.js';
-import { markdownStructureProblem } from './markdown-bounds.js';
-import { sourceLimits } from './module-input.js';
 import { SourceMap } from './source-errors.js';
 
 export interface ParsedSource {
@@ -42,7 +39,7 @@ const sectionNames: Record<SectionKind, string> = {
 
 const frontMatterKeys = new Set(['slug', 'title', 'summary', 'tags']);
 
-const parser = unified().use(remarkParse).use(remarkGfm).use(remarkFrontmatter, ['yaml']).use(remarkBounded);
+const parser = unified().use(remarkParse).use(remarkGfm).use(remarkFrontmatter, ['yaml']);
 
 /**
  * Reads the Markdown module format from its mdast (remark + GFM), keeping each field's exact Markdown source by

@@ -4,21 +4,6 @@ import { z } from 'zod';
 /** Limits on everything an author controls; the same for both source formats. */
 export const sourceLimits = {
   sourceBytes: 1024 * 1024,
-  /**
-   * How deep structure may nest, in every parser that reads a source: blockquotes and lists in Markdown (and
-   * emphasis, strikethrough and links inside a paragraph), mappings and sequences in YAML front matter, arrays
-   * and objects in JSON. A module needs two or three levels; the bound keeps every reader's recursion shallow.
-   */
-  nestingDepth: 32,
-  /**
-   * Items in one list or entries in one mapping or object, in any format (Markdown lists, YAML front matter,
-   * JSON). Above every section limit below, so a module that is merely too long still gets that section's message.
-   */
-  collectionItems: 1000,
-  /** Characters of YAML front matter (it holds four short fields; a long summary belongs in a `> ` blockquote). */
-  frontMatterLength: 16 * 1024,
-  /** Lines of a Markdown source (a full module is a few thousand). */
-  markdownLines: 40_000,
   slugLength: 64,
   titleLength: 200,
   summaryLength: 5000,

@@ -6,10 +6,9 @@ import remarkParse from 'remark-parse';
 import remarkRehype from 'remark-rehype';
 import { unified } from 'unified';
 
-import { remarkBounded } from './markdown-guards.js';
 import type { RenderedText, TextKind } from './text-format.js';
 
-const markdownParser = unified().use(remarkParse).use(remarkGfm).use(remarkBounded);
+const markdownParser = unified().use(remarkParse).use(remarkGfm);
 // rehype-sanitize (GitHub's schema) is the backstop: no script, no event-handler attributes, no javascript: URLs.
 const htmlRenderer = unified().use(remarkRehype).use(rehypeSanitize).use(rehypeStringify);
 

@@ -4,10 +4,9 @@ import remarkParse from 'remark-parse';
 import { unified } from 'unified';
 import type { ErrorDetail } from '../../errors.js';
 import type { NormalizedModule } from './module-input.js';
-import { remarkBounded } from './markdown-guards.js';
 import type { SourceMap } from './source-errors.js';
 
-const parser = unified().use(remarkParse).use(remarkGfm).use(remarkBounded);
+const parser = unified().use(remarkParse).use(remarkGfm);
 
 function containsHeading(node: Nodes): boolean {
   if (node.type === 'heading') return true;
