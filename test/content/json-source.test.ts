@@ -62,7 +62,7 @@ describe('JSON module format', () => {
         { path: 'title', message: 'title must be a string' },
         { path: 'revisionItems', message: 'revisionItems is required' },
         { path: 'takeaways.0.title', message: 'a takeaway title must not be empty' },
-        { path: 'flashcards.1.key', message: 'duplicate flashcard key "a" (also used by flashcard 1)' },
+        { path: 'flashcards.1.key', message: 'duplicate flashcard key "a" (also used by flashcard 0 of the list, counting from 0)' },
         { path: 'cheatSheet.rows.0', message: 'row has 1 cells but the cheat sheet has 2 columns' },
       ]),
     );

@@ -109,6 +109,20 @@ describe('Markdown module format', () => {
       ]);
     });
 
+    it('an unknown ## section lists every accepted heading and alias', () => {
+      const [error] = errorsOf(doc('## Exercises', 'Do things.'));
+      expect(error!.message).toBe(
+        'unknown section "Exercises"; accepted headings: "Key Takeaways" (or "Takeaways"), "Flashcards" (or "Cards"), "Cheat Sheet", "Quick Revision" (or "Revision", "Revision Items")',
+      );
+    });
+
+    it('accepts the documented spellings: any case, spaces or punctuation, and a leading number', () => {
+      const module = parseModuleSource(doc('## 1. KEY takeaways', '- **T**: b', '## cheat-sheet', '| A | B |', '| - | - |', '| a | b |', '## 3) Revision Items', '- **t**: d'), 'markdown');
+      expect(module.takeaways).toHaveLength(1);
+      expect(module.cheatSheet?.rows).toHaveLength(1);
+      expect(module.revisionItems).toHaveLength(1);
+    });
+
     it('a takeaway without a bold lead-in', () => {
       expect(errorsOf(doc('## Key Takeaways', '- **Good**: fine', '- plain item without lead-in'))).toEqual([
         expect.objectContaining({ line: 8, message: expect.stringContaining('bold lead-in') }),

@@ -19,23 +19,33 @@ export interface ParsedSource {
 
 type SectionKind = 'takeaways' | 'flashcards' | 'cheatSheet' | 'revisionItems';
 
-const sectionAliases: Record<string, SectionKind> = {
-  keytakeaways: 'takeaways',
-  takeaways: 'takeaways',
-  flashcards: 'flashcards',
-  cards: 'flashcards',
-  cheatsheet: 'cheatSheet',
-  quickrevision: 'revisionItems',
-  revision: 'revisionItems',
-  revisionitems: 'revisionItems',
+/** Each section's heading, then its aliases: the only spellings accepted, and the ones the README documents. */
+const sectionHeadings: Record<SectionKind, readonly string[]> = {
+  takeaways: ['Key Takeaways', 'Takeaways'],
+  flashcards: ['Flashcards', 'Cards'],
+  cheatSheet: ['Cheat Sheet'],
+  revisionItems: ['Quick Revision', 'Revision', 'Revision Items'],
 };
 
-const sectionNames: Record<SectionKind, string> = {
-  takeaways: 'Key Takeaways',
-  flashcards: 'Flashcards',
-  cheatSheet: 'Cheat Sheet',
-  revisionItems: 'Quick Revision',
-};
+/** Matching ignores case, spaces, punctuation and a leading number ("2. Flashcards", "cheat-sheet"). */
+const normalizeHeading = (heading: string) =>
+  heading
+    .toLowerCase()
+    .replace(/^\d+[.)]?\s*/, '')
+    .replace(/[^a-z]/g, '');
+
+const sectionEntries = Object.entries(sectionHeadings) as [SectionKind, readonly string[]][];
+
+const sectionAliases: Record<string, SectionKind> = Object.fromEntries(
+  sectionEntries.flatMap(([kind, headings]) => headings.map((heading) => [normalizeHeading(heading), kind])),
+);
+
+const sectionNames = Object.fromEntries(sectionEntries.map(([kind, headings]) => [kind, headings[0]!])) as Record<SectionKind, string>;
+
+/** Every accepted spelling, as the unknown-section error lists it. */
+const acceptedSections = sectionEntries
+  .map(([, [name, ...aliases]]) => `"${name}"${aliases.length ? ` (or ${aliases.map((alias) => `"${alias}"`).join(', ')})` : ''}`)
+  .join(', ');
 
 const frontMatterKeys = new Set(['slug', 'title', 'summary', 'tags']);
 
@@ -162,14 +172,9 @@ class MarkdownModuleReader {
 
   private openSection(node: Heading): { kind: SectionKind | null; nodes: RootContent[] } {
     const heading = this.inlineText(node.children);
-    const normalized = heading
-      .toLowerCase()
-      .replace(/^\d+[.)]?\s*/, '')
-      .replace(/[^a-z]/g, '');
-    const kind = sectionAliases[normalized];
+    const kind = sectionAliases[normalizeHeading(heading)];
     if (!kind) {
-      const expected = Object.values(sectionNames).join(', ');
-      this.error(node, `unknown section "${heading}" (expected one of: ${expected})`);
+      this.error(node, `unknown section "${heading}"; accepted headings: ${acceptedSections}`);
       return { kind: null, nodes: [] };
     }
     const previous = this.seenSections.get(kind);

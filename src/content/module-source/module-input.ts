@@ -110,7 +110,8 @@ function reportDuplicates(
     ctx.addIssue({
       code: 'custom',
       path: field === undefined ? [index] : [index, field],
-      message: `duplicate ${what} "${value}" (also used by ${item} ${first + 1})`,
+      // Numbered as the error's own `path` is (from 0), so a message and its path never disagree.
+      message: `duplicate ${what} "${value}" (also used by ${item} ${first} of the list, counting from 0)`,
     });
   });
 }
