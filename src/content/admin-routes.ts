@@ -4,7 +4,7 @@ import { allow, requireRole } from '../auth/principal.js';
 import { AppError, isAppError } from '../errors.js';
 import { problemResponses } from '../http/problem-schema.js';
 import { useZodSchemas } from '../http/zod.js';
-import { importResultSchema, moduleParams, archiveResultSchema } from './schemas.js';
+import { importResultSchema, moduleParams, archiveResultSchema, queryEnum } from './schemas.js';
 
 const security = [{ bearer: [] }];
 const markdownTypes = ['text/markdown', 'text/x-markdown', 'text/plain'];
@@ -43,7 +43,7 @@ export const contentAdminRoutes: FastifyPluginAsyncZod<{ importBodyBytes: number
         security,
         consumes: ['text/markdown', 'application/json'],
         body: z.string().describe('The module source'),
-        querystring: z.strictObject({ dryRun: z.enum(['true', 'false']).default('false').describe('Validate and report without writing') }),
+        querystring: z.strictObject({ dryRun: queryEnum(['true', 'false'], 'false').describe('Validate and report without writing') }),
         response: { 200: importResultSchema, 201: importResultSchema, ...problemResponses(400, 401, 403, 413, 415) },
       },
     },

@@ -5,11 +5,20 @@ import { textFormats } from './module-source/text-format.js';
 /** Request and response shapes of the content API; the OpenAPI document is generated from these. */
 
 /**
- * An enum of a query string, matched case-insensitively (`format=HTML` as GraphQL spells it, or `format=html`);
- * OpenAPI lists the lowercase values.
+ * Every enum of a REST query string: matched case-insensitively (`format=HTML` as GraphQL spells it, or
+ * `format=html`); OpenAPI lists the canonical values.
  */
+const canonicalSpelling = (values: readonly string[]) => {
+  // Matched case-insensitively onto the canonical spelling (`HTML` -> `html`, `cheatsheetrow` -> `cheatSheetRow`).
+  const canonical = new Map(values.map((value) => [value.toLowerCase(), value]));
+  return (value: unknown) => (typeof value === 'string' ? (canonical.get(value.toLowerCase()) ?? value) : value);
+};
+
 export const queryEnum = <const T extends readonly [string, ...string[]]>(values: T, fallback: T[number]) =>
-  z.preprocess((value) => (typeof value === 'string' ? value.toLowerCase() : value), z.enum(values).default(fallback as never));
+  z.preprocess(canonicalSpelling(values), z.enum(values).default(fallback as never));
+
+export const optionalQueryEnum = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.preprocess(canonicalSpelling(values), z.enum(values).optional());
 
 export const formatQuery = queryEnum(textFormats, 'markdown').describe(
   'Rendering of every text field: the Markdown source, sanitised HTML, or plain text (case-insensitive)',

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { formatQuery, slugParam } from '../content/schemas.js';
+import { formatQuery, optionalQueryEnum, slugParam } from '../content/schemas.js';
 import { unlessMissing } from '../http/validation-messages.js';
 import { cardStateNames } from './scheduler.js';
 
@@ -101,7 +101,7 @@ export const historyQuery = z.strictObject({
 
 export const cardsQuery = z.strictObject({
   module: slugParam.optional(),
-  due: z.enum(['true', 'false']).optional().describe('true: only cards due now'),
+  due: optionalQueryEnum(['true', 'false']).describe('true: only cards due now'),
   limit: z.coerce.number().int().min(1).max(learnerPageLimits.cards).default(100),
   cursor: z.string().max(512).optional(),
 });

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { IResolvers } from 'mercurius';
 import { z } from 'zod';
 import { requireKey } from '../auth/hooks.js';
-import { slugParam } from '../content/schemas.js';
+import { optionalQueryEnum, slugParam } from '../content/schemas.js';
 import { parseArguments } from '../graphql/arguments.js';
 import { problemResponses } from '../http/problem-schema.js';
 import { RepresentationCache, sendRepresentation } from '../http/representation.js';
@@ -23,7 +23,7 @@ const maxResults = 50;
 const searchQuery = z.strictObject({
   q: z.string().min(1).max(maxQueryLength),
   module: slugParam.optional(),
-  kind: z.enum(searchKinds).optional(),
+  kind: optionalQueryEnum(searchKinds),
   limit: z.coerce.number().int().min(1).max(maxResults).default(20),
 });
 

@@ -113,6 +113,17 @@ describe('validation messages an integrator can act on', () => {
 });
 
 describe('case-insensitive enums on REST', () => {
+  it('takes every other query enum in any case too: search kind, due, dryRun, export format', async () => {
+    const kinds = async (kind: string) => (await app.inject(`/v1/search?q=ingress&kind=${kind}`)).json().items.map((item: { kind: string }) => item.kind);
+    expect(await kinds('FLASHCARD')).toEqual(await kinds('flashcard'));
+    expect(await kinds('cheatsheetrow')).toEqual(await kinds('cheatSheetRow'));
+    const due = await app.inject({ url: '/v1/me/cards?due=TRUE', headers: actors.learner.headers });
+    expect(due.statusCode).toBe(200);
+    const dryRun = await app.inject({ method: 'POST', url: '/v1/admin/modules?dryRun=True', headers: { ...actors.admin, 'content-type': 'text/markdown' }, payload: (await app.inject('/v1/modules/networking/export?format=MD')).body });
+    expect(dryRun.json()).toMatchObject({ status: 'unchanged', dryRun: true });
+    expect((await app.inject('/v1/search?q=ingress&kind=chapter')).json().errors[0].message).toContain('must be one of');
+  });
+
   it('takes format=HTML as format=html (GraphQL spells it HTML)', async () => {
     const lower = await app.inject('/v1/modules/networking/flashcards?format=html');
     for (const spelling of ['HTML', 'Html']) {
