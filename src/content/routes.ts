@@ -6,7 +6,7 @@ import { contentVisibility } from '../auth/principal.js';
 import { AppError } from '../errors.js';
 import { notModified, problemResponses } from '../http/problem-schema.js';
 import { useZodSchemas } from '../http/zod.js';
-import { RepresentationCache, sendRepresentation } from '../http/representation.js';
+import { RepresentationCache, representationRoute, sendRepresentation } from '../http/representation.js';
 import type { TextFormat } from './module-source/text-format.js';
 import {
   presentCheatSheet,
@@ -65,8 +65,7 @@ export const contentRoutes: FastifyPluginAsyncZod<{ cacheBytes: number; requireA
     app.get(
       url,
       {
-        // The representation carries its own compressed variants: no generic compression hooks on this route.
-        compress: false,
+        ...representationRoute,
         schema: {
           tags: ['content'],
           summary,
@@ -97,8 +96,7 @@ export const contentRoutes: FastifyPluginAsyncZod<{ cacheBytes: number; requireA
   app.get(
     '/modules',
     {
-      // The representation carries its own compressed variants: no generic compression hooks on this route.
-      compress: false,
+      ...representationRoute,
       schema: {
         tags: ['content'],
         summary: 'List modules (slug order, cursor pagination)',
@@ -145,8 +143,7 @@ export const contentRoutes: FastifyPluginAsyncZod<{ cacheBytes: number; requireA
   app.get(
     '/modules/:slug/versions/:version',
     {
-      // The representation carries its own compressed variants: no generic compression hooks on this route.
-      compress: false,
+      ...representationRoute,
       schema: {
         tags: ['content'],
         summary: "A version's content, as it was imported (ids as they were then)",
@@ -191,8 +188,7 @@ export const contentRoutes: FastifyPluginAsyncZod<{ cacheBytes: number; requireA
   app.get(
     '/flashcards/:id',
     {
-      // The representation carries its own compressed variants: no generic compression hooks on this route.
-      compress: false,
+      ...representationRoute,
       schema: {
         tags: ['content'],
         summary: 'One flashcard with its module slug (archived cards stay resolvable)',

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import { createFileRepresentation, representationRoute, sendRepresentation, type Representation } from '../http/representation.js';
 
 const require = createRequire(import.meta.url);
 
@@ -69,25 +69,6 @@ export const graphiqlContentSecurityPolicy = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-interface Body {
-  body: Buffer;
-  etag: string;
-}
-
-function withEtag(body: Buffer): Body {
-  // Weak: the compression hook may send another encoding of the same bytes under it.
-  return { body, etag: `W/"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
-}
-
-function send(request: FastifyRequest, reply: FastifyReply, { body, etag }: Body, type: string, cacheControl: string): FastifyReply {
-  reply.header('etag', etag).header('cache-control', cacheControl);
-  const ifNoneMatch = request.headers['if-none-match'];
-  if (ifNoneMatch && ifNoneMatch.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag.replace(/^W\//, ''))) {
-    return reply.code(304).send();
-  }
-  return reply.type(type).send(body);
-}
-
 /**
  * GraphiQL at `/graphiql`: an HTML page, a start script and the bundles, all same-origin. Files are read on first
  * request and kept (a few MB, only when GraphiQL is turned on).
@@ -95,49 +76,48 @@ function send(request: FastifyRequest, reply: FastifyReply, { body, etag }: Body
 export function registerGraphiql(app: FastifyInstance, options: { graphqlPath: string }): void {
   const assets = graphiqlAssets();
   const prefix = '/graphiql/assets/';
-  const startScript = withEtag(
-    Buffer.from(
-      `'use strict';\n` +
-        `(function () {\n` +
-        `  var fetcher = GraphiQL.createFetcher({ url: new URL(${JSON.stringify(options.graphqlPath)}, window.location.href).href });\n` +
-        `  ReactDOM.createRoot(document.getElementById('graphiql')).render(React.createElement(GraphiQL, { fetcher: fetcher }));\n` +
-        `})();\n`,
-    ),
+  const startScript = createFileRepresentation(
+    `'use strict';\n` +
+      `(function () {\n` +
+      `  var fetcher = GraphiQL.createFetcher({ url: new URL(${JSON.stringify(options.graphqlPath)}, window.location.href).href });\n` +
+      `  ReactDOM.createRoot(document.getElementById('graphiql')).render(React.createElement(GraphiQL, { fetcher: fetcher }));\n` +
+      `})();\n`,
+    javascript,
   );
-  const page = withEtag(
-    Buffer.from(
-      [
-        '<!DOCTYPE html>',
-        '<html lang="en">',
-        '<head>',
-        '  <meta charset="utf-8">',
-        '  <meta name="robots" content="noindex">',
-        '  <meta name="viewport" content="width=device-width, initial-scale=1">',
-        '  <title>mnemo GraphiQL</title>',
-        ...assets.styles.map((style) => `  <link rel="stylesheet" href="${escapeAttribute(prefix + style.path)}">`),
-        '  <link rel="stylesheet" href="/graphiql/page.css">',
-        '</head>',
-        '<body>',
-        '  <div id="graphiql">Loading GraphiQL…</div>',
-        ...assets.scripts.map((script) => `  <script src="${escapeAttribute(prefix + script.path)}"></script>`),
-        '  <script src="/graphiql/start.js"></script>',
-        '</body>',
-        '</html>',
-        '',
-      ].join('\n'),
-    ),
+  const page = createFileRepresentation(
+    [
+      '<!DOCTYPE html>',
+      '<html lang="en">',
+      '<head>',
+      '  <meta charset="utf-8">',
+      '  <meta name="robots" content="noindex">',
+      '  <meta name="viewport" content="width=device-width, initial-scale=1">',
+      '  <title>mnemo GraphiQL</title>',
+      ...assets.styles.map((style) => `  <link rel="stylesheet" href="${escapeAttribute(prefix + style.path)}">`),
+      '  <link rel="stylesheet" href="/graphiql/page.css">',
+      '</head>',
+      '<body>',
+      '  <div id="graphiql">Loading GraphiQL…</div>',
+      ...assets.scripts.map((script) => `  <script src="${escapeAttribute(prefix + script.path)}"></script>`),
+      '  <script src="/graphiql/start.js"></script>',
+      '</body>',
+      '</html>',
+      '',
+    ].join('\n'),
+    'text/html; charset=utf-8',
   );
-  const pageStyle = withEtag(Buffer.from('body { margin: 0; overflow: hidden; }\n#graphiql { height: 100vh; }\n'));
-  const files = new Map<string, Body>();
+  const pageStyle = createFileRepresentation('body { margin: 0; overflow: hidden; }\n#graphiql { height: 100vh; }\n', css);
+  const files = new Map<string, Representation>();
   const byPath = new Map(assets.all.map((asset) => [asset.path, asset]));
 
   // The page and its start script can change with a deploy: revalidated. Bundle URLs carry their version.
-  app.get('/graphiql', { schema: { hide: true } }, (request, reply) =>
-    send(request, reply.header('content-security-policy', graphiqlContentSecurityPolicy), page, 'text/html; charset=utf-8', 'no-cache'),
+  const routeOptions = { schema: { hide: true }, ...representationRoute } as const;
+  app.get('/graphiql', routeOptions, (request, reply) =>
+    sendRepresentation(request, reply.header('content-security-policy', graphiqlContentSecurityPolicy), page, 'no-cache'),
   );
-  app.get('/graphiql/start.js', { schema: { hide: true } }, (request, reply) => send(request, reply, startScript, javascript, 'no-cache'));
-  app.get('/graphiql/page.css', { schema: { hide: true } }, (request, reply) => send(request, reply, pageStyle, css, 'no-cache'));
-  app.get<{ Params: { '*': string } }>(`${prefix}*`, { schema: { hide: true } }, async (request, reply) => {
+  app.get('/graphiql/start.js', routeOptions, (request, reply) => sendRepresentation(request, reply, startScript, 'no-cache'));
+  app.get('/graphiql/page.css', routeOptions, (request, reply) => sendRepresentation(request, reply, pageStyle, 'no-cache'));
+  app.get<{ Params: { '*': string } }>(`${prefix}*`, routeOptions, async (request, reply) => {
     const asset = byPath.get(request.params['*']);
     if (!asset) {
       reply.callNotFound();
@@ -145,9 +125,9 @@ export function registerGraphiql(app: FastifyInstance, options: { graphqlPath: s
     }
     let file = files.get(asset.path);
     if (!file) {
-      file = withEtag(await readFile(asset.file));
+      file = createFileRepresentation(await readFile(asset.file), asset.type);
       files.set(asset.path, file);
     }
-    return send(request, reply, file, asset.type, 'public, max-age=31536000, immutable');
+    return sendRepresentation(request, reply, file, 'public, max-age=31536000, immutable');
   });
 }

@@ -55,8 +55,8 @@ export function recordExecutedText(request: FastifyRequest, text: string): void 
  */
 export class GraphqlResponseCache {
   private readonly responses: LRUCache<string, Entry>;
-  /** sha256(query text) -> whether it holds only query operations, worth caching at all. */
-  private readonly queries = new LRUCache<string, boolean>({ max: 2000 });
+  /** Query text (at most maxCacheableBytes) -> whether it holds only query operations, worth caching at all. */
+  private readonly queries = new LRUCache<string, boolean>({ max: 2000, maxSize: 2000 * 1024, sizeCalculation: (_value, text) => Math.max(1, text.length) });
   /** Persisted-query hash -> its text; only verified pairs (sha256(text) === hash) are ever stored. */
   private readonly persisted = new LRUCache<string, string>({ max: 2000, maxSize: 2000 * 1024, sizeCalculation: (text) => Math.max(1, text.length) });
   private stamp: (() => number) | undefined;
@@ -131,11 +131,10 @@ export class GraphqlResponseCache {
   }
 
   private isQuery(text: string): boolean {
-    const digest = sha256Hex(text);
-    let known = this.queries.get(digest);
+    let known = this.queries.get(text);
     if (known === undefined) {
       known = isQueryDocument(text);
-      this.queries.set(digest, known);
+      this.queries.set(text, known);
     }
     return known;
   }

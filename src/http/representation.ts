@@ -13,6 +13,8 @@ type Encoding = 'br' | 'gzip' | 'identity';
 export interface Representation {
   etagBase: string;
   body: Buffer;
+  /** Content-Type of `body`. */
+  type: string;
   encoded: Partial<Record<'br' | 'gzip', Buffer>>;
   /** Lets the owning cache re-weigh the entry once a compressed variant is added. */
   onEncoded?: () => void;
@@ -22,11 +24,16 @@ const minCompressBytes = 1024;
 // Accept-Encoding values are client-controlled, so the memo of negotiated headers is bounded.
 const negotiator = new Negotiator({ supportedValues: ['br', 'gzip', 'identity'], cache: new LRUCache<string, string>({ max: 256 }) });
 
-export function createRepresentation(value: unknown): Representation {
-  const body = Buffer.from(JSON.stringify(value));
-  const digest = createHash('sha256').update(body).digest('base64url').slice(0, 27);
-  return { etagBase: digest, body, encoded: {} };
+/** Bytes served as they are (a page, a script, the SDL), with their strong ETag. */
+export function createFileRepresentation(body: Buffer | string, type: string): Representation {
+  const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+  const digest = createHash('sha256').update(bytes).digest('base64url').slice(0, 27);
+  return { etagBase: digest, body: bytes, type, encoded: {} };
 }
+
+/** A JSON value serialised once. */
+export const createRepresentation = (value: unknown): Representation =>
+  createFileRepresentation(JSON.stringify(value), 'application/json; charset=utf-8');
 
 const sizeOf = (representation: Representation) =>
   representation.body.length + (representation.encoded.br?.length ?? 0) + (representation.encoded.gzip?.length ?? 0);
@@ -87,6 +94,12 @@ function matchesIfNoneMatch(header: string, etagBase: string): boolean {
 }
 
 /**
+ * Route options for routes that answer with sendRepresentation: a representation carries its own compressed
+ * variants, so the generic compression hooks are left off these routes (they cost more than a 304 itself).
+ */
+export const representationRoute = { compress: false } as const;
+
+/**
  * Sends a cached representation: 304 when the client's ETag matches, otherwise the body in the best encoding the
  * client accepts. Content-Encoding is set here, so the generic compression hook leaves these responses alone.
  */
@@ -103,7 +116,7 @@ export function sendRepresentation(
   if (ifNoneMatch && matchesIfNoneMatch(ifNoneMatch, representation.etagBase)) {
     return reply.code(304).send();
   }
-  reply.type('application/json; charset=utf-8');
+  reply.type(representation.type);
   if (encoding === 'identity') return reply.send(representation.body);
   return reply.header('content-encoding', encoding).send(encodedBody(representation, encoding));
 }

@@ -6,7 +6,7 @@ import { requireKey } from '../auth/hooks.js';
 import { optionalQueryEnum, slugParam } from '../content/schemas.js';
 import { parseArguments } from '../graphql/arguments.js';
 import { problemResponses } from '../http/problem-schema.js';
-import { RepresentationCache, sendRepresentation } from '../http/representation.js';
+import { RepresentationCache, representationRoute, sendRepresentation } from '../http/representation.js';
 import { useZodSchemas } from '../http/zod.js';
 import { maxQueryLength } from './query.js';
 import { maxSnippetSegments, searchKinds } from './repository.js';
@@ -108,6 +108,7 @@ export const searchPlugin = fp<{ requireAuth: boolean; cacheBytes: number }>(
       scope.get(
         '/search',
         {
+          ...representationRoute,
           schema: {
             tags: ['content'],
             summary: 'Full-text search over live content, best first; the last word matches as a prefix (type-ahead)',
