@@ -33,7 +33,8 @@ database.sqlite.pragma('synchronous = OFF');
 try {
   // The services exactly as the server and the CLI assemble them: the change feed and the search index follow
   // every import inside its transaction. Default settings; no content cache (nothing is read back).
-  const service = createServices(database.db, { ...testConfig(), contentCacheEntries: 0 }).content;
+  const services = createServices(database.db, { ...testConfig(), contentCacheEntries: 0 });
+  const service = services.content;
 
   const vocabulary = createVocabulary(task.seed);
   for (let index = task.worker; index < task.modules; index += task.workers) {
@@ -42,6 +43,7 @@ try {
     const line: ImportedModuleLine = { index, slug: input.slug, rareTerms };
     process.stdout.write(`${JSON.stringify(line)}\n`);
   }
+  await services.close();
 } finally {
   database.close();
 }

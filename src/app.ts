@@ -19,6 +19,8 @@ import { learningPlugin } from './learning/plugin.js';
 import { learningRoutes } from './learning/routes.js';
 import { searchPlugin } from './search/plugin.js';
 import { servicesPlugin } from './services.js';
+import { useBoundedJson } from './http/json-body.js';
+import { registerSecurityHeaders, securityHeaders } from './http/security-headers.js';
 import { exposeRequestId, requestIdOptions } from './http/request-id.js';
 
 export interface BuildAppOptions {
@@ -41,10 +43,12 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     trustProxy: config.protection.trustProxy,
     clientErrorHandler,
     // Errors Fastify raises before routing (a malformed URL, a bad Content-Type) get the same problem+json.
-    frameworkErrors: (error, request, reply) => sendProblem(request, reply, normalizeError(error, request)),
+    frameworkErrors: (error, request, reply) => sendProblem(request, reply.headers(securityHeaders), normalizeError(error, request)),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   }).withTypeProvider<ZodTypeProvider>();
 
+  registerSecurityHeaders(app);
+  useBoundedJson(app);
   registerProblemHandlers(app);
   exposeRequestId(app);
   registerGracefulClosing(app);

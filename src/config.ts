@@ -20,6 +20,7 @@ export const configSchema = z.object({
   SQLITE_CHECKPOINT_INTERVAL_MS: integer(0, 3_600_000).default(1000),
   JSON_BODY_LIMIT_BYTES: integer(1024, 16 * 1024 * 1024).default(256 * 1024),
   IMPORT_BODY_LIMIT_BYTES: integer(1024, 1024 * 1024).default(1024 * 1024),
+  IMPORT_PARSE_TIMEOUT_MS: integer(100, 600_000).default(30_000),
   CONTENT_CACHE_ENTRIES: integer(0, 1_000_000).default(256),
   RESPONSE_CACHE_BYTES: integer(0, 4 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
   REQUEST_TIMEOUT_MS: integer(1000, 600_000).default(30_000),
@@ -67,6 +68,8 @@ export interface Config {
   limits: { jsonBodyBytes: number; importBodyBytes: number };
   /** Modules (all sections, all renderings) kept in memory for reads and GraphQL. */
   contentCacheEntries: number;
+  /** A module source still being parsed and rendered after this long is refused (MNEMO_IMPORT_TOO_COMPLEX). */
+  importParseTimeoutMs: number;
   /** Serialised REST responses (and their compressed variants) kept in memory, in bytes. */
   responseCacheBytes: number;
   requestTimeoutMs: number;
@@ -158,6 +161,7 @@ function fromEnv(env: EnvConfig): Config {
     seedOnStart: env.SEED_ON_START,
     sqlite: { synchronous: env.SQLITE_SYNCHRONOUS, busyTimeoutMs: env.SQLITE_BUSY_TIMEOUT_MS, checkpointIntervalMs: env.SQLITE_CHECKPOINT_INTERVAL_MS },
     limits: { jsonBodyBytes: env.JSON_BODY_LIMIT_BYTES, importBodyBytes: env.IMPORT_BODY_LIMIT_BYTES },
+    importParseTimeoutMs: env.IMPORT_PARSE_TIMEOUT_MS,
     contentCacheEntries: env.CONTENT_CACHE_ENTRIES,
     responseCacheBytes: env.RESPONSE_CACHE_BYTES,
     requestTimeoutMs: env.REQUEST_TIMEOUT_MS,

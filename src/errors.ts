@@ -16,6 +16,7 @@ export const errorCodes = {
   MNEMO_CONTENT_VERSION_NOT_FOUND: { status: 404, title: 'Module version not found' },
   MNEMO_IMPORT_INVALID: { status: 400, title: 'Invalid module source' },
   MNEMO_IMPORT_TOO_LARGE: { status: 413, title: 'Module source too large' },
+  MNEMO_IMPORT_TOO_COMPLEX: { status: 400, title: 'Module source too complex to read in time' },
   MNEMO_GRAPHQL_SYNTAX: { status: 400, title: 'GraphQL syntax error' },
   MNEMO_GRAPHQL_VALIDATION: { status: 400, title: 'GraphQL validation error' },
   MNEMO_GRAPHQL_BAD_VARIABLES: { status: 400, title: 'Invalid GraphQL variables' },

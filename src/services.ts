@@ -5,6 +5,7 @@ import { createChangesRepository } from './changes/repository.js';
 import { createChangesService, type ChangesService } from './changes/service.js';
 import type { Config } from './config.js';
 import { createContentRepository } from './content/repository.js';
+import { createSourceReader } from './content/module-source/source-reader.js';
 import { createContentService, type ContentService } from './content/service.js';
 import type { Db } from './db/client.js';
 import { createLearningServices, type LearningConfig, type LearningServices } from './learning/services.js';
@@ -18,23 +19,26 @@ export interface Services {
   changes: ChangesService;
   search: SearchService;
   learning: LearningServices;
+  /** Stops the module source reader's worker; the connection is closed by its owner. */
+  close(): Promise<void>;
 }
 
-export type ServicesConfig = Pick<Config, 'contentCacheEntries'> & LearningConfig;
+export type ServicesConfig = Pick<Config, 'contentCacheEntries' | 'importParseTimeoutMs'> & LearningConfig;
 
 /**
  * Assembles the services once, for the server (the domain plugins decorate the app with these), the CLI and the
  * benchmark's import workers, so all three write the same things: the change feed and the search index follow
  * every content transaction wherever the import comes from. A new content listener is added here, and only here.
  */
-export function createServices(db: Db, config: ServicesConfig): Services {
+export function createServices(db: Db, config: ServicesConfig, log: (message: string) => void = console.error): Services {
   const auth = createAuthService(createAuthRepository(db));
-  const content = createContentService(createContentRepository(db), { cacheEntries: config.contentCacheEntries });
+  const sourceReader = createSourceReader({ timeoutMs: config.importParseTimeoutMs, onInternalError: log });
+  const content = createContentService(createContentRepository(db), { cacheEntries: config.contentCacheEntries, sourceReader });
   const changes = createChangesService(createChangesRepository(db));
   const search = createSearchService(createSearchRepository(db), (moduleId) => content.sectionsOf(moduleId));
   content.addListener(changes.listener);
   content.addListener(search.listener);
-  return { auth, content, changes, search, learning: createLearningServices(db, content, auth, config) };
+  return { auth, content, changes, search, learning: createLearningServices(db, content, auth, config), close: () => sourceReader.close() };
 }
 
 declare module 'fastify' {
@@ -47,7 +51,9 @@ declare module 'fastify' {
 /** Builds the services on the process's connection, before any domain plugin needs them. */
 export const servicesPlugin = fp<{ config: ServicesConfig }>(
   async (app, { config }) => {
-    app.decorate('services', createServices(app.database.db, config));
+    const services = createServices(app.database.db, config, (message) => app.log.error({ err: message }, 'reading a module source failed'));
+    app.decorate('services', services);
+    app.addHook('onClose', () => services.close());
   },
   { name: 'mnemo-services', dependencies: ['mnemo-database'], fastify: '5.x' },
 );

@@ -71,7 +71,14 @@ function open(config: Config) {
  */
 function openServices(config: Config) {
   const database = open(config);
-  return { services: createServices(database.db, { ...config, contentCacheEntries: 0 }), close: () => database.close() };
+  const services = createServices(database.db, { ...config, contentCacheEntries: 0 });
+  return {
+    services,
+    close: () => {
+      void services.close();
+      database.close();
+    },
+  };
 }
 
 function runExport(config: Config, slug: string | undefined, format: string | undefined): number {

@@ -1,6 +1,7 @@
 import { newId } from '../ids.js';
 import type { ModuleFormat } from './module-source/parse-module-source.js';
 import type { RenderedModule } from './module-source/render-module.js';
+import type { SourceReader } from './module-source/source-reader.js';
 import type { RenderedText } from './module-source/text-format.js';
 import type { ModuleRecord, ModuleWrite, SectionWrite } from './records.js';
 import type { ContentRepository } from './repository.js';
@@ -57,18 +58,18 @@ export interface VersionIds {
 }
 
 /**
- * The one import function behind the seed, the CLI and the admin API: parse and validate, render outside the
- * transaction, then in one IMMEDIATE transaction compare with the stored module and write what changed, with the
- * version record, search index and change feed.
+ * The one import function behind the seed, the CLI and the admin API: parse, validate and render in the source
+ * reader (a worker thread, outside the transaction), then in one IMMEDIATE transaction compare with the stored
+ * module and write what changed, with the version record, search index and change feed.
  */
 export function createModuleImporter(
   repository: ContentRepository,
-  listeners: readonly ContentListener[] = [],
+  listeners: readonly ContentListener[],
+  readSource: SourceReader['read'],
   now: () => Date = () => new Date(),
 ) {
   return async function importModule(source: string, format: ModuleFormat, options: ImportOptions = {}): Promise<ImportResult> {
-    const { parseModuleSource, renderModule } = await loadSourceTools();
-    const rendered = renderModule(parseModuleSource(source, format));
+    const rendered = await readSource(source, format);
     const dryRun = options.dryRun === true;
     // A dry run only reads: it plans against a snapshot and takes no write lock.
     return (dryRun ? repository.read : repository.write)((): ImportResult => {

@@ -14,6 +14,7 @@ import {
 } from './import-module.js';
 import type { NormalizedModule } from './module-source/module-input.js';
 import type { ModuleFormat } from './module-source/parse-module-source.js';
+import type { SourceReader } from './module-source/source-reader.js';
 import { toJsonSource, toMarkdownSource } from './module-source/serialize.js';
 import type { FlashcardRecord, ModuleContent, ModuleRecord, ModuleSections } from './records.js';
 import type { ContentRepository, ModuleHead } from './repository.js';
@@ -22,6 +23,8 @@ import { includingArchived, isVisible, liveOnly, type Visibility } from './visib
 export interface ContentServiceOptions {
   /** Modules (with their sections) kept in memory, keyed by id and version. */
   cacheEntries: number;
+  /** Reads module sources for imports (a worker thread with a deadline). */
+  sourceReader: SourceReader;
 }
 
 export type ModulePage = Page<ModuleRecord>;
@@ -43,7 +46,7 @@ const moduleCursorShape = { slug: z.string().max(64) };
  */
 export function createContentService(repository: ContentRepository, options: ContentServiceOptions) {
   const listeners: ContentListener[] = [];
-  const importer = createModuleImporter(repository, listeners);
+  const importer = createModuleImporter(repository, listeners, options.sourceReader.read);
   // Keyed by version: an import bumps the version, so a stale entry can never be served; no TTL, no invalidation.
   const contentCache = new LRUCache<string, ModuleContent>({ max: Math.max(1, options.cacheEntries) });
   const cacheKey = (module: Pick<ModuleRecord, 'id' | 'version'>) => `${module.id}:${module.version}`;

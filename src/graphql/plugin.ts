@@ -68,9 +68,13 @@ export const graphqlPlugin = fp<{ config: GraphqlConfig; bodyLimit: number; requ
   async (app, { config, bodyLimit, requireAuth }) => {
     // An answer may depend on the caller only through the content visibility class; anonymous callers of an
     // endpoint that requires a key are refused before any cache is consulted.
-    const responseCache = new GraphqlResponseCache(config.responseCacheBytes, (request) =>
-      requireAuth && !request.principal ? undefined : JSON.stringify(contentVisibility(request.principal)),
-    );
+    // The content stamp follows live content only (an import into an archived module writes no change), so the
+    // answers of callers who also see archived modules (admins) are never cached.
+    const responseCache = new GraphqlResponseCache(config.responseCacheBytes, (request) => {
+      if (requireAuth && !request.principal) return undefined;
+      const visibility = contentVisibility(request.principal);
+      return visibility.includeArchived ? undefined : JSON.stringify(visibility);
+    });
     app.decorate('graphqlResponseCache', responseCache);
     const listBounds = new ListBounds();
     app.decorate('graphqlListBounds', listBounds);

@@ -1,6 +1,7 @@
 import { getOperationAST, parse } from 'graphql';
 import mercurius from 'mercurius';
 import { AppError } from '../errors.js';
+import { assertJsonDepth } from '../http/json-body.js';
 import { maxCacheableBytes } from './response-cache.js';
 
 const badRequest = (message: string) => new AppError('MNEMO_GRAPHQL_BAD_REQUEST', message);
@@ -23,6 +24,9 @@ export function assertOperationShape(operation: unknown, isGet: boolean): string
   const structured = (value: unknown) => value === undefined || value === null || (isGet ? typeof value === 'string' : isObject(value));
   if (!structured(variables)) throw badRequest(`"variables" must be ${isGet ? 'one JSON-encoded value' : 'an object'}`);
   if (!structured(extensions)) throw badRequest(`"extensions" must be ${isGet ? 'one JSON-encoded value' : 'an object'}`);
+  // Over POST the body parser has bounded their nesting; over GET they are still text.
+  if (typeof variables === 'string') assertJsonDepth(variables, '"variables"');
+  if (typeof extensions === 'string') assertJsonDepth(extensions, '"extensions"');
   return query;
 }
 

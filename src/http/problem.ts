@@ -1,3 +1,4 @@
+import { securityHeaderLines } from './security-headers.js';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
@@ -143,6 +144,6 @@ export function clientErrorHandler(error: Error & { code?: string }, socket: Soc
     code: known.code,
   });
   socket.end(
-    `HTTP/1.1 ${known.status} ${known.reason}\r\nContent-Type: ${problemContentType}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${known.status} ${known.reason}\r\nContent-Type: ${problemContentType}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${securityHeaderLines}Connection: close\r\n\r\n${body}`,
   );
 }

@@ -8,19 +8,13 @@ import { AppError } from '../errors.js';
 import { sendProblem } from './problem.js';
 
 /**
- * What keeps clients from taking the server down or reaching what they should not: security headers, CORS
+ * What keeps clients from taking the server down or reaching what they should not: CORS
  * (closed unless configured), a lockout of client addresses that keep presenting bad tokens, rate limits per key
  * (per IP when anonymous), and load shedding with 503 and Retry-After when the event loop falls behind, instead of
  * queueing without bound.
  */
 export const protectionPlugin = fp<{ config: ProtectionConfig }>(
   async (app, { config }) => {
-    // The headers helmet's defaults send (CSP left to the pages that need one: Swagger UI and GraphiQL set their
-    // own), written as one precomputed block: helmet's middleware chain cost more per request than a 304 itself.
-    app.addHook('onRequest', (_request, reply, done) => {
-      reply.headers(securityHeaders);
-      done();
-    });
     if (config.corsOrigins.length) {
       await app.register(cors, { origin: config.corsOrigins, methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'], maxAge: 600 });
     }
@@ -62,17 +56,3 @@ export const protectionPlugin = fp<{ config: ProtectionConfig }>(
   { name: 'mnemo-protection', dependencies: ['mnemo-auth'], fastify: '5.x' },
 );
 
-/** helmet 8's defaults without Content-Security-Policy and Cross-Origin-Embedder-Policy, as one static block. */
-export const securityHeaders = Object.freeze({
-  'cross-origin-opener-policy': 'same-origin',
-  'cross-origin-resource-policy': 'same-origin',
-  'origin-agent-cluster': '?1',
-  'referrer-policy': 'no-referrer',
-  'strict-transport-security': 'max-age=31536000; includeSubDomains',
-  'x-content-type-options': 'nosniff',
-  'x-dns-prefetch-control': 'off',
-  'x-download-options': 'noopen',
-  'x-frame-options': 'SAMEORIGIN',
-  'x-permitted-cross-domain-policies': 'none',
-  'x-xss-protection': '0',
-});

@@ -4,6 +4,7 @@ import { validatorCompiler } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 // Installs the author-friendly validation messages for every zod parse.
 import './validation-messages.js';
+import { boundedJsonParser } from './json-body.js';
 
 /**
  * Responses are serialised by fast-json-stringify from the JSON Schema of their zod schema: fields are written
@@ -48,12 +49,13 @@ const zodValidatorCompiler: FastifySchemaCompiler<z.core.$ZodType> = (route) => 
 };
 
 /**
- * JSON bodies as Fastify parses them (size limit, prototype-poisoning checks, 400 for malformed JSON), except that
+ * JSON bodies as the bounded parser reads them (size and nesting limits, prototype-poisoning checks, 400 for
+ * malformed JSON), except that
  * an empty body is no body rather than an error: the route's schema decides (see zodValidatorCompiler), also for
  * clients that always send `Content-Type: application/json`.
  */
 function acceptEmptyJsonBodies(app: FastifyInstance): void {
-  const parseJson = app.getDefaultJsonParser('error', 'error');
+  const parseJson = boundedJsonParser(app);
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const text = body as string;

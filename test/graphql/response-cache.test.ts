@@ -32,6 +32,17 @@ describe('GraphQL response cache', () => {
     expect(await ask(question)).toEqual({ data: { module: null } });
   });
 
+  it('serves admins an import into an archived module at once (their answers are not cached)', async () => {
+    app.content.archiveModule('networking');
+    expect((await ask(question, actors.admin)).data.module.version).toBe(1);
+    // An archived module's import writes no change-feed entry, so the content stamp does not move.
+    await app.content.importModule(seedSource().replace('What component implements Service VIPs (ClusterIP)?', 'Which component implements Service VIPs?'), 'markdown');
+    const after = await ask(question, actors.admin);
+    expect(after.data.module.version).toBe(2);
+    expect(after.data.module.flashcards[0].question).toBe('Which component implements Service VIPs?');
+    expect((await ask(question)).data.module).toBeNull();
+  });
+
   it('keys on variables and operation name', async () => {
     const query = 'query Q($slug: String!) { module(slug: $slug) { slug } }';
     await app.content.importModule(seedSource().replace('slug: networking', 'slug: other'), 'markdown');

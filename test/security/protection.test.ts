@@ -2,7 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { securityHeaders } from '../../src/http/protection.js';
+import { securityHeaders } from '../../src/http/security-headers.js';
 import { testConfig, type ProtectionConfig } from '../../src/config.js';
 import { buildTestApp } from '../helpers/app.js';
 import { answer, createActors } from '../helpers/learners.js';
@@ -99,12 +99,43 @@ describe('headers', () => {
     for (const request of requests) {
       const response = await app!.inject(request);
       expect(response.headers['x-content-type-options'], request.url).toBe('nosniff');
-      expect(response.headers['x-frame-options'], request.url).toBe('SAMEORIGIN');
+      expect(response.headers['x-frame-options'], request.url).toBe('DENY');
       expect(response.headers['strict-transport-security'], request.url).toBe('max-age=31536000; includeSubDomains');
       expect(response.headers['cross-origin-resource-policy'], request.url).toBe('same-origin');
       expect(response.headers['referrer-policy'], request.url).toBe('no-referrer');
       expect(Object.keys(response.headers).filter((name) => name in securityHeaders), request.url).toHaveLength(Object.keys(securityHeaders).length);
     }
+  });
+
+  it('sets them on responses ended before routing or by an early hook: bad tokens, lockouts, malformed URLs and requests', async () => {
+    await appWith({ authFailuresPerMinute: 2 });
+    const hasBlock = (headers: Record<string, unknown>, what: string) => {
+      for (const [name, value] of Object.entries(securityHeaders)) expect(headers[name], `${what}: ${name}`).toBe(value);
+    };
+    const badToken = { authorization: 'Bearer mnemo_nope' };
+    const refused = await app!.inject({ url: '/v1/modules/networking', headers: badToken });
+    expect(refused.statusCode).toBe(401);
+    hasBlock(refused.headers, '401 REST');
+    const graphql = await app!.inject({ url: '/graphql', method: 'POST', headers: badToken, payload: { query: '{ apiVersion }' } });
+    hasBlock(graphql.headers, '401 GraphQL');
+    await app!.inject({ url: '/v1/me/answers', headers: badToken });
+    const locked = await app!.inject({ url: '/v1/me/answers', headers: badToken });
+    expect(locked.statusCode).toBe(429);
+    hasBlock(locked.headers, '429 lockout');
+    const badUrl = await app!.inject({ url: '/v1/modules/%E0%A4%A' });
+    expect(badUrl.statusCode).toBe(400);
+    hasBlock(badUrl.headers, '400 malformed URL');
+    // Malformed at the HTTP level: answered straight on the socket, with the same block.
+    const port = await listen(app!);
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => socket.write(`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`));
+      let text = '';
+      socket.on('data', (chunk) => (text += chunk.toString()));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(raw).toMatch(/^HTTP\/1.1 431/);
+    for (const [name, value] of Object.entries(securityHeaders)) expect(raw.toLowerCase()).toContain(`${name}: ${value}`.toLowerCase());
   });
 
   it('keeps CORS closed by default and opens it only to configured origins', async () => {
@@ -127,10 +158,16 @@ describe('overload', () => {
   it('sheds load with 503 and Retry-After when the event loop falls behind', async () => {
     await appWith({ maxEventLoopDelayMs: 50 });
     expect((await app!.inject('/v1/modules')).statusCode).toBe(200);
-    // Stall the event loop for longer than the one-second sampling window, as a CPU-bound burst would.
-    const until = Date.now() + 1100;
+    // Stall the event loop in 200 ms bursts for longer than two of under-pressure's one-second windows, as a
+    // CPU-bound load would. One long block is not enough: the window's mean delay would average it with however
+    // many short samples happened to come before it in the same window.
+    const until = Date.now() + 2200;
     while (Date.now() < until) {
-      /* busy */
+      const burst = Date.now() + 200;
+      while (Date.now() < burst) {
+        /* busy */
+      }
+      await new Promise((resolve) => setImmediate(resolve));
     }
     await vi.waitFor(
       async () => {

@@ -3,7 +3,8 @@ import { AppError, type ErrorDetail } from '../../errors.js';
 import { parseJsonModule } from './json.js';
 import { parseMarkdownModule } from './markdown.js';
 import { moduleInputSchema, normalizeModule, sourceLimits, type NormalizedModule } from './module-input.js';
-import { representabilityErrors } from './representable.js';
+import { moduleTexts, representabilityErrors } from './representable.js';
+import { jsonSourceBoundError, markdownBoundError, markdownSourceBoundError, parserBounds, type MarkupTally } from './source-bounds.js';
 import { byLine, zodIssuesToDetails, type SourceMap } from './source-errors.js';
 
 export const moduleFormats = ['markdown', 'json'] as const;
@@ -25,6 +26,9 @@ export function parseModuleSource(source: string, format: ModuleFormat): Normali
   let map: SourceMap | undefined;
   let errors: ErrorDetail[];
   let unreadable: string[] = [];
+  // Structural bounds first: the parsers below recurse or pay per construct (see source-bounds.ts).
+  const outOfBounds = format === 'markdown' ? markdownSourceBoundError(source) : jsonSourceBoundError(source);
+  if (outOfBounds) throw invalid([outOfBounds]);
   if (format === 'markdown') {
     ({ input, map, errors, unreadable } = parseMarkdownModule(source));
   } else {
@@ -38,6 +42,14 @@ export function parseModuleSource(source: string, format: ModuleFormat): Normali
   }
   if (errors.length || !result.success) throw invalid(errors);
   const module = normalizeModule(result.data);
+  // A Markdown source's texts are slices of it, already scanned; a JSON source's texts are scanned here.
+  if (format === 'json') {
+    const tally: MarkupTally = { markers: 0, items: 0 };
+    for (const [path, text] of moduleTexts(module)) {
+      const error = markdownBoundError(text, tally);
+      if (error) throw invalid([{ path: path.join('.'), message: error.message }]);
+    }
+  }
   const unrepresentable = representabilityErrors(module, map);
   if (unrepresentable.length) throw invalid(unrepresentable);
   return module;
@@ -48,7 +60,9 @@ function invalid(errors: ErrorDetail[]): AppError {
   const first = sorted[0];
   const where = first?.line !== undefined ? `line ${first.line}: ` : first?.path ? `${first.path}: ` : '';
   const more = sorted.length > 1 ? ` (and ${sorted.length - 1} more)` : '';
-  return new AppError('MNEMO_IMPORT_INVALID', `${where}${first?.message ?? 'invalid module source'}${more}`, sorted);
+  // A source can break a rule thousands of times; the first ones are enough to act on.
+  const listed = sorted.slice(0, parserBounds.reportedErrors);
+  return new AppError('MNEMO_IMPORT_INVALID', `${where}${first?.message ?? 'invalid module source'}${more}`, listed);
 }
 
 /** Identifies a module's content: equal hashes mean a re-import changes nothing. */

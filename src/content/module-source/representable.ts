@@ -5,6 +5,7 @@ import { unified } from 'unified';
 import type { ErrorDetail } from '../../errors.js';
 import type { NormalizedModule } from './module-input.js';
 import type { SourceMap } from './source-errors.js';
+import type { TextKind } from './text-format.js';
 
 const parser = unified().use(remarkParse).use(remarkGfm);
 
@@ -18,32 +19,35 @@ function containsHeading(node: Nodes): boolean {
  * inline texts (titles, questions, terms, headings, cells) are one line, and block texts (bodies, answers,
  * definitions, the summary) hold no headings, which in the Markdown format would start a new section or card.
  */
+/** Every text of a module with its path and kind: titles, questions, terms and cells are inline, the rest block. */
+export function* moduleTexts(module: NormalizedModule): Generator<[path: (string | number)[], text: string, kind: TextKind]> {
+  yield [['title'], module.title, 'inline'];
+  if (module.summary !== null) yield [['summary'], module.summary, 'block'];
+  for (const [index, item] of module.takeaways.entries()) {
+    yield [['takeaways', index, 'title'], item.title, 'inline'];
+    yield [['takeaways', index, 'body'], item.body, 'block'];
+  }
+  for (const [index, card] of module.flashcards.entries()) {
+    yield [['flashcards', index, 'question'], card.question, 'inline'];
+    yield [['flashcards', index, 'answer'], card.answer, 'block'];
+  }
+  for (const [index, column] of (module.cheatSheet?.columns ?? []).entries()) yield [['cheatSheet', 'columns', index], column, 'inline'];
+  for (const [rowIndex, row] of (module.cheatSheet?.rows ?? []).entries()) {
+    for (const [index, cell] of row.entries()) yield [['cheatSheet', 'rows', rowIndex, index], cell, 'inline'];
+  }
+  for (const [index, item] of module.revisionItems.entries()) {
+    yield [['revisionItems', index, 'term'], item.term, 'inline'];
+    yield [['revisionItems', index, 'definition'], item.definition, 'block'];
+  }
+}
+
 export function representabilityErrors(module: NormalizedModule, map?: SourceMap): ErrorDetail[] {
   const errors: ErrorDetail[] = [];
-  const report = (path: (string | number)[], message: string) =>
+  for (const [path, text, kind] of moduleTexts(module)) {
+    const broken = kind === 'inline' ? /[\r\n]/.test(text) : containsHeading(parser.parse(text));
+    if (!broken) continue;
+    const message = kind === 'inline' ? 'must be a single line' : 'must not contain headings (#, ## or underlined)';
     errors.push({ ...(map ? { line: map.lineOf(path) } : {}), path: path.join('.'), message });
-  const inline = (path: (string | number)[], text: string) => {
-    if (/[\r\n]/.test(text)) report(path, 'must be a single line');
-  };
-  const block = (path: (string | number)[], text: string) => {
-    if (containsHeading(parser.parse(text))) report(path, 'must not contain headings (#, ## or underlined)');
-  };
-
-  inline(['title'], module.title);
-  if (module.summary !== null) block(['summary'], module.summary);
-  module.takeaways.forEach((item, index) => {
-    inline(['takeaways', index, 'title'], item.title);
-    block(['takeaways', index, 'body'], item.body);
-  });
-  module.flashcards.forEach((card, index) => {
-    inline(['flashcards', index, 'question'], card.question);
-    block(['flashcards', index, 'answer'], card.answer);
-  });
-  module.cheatSheet?.columns.forEach((column, index) => inline(['cheatSheet', 'columns', index], column));
-  module.cheatSheet?.rows.forEach((row, rowIndex) => row.forEach((cell, index) => inline(['cheatSheet', 'rows', rowIndex, index], cell)));
-  module.revisionItems.forEach((item, index) => {
-    inline(['revisionItems', index, 'term'], item.term);
-    block(['revisionItems', index, 'definition'], item.definition);
-  });
+  }
   return errors;
 }
