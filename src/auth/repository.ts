@@ -1,4 +1,6 @@
+import type { Database } from 'better-sqlite3';
 import { and, asc, eq, isNull, sql } from 'drizzle-orm';
+import { LRUCache } from 'lru-cache';
 import type { Db } from '../db/client.js';
 import { apiKeys, type ApiKeyRow, type Role } from '../db/schema.js';
 
@@ -20,9 +22,33 @@ export function createAuthRepository(db: Db) {
     .where(and(eq(apiKeys.tokenHash, sql.placeholder('hash')), isNull(apiKeys.revokedAt)))
     .prepare();
 
+  // Live keys by token hash, served from memory between changes: authentication is on every learner request.
+  // The cache is dropped whenever api_keys may have changed: `PRAGMA data_version` moves when another connection
+  // commits (the CLI revoking a key, another server), and a temporary trigger on this connection reports every
+  // insert, update and delete here, cascades included (erasing a learner deletes its keys). Nothing is cached
+  // inside a transaction, and unknown tokens are never cached (they could only crowd out live ones).
+  const liveKeys = new LRUCache<string, ApiKeyRow>({ max: 10_000 });
+  const dataVersion = db.$client.prepare('PRAGMA data_version').pluck();
+  let seenDataVersion: unknown;
+  onApiKeysChanged(db.$client, () => liveKeys.clear());
+
+  function findActiveByHash(hash: string): ApiKeyRow | undefined {
+    if (db.$client.inTransaction) return byHash.get({ hash });
+    const version = dataVersion.get();
+    if (version !== seenDataVersion) {
+      liveKeys.clear();
+      seenDataVersion = version;
+    }
+    const cached = liveKeys.get(hash);
+    if (cached) return cached;
+    const row = byHash.get({ hash });
+    if (row) liveKeys.set(hash, Object.freeze(row));
+    return row;
+  }
+
   return {
     /** The live (unrevoked) key with this token hash. */
-    findActiveByHash: (hash: string): ApiKeyRow | undefined => byHash.get({ hash }),
+    findActiveByHash,
     findById: (id: string): ApiKeyRow | undefined => db.select().from(apiKeys).where(eq(apiKeys.id, id)).get(),
     insert: (key: NewApiKey) => void db.insert(apiKeys).values(key).run(),
     revoke: (id: string, at: string) =>
@@ -33,3 +59,23 @@ export function createAuthRepository(db: Db) {
 }
 
 export type AuthRepository = ReturnType<typeof createAuthRepository>;
+
+const keyChangeListeners = new WeakMap<Database, Set<() => void>>();
+
+/** Calls `listener` whenever this connection writes to api_keys, through temporary (connection-local) triggers. */
+function onApiKeysChanged(sqlite: Database, listener: () => void): void {
+  let listeners = keyChangeListeners.get(sqlite);
+  if (!listeners) {
+    const registered = new Set<() => void>();
+    listeners = registered;
+    keyChangeListeners.set(sqlite, registered);
+    sqlite.function('mnemo_api_keys_changed', { deterministic: false }, () => {
+      for (const notify of registered) notify();
+      return null;
+    });
+    for (const event of ['insert', 'update', 'delete']) {
+      sqlite.exec(`CREATE TEMP TRIGGER IF NOT EXISTS mnemo_api_keys_${event} AFTER ${event.toUpperCase()} ON main.api_keys BEGIN SELECT mnemo_api_keys_changed(); END`);
+    }
+  }
+  listeners.add(listener);
+}
