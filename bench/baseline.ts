@@ -1,21 +1,46 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { freePort, spawnServer, type ServerProcess } from './process.js';
 
 /**
- * The baseline every scenario is compared with: a bare node:http server in its own process answering a small
- * JSON object, driven with the same connection settings. A ratio of 1.0 would mean "as fast as Node can answer
- * anything at all on this machine, with this load generator".
+ * The baselines scenarios are compared with: a bare node:http server in its own process, driven with the same
+ * connection settings. A ratio of 1.0 would mean "as fast as Node can answer this on this machine, with this load
+ * generator". Three kinds:
+ * - `tiny`: `/` answers a small JSON object;
+ * - `same-bytes`: a replica of the module responses ($BASELINE_RESPONSES_FILE: body, ETag and headers captured
+ *   from the server for each path), driven with the scenario's own requests;
+ * - `not-modified`: the same replica answering a matching If-None-Match with a 304.
  *
  * Run directly (node --import tsx bench/baseline.ts) it serves on $PORT; imported, it offers startBaseline().
  */
 
-const body = Buffer.from(JSON.stringify({ ok: true }));
+export type BaselineKind = 'tiny' | 'same-bytes' | 'not-modified';
+
+/** Captured responses by request path, which the replica sends back byte for byte. */
+export type CapturedResponses = Record<string, { body: string; headers: Record<string, string> }>;
+
+const tiny = Buffer.from(JSON.stringify({ ok: true }));
 
 function serve(port: number): void {
-  const server = createServer((_request, response) => {
-    response.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': body.length });
-    response.end(body);
+  const file = process.env.BASELINE_RESPONSES_FILE;
+  const captured = file ? (JSON.parse(readFileSync(file, 'utf8')) as CapturedResponses) : {};
+  const replica = new Map(Object.entries(captured).map(([path, response]) => [path, { ...response, bytes: Buffer.from(response.body) }]));
+  const server = createServer((request, response) => {
+    const known = replica.get(request.url ?? '');
+    if (known) {
+      const etag = known.headers.etag;
+      if (etag && request.headers['if-none-match'] === etag) {
+        response.writeHead(304, { etag, 'cache-control': known.headers['cache-control'] ?? '', vary: known.headers.vary ?? '' });
+        response.end();
+        return;
+      }
+      response.writeHead(200, { ...known.headers, 'content-length': known.bytes.length });
+      response.end(known.bytes);
+      return;
+    }
+    response.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': tiny.length });
+    response.end(tiny);
   });
   server.keepAliveTimeout = 72_000;
   server.listen(port, '127.0.0.1');
@@ -26,13 +51,13 @@ function serve(port: number): void {
 
 const thisFile = fileURLToPath(import.meta.url);
 
-/** Starts the baseline server as a child process on a free port. */
-export async function startBaseline(): Promise<ServerProcess> {
+/** Starts the baseline server as a child process on a free port (with a replica of captured responses if given). */
+export async function startBaseline(responsesFile?: string): Promise<ServerProcess> {
   const port = await freePort();
   return spawnServer({
     name: 'baseline',
     args: ['--import', 'tsx', thisFile],
-    env: { PATH: process.env.PATH ?? '', PORT: String(port) },
+    env: { PATH: process.env.PATH ?? '', PORT: String(port), ...(responsesFile ? { BASELINE_RESPONSES_FILE: responsesFile } : {}) },
     port,
     readyPath: '/',
   });

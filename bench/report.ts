@@ -17,6 +17,8 @@ export interface ScenarioOutcome {
   load?: LoadResult;
   /** Successful requests/s divided by the baseline's. */
   ratio?: number;
+  /** Which baseline the ratio is against (tiny JSON, the same bytes, or a 304). */
+  baseline?: 'tiny' | 'same-bytes' | 'not-modified';
   /** Work units per second (answers/s for batches). */
   units?: { name: string; perRequest: number; perSecond: number };
   target?: Target;
@@ -68,7 +70,14 @@ export interface BenchResults {
     logLines: string[];
   };
   /** The bare node:http server, before and after the scenarios; ratios use the mean. */
-  baseline: { requestsPerSecond: number; before: LoadResult; after: LoadResult };
+  /** The tiny-JSON baseline at the top level; the same-bytes and 304 baselines (same batch) by kind. */
+  baseline: {
+    requestsPerSecond: number;
+    before: LoadResult;
+    after: LoadResult;
+    'same-bytes'?: { requestsPerSecond: number; before: LoadResult; after: LoadResult };
+    'not-modified'?: { requestsPerSecond: number; before: LoadResult; after: LoadResult };
+  };
   scenarios: ScenarioOutcome[];
   summary: { targets: number; met: number; missed: number; failed: string[] };
 }
@@ -115,18 +124,25 @@ export function formatScenarioLine(outcome: ScenarioOutcome): string {
 export function renderReport(results: BenchResults): string {
   const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'ratio', 'target', 'result'];
   const { before, after, requestsPerSecond } = results.baseline;
-  const baselineRow = (name: string, load: LoadResult) => [
+  const baselineRow = (name: string, load: LoadResult, rate: number) => [
     name,
     integer(load.successRate),
     ms(load.latencyMs.p50),
     ms(load.latencyMs.p99),
     String(load.failures),
     String(load.errors),
-    (load.successRate / requestsPerSecond).toFixed(2),
+    (load.successRate / rate).toFixed(2),
     '-',
     '-',
   ];
-  const rows: string[][] = [baselineRow('baseline before (node:http)', before), baselineRow('baseline after (node:http)', after)];
+  const rows: string[][] = [baselineRow('baseline before (node:http, tiny JSON)', before, requestsPerSecond), baselineRow('baseline after (node:http, tiny JSON)', after, requestsPerSecond)];
+  for (const kind of ['same-bytes', 'not-modified'] as const) {
+    const pair = results.baseline[kind];
+    if (!pair) continue;
+    const label = kind === 'same-bytes' ? 'same module bytes and ETag' : '304 to a matching ETag';
+    rows.push(baselineRow(`baseline before (node:http, ${label})`, pair.before, pair.requestsPerSecond));
+    rows.push(baselineRow(`baseline after (node:http, ${label})`, pair.after, pair.requestsPerSecond));
+  }
   for (const outcome of results.scenarios) {
     if (outcome.error || !outcome.load) {
       rows.push([outcome.name, '-', '-', '-', '-', '-', '-', describeTarget(outcome.target), 'FAILED']);
@@ -135,7 +151,7 @@ export function renderReport(results: BenchResults): string {
     const { load } = outcome;
     const units = outcome.units ? ` (${integer(outcome.units.perSecond)} ${outcome.units.name}/s)` : '';
     rows.push([
-      outcome.name,
+      outcome.baseline && outcome.baseline !== 'tiny' ? `${outcome.name} (vs ${outcome.baseline})` : outcome.name,
       integer(load.successRate),
       ms(load.latencyMs.p50),
       ms(load.latencyMs.p99),
@@ -168,8 +184,11 @@ export function renderReport(results: BenchResults): string {
     '',
     processTable,
     '',
-    `req/s counts successful responses only (2xx; also 304 for module-get-304); ratio = req/s / ${integer(requestsPerSecond)} ` +
-      `(the mean of both baselines). Latencies leave out each connection's first response.`,
+    `req/s counts successful responses only (2xx; also 304 for module-get-304); ratio = req/s / the mean of the scenario's ` +
+      `baseline before and after the scenarios: tiny JSON ${integer(requestsPerSecond)} req/s` +
+      (results.baseline['same-bytes'] ? `, same bytes ${integer(results.baseline['same-bytes'].requestsPerSecond)}` : '') +
+      (results.baseline['not-modified'] ? `, 304 ${integer(results.baseline['not-modified'].requestsPerSecond)}` : '') +
+      `. Latencies leave out each connection's first response.`,
     ...(startupMs.samples ? [`Startup samples: ${startupMs.samples.map((value) => `${integer(value)} ms`).join(', ')}.`] : []),
     `Targets: ${summary.met} of ${summary.targets} met${summary.missed ? `, ${summary.missed} missed` : ''}${summary.failed.length ? `; failed scenarios: ${summary.failed.join(', ')}` : ''}.`,
     `Machine: ${machine.cpuCount} x ${machine.cpuModel}, node ${machine.node}, ${machine.platform} ${machine.release}.`,

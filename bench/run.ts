@@ -10,16 +10,16 @@
  * 6. Reads the server's peak RSS, stops it, measures the baseline again, scores every scenario against the mean
  *    of both baselines, prints the table and writes bench/results.json.
  */
-import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { configSchema } from '../src/config.js';
-import { startBaseline } from './baseline.js';
+import { startBaseline, type BaselineKind, type CapturedResponses } from './baseline.js';
 import { datasetDir, ensureDataset } from './dataset.js';
 import { closeIdleConnections, send } from './http.js';
-import { runLoad, type LoadResult, type LoadSettings } from './load.js';
+import { runLoad, type LoadResult, type LoadSettings, type LoadSpec } from './load.js';
 import { parseOptions, usage, UsageError, type BenchOptions } from './options.js';
 import { freePort, processMemory, repoRoot, spawnServer } from './process.js';
 import {
@@ -82,17 +82,43 @@ function serverEnv(databasePath: string, port: number, loadShedding: boolean): R
   };
 }
 
-async function measureBaseline(settings: LoadSettings): Promise<LoadResult> {
-  const baseline = await startBaseline();
+/**
+ * A tiny-JSON baseline, or the replica of captured module responses driven with a scenario's own requests (the
+ * same paths and headers, so the same bytes, ETags and 304s).
+ */
+async function measureBaseline(settings: LoadSettings, kind: BaselineKind = 'tiny', replica?: { file: string; spec: Omit<LoadSpec, 'url'> }): Promise<LoadResult> {
+  const baseline = await startBaseline(replica?.file);
   cleanups.push(() => baseline.stop());
   try {
-    const result = await runLoad({ url: baseline.baseUrl, requests: [{ method: 'GET', path: '/' }] }, settings);
-    console.log(`baseline: ${Math.round(result.successRate).toLocaleString('en-US')} req/s, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms (startup ${Math.round(baseline.startupMs)} ms)`);
+    const spec = kind === 'tiny' || !replica ? { requests: [{ method: 'GET' as const, path: '/' }] } : replica.spec;
+    const result = await runLoad({ url: baseline.baseUrl, ...spec }, settings);
+    console.log(`baseline ${kind}: ${Math.round(result.successRate).toLocaleString('en-US')} req/s, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms (startup ${Math.round(baseline.startupMs)} ms)`);
     return result;
   } finally {
     await baseline.stop();
   }
 }
+
+/** Every module's response as the server sends it to autocannon (uncompressed), for the replica baselines. */
+async function captureModuleResponses(baseUrl: string, slugs: readonly string[], workDir: string): Promise<string> {
+  const captured: CapturedResponses = {};
+  for (const slug of slugs) {
+    const path = `/v1/modules/${slug}`;
+    const response = await send(`${baseUrl}${path}`);
+    if (response.status !== 200) throw new Error(`capturing ${path} answered ${response.status}`);
+    const headers = Object.fromEntries(
+      Object.entries(response.headers).filter(
+        (entry): entry is [string, string] => typeof entry[1] === 'string' && !['date', 'connection', 'keep-alive', 'content-length', 'x-request-id'].includes(entry[0]),
+      ),
+    );
+    captured[path] = { body: response.body, headers };
+  }
+  const file = join(workDir, 'module-responses.json');
+  writeFileSync(file, JSON.stringify(captured));
+  return file;
+}
+
+const pairOf = (before: LoadResult, after: LoadResult) => ({ before, after, requestsPerSecond: (before.successRate + after.successRate) / 2 });
 
 /**
  * Waits until the server answers /healthz with 200 twice in a row: after a heavy scenario the load-shedding guard
@@ -217,10 +243,25 @@ async function main(options: BenchOptions): Promise<void> {
   const primeStarted = performance.now();
   const context: ScenarioContext = { baseUrl: server.baseUrl, dataset, etags: await primeServer(server.baseUrl, dataset) };
   console.log(`Primed: requested all ${context.etags.size} modules once in ${Math.round(performance.now() - primeStarted)} ms`);
+  // Same-bytes and 304 baselines, in the same batch (the server is up but idle): a replica of every module
+  // response, driven with the module-get and module-get-304 scenarios' own requests.
+  const responsesFile = await captureModuleResponses(server.baseUrl, dataset.manifest.modules.map((module) => module.slug), workDir);
+  const replicaOf = async (kind: Exclude<BaselineKind, 'tiny'>) => {
+    const scenario = scenarios.find((candidate) => candidate.baseline === kind)!;
+    const prepared = await scenario.prepare(context);
+    return { file: responsesFile, spec: { requests: prepared.requests, ...(scenario.alsoSuccessful ? { alsoSuccessful: scenario.alsoSuccessful } : {}) } };
+  };
+  const replicas = { 'same-bytes': await replicaOf('same-bytes'), 'not-modified': await replicaOf('not-modified') };
+  const firstBaselines: Record<BaselineKind, LoadResult> = {
+    tiny: baselineBefore,
+    'same-bytes': await measureBaseline(settings, 'same-bytes', replicas['same-bytes']),
+    'not-modified': await measureBaseline(settings, 'not-modified', replicas['not-modified']),
+  };
   const outcomes: ScenarioOutcome[] = [];
+  const baselineOf = (scenario: Scenario) => scenario.baseline ?? 'tiny';
   for (const scenario of ordered) {
     const outcome = await runScenario(scenario, context, settings);
-    score(outcome, baselineBefore.successRate);
+    score(outcome, firstBaselines[baselineOf(scenario)].successRate);
     console.log(formatScenarioLine(outcome));
     outcomes.push(outcome);
   }
@@ -235,7 +276,16 @@ async function main(options: BenchOptions): Promise<void> {
 
   const baselineAfter = await measureBaseline(settings);
   const baselineRate = (baselineBefore.successRate + baselineAfter.successRate) / 2;
-  for (const outcome of outcomes) score(outcome, baselineRate);
+  const kindBaselines: Record<Exclude<BaselineKind, 'tiny'>, { before: LoadResult; after: LoadResult; requestsPerSecond: number }> = {
+    'same-bytes': pairOf(firstBaselines['same-bytes'], await measureBaseline(settings, 'same-bytes', replicas['same-bytes'])),
+    'not-modified': pairOf(firstBaselines['not-modified'], await measureBaseline(settings, 'not-modified', replicas['not-modified'])),
+  };
+  const rateOf = (kind: BaselineKind) => (kind === 'tiny' ? baselineRate : kindBaselines[kind].requestsPerSecond);
+  for (const [index, outcome] of outcomes.entries()) {
+    const kind = baselineOf(ordered[index]!);
+    score(outcome, rateOf(kind));
+    outcome.baseline = kind;
+  }
 
   const startupMs = Math.round(median(startups));
   const startupFigure: ProcessFigure = { value: startupMs, samples: startups.map(Math.round), target: startupTarget, met: targetMet(startupMs, startupTarget) };
@@ -266,7 +316,7 @@ async function main(options: BenchOptions): Promise<void> {
       rssAfterStartupBytes: rssAfterStartup,
       logLines: server.output,
     },
-    baseline: { requestsPerSecond: baselineRate, before: baselineBefore, after: baselineAfter },
+    baseline: { requestsPerSecond: baselineRate, before: baselineBefore, after: baselineAfter, ...kindBaselines },
     scenarios: outcomes,
     summary: {
       targets: verdicts.length,
