@@ -50,7 +50,8 @@ export const contentAdminRoutes: FastifyPluginAsyncZod<{ importBodyBytes: number
     async (request, reply) => {
       const admin = requireRole(request.principal, 'admin');
       const contentType = request.headers['content-type'] ?? '';
-      const format = contentType.startsWith('application/json') ? 'json' : 'markdown';
+      // Media types are case-insensitive, and Fastify's parser matched this one ignoring case and leading space.
+      const format = contentType.trimStart().toLowerCase().startsWith('application/json') ? 'json' : 'markdown';
       let result;
       try {
         result = await service.importModule(request.body, format, { dryRun: request.query.dryRun === 'true', importedBy: admin.name });

@@ -118,12 +118,6 @@ export function createModuleImporter(
 
 export type ModuleImporter = ReturnType<typeof createModuleImporter>;
 
-/**
- * The Markdown toolchain (remark, GFM, rehype, the YAML reader) is loaded on the first import rather than at
- * startup: serving content never needs it, and it is a fifth of the server's start time.
- */
-export const loadSourceTools = () => import('./module-source/source-tools.js');
-
 function planWrite(repository: ContentRepository, rendered: RenderedModule, existing: ModuleRecord | undefined, now: string) {
   const old = existing
     ? { ...repository.sectionsOf(existing.id), flashcards: repository.allFlashcardsOf(existing.id) }

@@ -5,7 +5,6 @@ import { keysetPage, type Page } from '../lib/page.js';
 import { LRUCache } from 'lru-cache';
 import {
   createModuleImporter,
-  loadSourceTools,
   type ContentListener,
   type ImportChanges,
   type ImportOptions,
@@ -14,6 +13,7 @@ import {
 } from './import-module.js';
 import type { NormalizedModule } from './module-source/module-input.js';
 import type { ModuleFormat } from './module-source/parse-module-source.js';
+import type { RenderedModule } from './module-source/render-module.js';
 import type { SourceReader } from './module-source/source-reader.js';
 import { toJsonSource, toMarkdownSource } from './module-source/serialize.js';
 import type { FlashcardRecord, ModuleContent, ModuleRecord, ModuleSections } from './records.js';
@@ -50,6 +50,7 @@ export function createContentService(repository: ContentRepository, options: Con
   // Keyed by version: an import bumps the version, so a stale entry can never be served; no TTL, no invalidation.
   const contentCache = new LRUCache<string, ModuleContent>({ max: Math.max(1, options.cacheEntries) });
   const cacheKey = (module: Pick<ModuleRecord, 'id' | 'version'>) => `${module.id}:${module.version}`;
+  const versionRenders = new Map<string, Promise<RenderedModule>>();
 
   /**
    * One section of many modules (GraphQL loaders): from the content cache where the cached version is current,
@@ -185,8 +186,14 @@ export function createContentService(repository: ContentRepository, options: Con
       const cached = contentCache.get(key);
       if (cached) return cached;
       const { source, ids, createdAt } = versionSource(module, version);
-      const { renderModule } = await loadSourceTools();
-      const rendered = renderModule(source);
+      // Rendered in the source reader's worker: a large version takes seconds, which must not stall the server.
+      // Concurrent requests for one version share one render.
+      let rendering = versionRenders.get(key);
+      if (!rendering) {
+        rendering = options.sourceReader.render(source).finally(() => versionRenders.delete(key));
+        versionRenders.set(key, rendering);
+      }
+      const rendered = await rendering;
       const idOf = (list: keyof VersionIds, index: number) => ids?.[list][index] ?? `${module.id}:v${version}:${list}:${index}`;
       const content: ModuleContent = {
         module: {

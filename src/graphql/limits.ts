@@ -26,6 +26,7 @@ import {
   type ValidationContext,
   type ValidationRule,
 } from 'graphql';
+import { nestingError } from '../lib/nesting.js';
 import { AppError, type ErrorCode } from '../errors.js';
 import { isConnection, type ListBounds } from './list-bounds.js';
 
@@ -250,4 +251,16 @@ export function assertTokenLimit(query: string, maxTokens: number): void {
     // A lexing error is a syntax error; the parser reports it with its location.
     if (error instanceof AppError) throw error;
   }
+}
+
+/** Selections, list values and input objects nested in one another in a document; the depth limit is far below. */
+export const maxDocumentNesting = 64;
+
+/**
+ * graphql-js parses recursively: within the token limit, 2,000 nested list values overflowed the stack. A linear
+ * count of `{`, `[` and `(` outside strings refuses such documents before the parser runs.
+ */
+export function assertDocumentNesting(query: string): void {
+  const deep = nestingError(query.replaceAll('(', '[').replaceAll(')', ']'), maxDocumentNesting);
+  if (deep) throw new AppError('MNEMO_GRAPHQL_TOO_DEEP', `the document nests more than ${maxDocumentNesting} levels of braces, brackets and parentheses (line ${deep.line})`);
 }

@@ -166,6 +166,11 @@ describe('imports through the API', () => {
     expect(deepJson.json().detail).toMatch(/^line 1: nested more than 16 levels deep/);
   });
 
+  it('reads a JSON source as JSON whatever the media type\'s case', async () => {
+    const response = await post(JSON.stringify(generatedModule('case-blind', 2)), 'Application/JSON; charset=UTF-8');
+    expect(response.statusCode, response.body).toBe(201);
+  });
+
   it('refuses a source that is still being read at the deadline, then reads the next one normally', async () => {
     // Within every structural bound, but slow: 100,000 unmatched emphasis markers take seconds in remark.
     const slow = card('*a '.repeat(parserBounds.inlineMarkers - 1000));
@@ -188,5 +193,29 @@ describe('imports through the API', () => {
     await Promise.all([slow, health, content]);
     expect(order.slice(0, 2).sort()).toEqual(['content 200', 'health 200']);
     expect(order[2]).toBe('import 400');
+  });
+});
+
+describe('rendering stored versions', () => {
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    app = await buildTestApp();
+  });
+  afterAll(() => app.close());
+
+  it('renders an old version off the main thread, once for concurrent requests', async () => {
+    // Dense emphasis takes about a second to render; the server must answer health and content meanwhile.
+    const dense = generatedModule('dense', 0, {
+      flashcards: Array.from({ length: 12 }, (_, index) => ({ key: `k${index}`, question: `Q${index}?`, answer: '*a '.repeat(3000) })),
+    });
+    await app.content.importModule(JSON.stringify(dense), 'json');
+    await app.content.importModule(JSON.stringify({ ...dense, title: 'Dense, again' }), 'json');
+    const order: string[] = [];
+    const versions = [1, 2, 3].map(() =>
+      app.inject({ url: '/v1/modules/dense/versions/1' }).then((response) => order.push(`version ${response.statusCode}`)),
+    );
+    const health = app.inject({ url: '/healthz' }).then((response) => order.push(`health ${response.statusCode}`));
+    await Promise.all([...versions, health]);
+    expect(order).toEqual(['health 200', 'version 200', 'version 200', 'version 200']);
   });
 });

@@ -51,6 +51,21 @@ describe('hostile GraphQL documents and JSON bodies (property-based, seed ' + se
     );
   });
 
+  it('refuses documents nested deeper than 64 levels before graphql-js parses them (it recurses)', async () => {
+    for (const query of [
+      `{ module(slug: ${'['.repeat(2450)}"x"${']'.repeat(2450)}) { slug } }`,
+      `mutation { recordAnswers(inputs: ${'['.repeat(2400)}{}${']'.repeat(2400)}) { results { status } } }`,
+      `{ module(slug: ${'{a: '.repeat(65)}1${'}'.repeat(65)}) { slug } }`,
+    ]) {
+      const response = await app.inject({ method: 'POST', url: '/graphql', headers: actors.admin, payload: { query } });
+      expect(response.statusCode).toBe(400);
+      expect(response.json().errors[0].extensions.code).toBe('MNEMO_GRAPHQL_TOO_DEEP');
+      expect(response.body).not.toMatch(/call stack/);
+    }
+    const inside = `{ module(slug: ${'['.repeat(60)}"x"${']'.repeat(60)}) { slug } }`;
+    expect((await app.inject({ method: 'POST', url: '/graphql', payload: { query: inside } })).json().errors[0].extensions.code).not.toBe('MNEMO_GRAPHQL_TOO_DEEP');
+  });
+
   it('refuses deeply nested variables and JSON bodies with 400, over POST and GET', async () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 1000, max: 60_000 }), fc.constantFrom('array', 'object'), async (d, kind) => {

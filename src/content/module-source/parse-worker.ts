@@ -1,14 +1,15 @@
 import { parentPort } from 'node:worker_threads';
 import { isAppError } from '../../errors.js';
-import { parseModuleSource, type ModuleFormat } from './parse-module-source.js';
+import { parseModuleSource } from './parse-module-source.js';
 import { renderModule } from './render-module.js';
-import type { ReaderReply } from './source-reader.js';
+import type { ReaderReply, ReaderRequest } from './source-reader.js';
 
 /** Parses and renders module sources off the main thread; see source-reader.ts. */
-parentPort!.on('message', ({ source, format }: { source: string; format: ModuleFormat }) => {
+parentPort!.on('message', (request: ReaderRequest) => {
   let reply: ReaderReply;
   try {
-    reply = { ok: true, rendered: renderModule(parseModuleSource(source, format)) };
+    const module = 'module' in request ? request.module : parseModuleSource(request.source, request.format);
+    reply = { ok: true, rendered: renderModule(module) };
   } catch (error) {
     if (isAppError(error)) {
       reply = { ok: false, code: error.code, message: error.message, ...(error.errors ? { errors: error.errors } : {}) };

@@ -4,18 +4,24 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { AppError, type ErrorCode, type ErrorDetail } from '../../errors.js';
 import type { ModuleFormat } from './parse-module-source.js';
+import type { NormalizedModule } from './module-input.js';
 import type { RenderedModule } from './render-module.js';
 
 const maxQueued = 8;
+
+/** What the worker is asked: a client's source to read, or a stored (already valid) module to render again. */
+export type ReaderRequest = { source: string; format: ModuleFormat } | { module: NormalizedModule };
 
 /** What the worker answers for one source. */
 export type ReaderReply =
   | { ok: true; rendered: RenderedModule }
   | { ok: false; code: ErrorCode; message: string; errors?: ErrorDetail[] };
 
-/** Reads (parses, validates and renders) a module source from a client. */
+/** Reads (parses, validates and renders) a module source from a client; renders stored versions again. */
 export interface SourceReader {
   read(source: string, format: ModuleFormat): Promise<RenderedModule>;
+  /** A stored version's source in all three renderings (old versions are kept as sources, not renderings). */
+  render(module: NormalizedModule): Promise<RenderedModule>;
   close(): Promise<void>;
 }
 
@@ -44,6 +50,7 @@ export function createSourceReader(options: SourceReaderOptions): SourceReader {
     const ready = new Promise<void>((resolve, reject) => {
       thread.once('message', () => resolve());
       thread.once('error', reject);
+      thread.once('exit', (code) => reject(new Error(`the worker exited (code ${code}) before it was ready`)));
     });
     ready.catch(() => undefined);
     return { thread, ready };
@@ -62,7 +69,7 @@ export function createSourceReader(options: SourceReaderOptions): SourceReader {
     void current.terminate();
   };
 
-  async function readNow(source: string, format: ModuleFormat): Promise<RenderedModule> {
+  async function runNow(request: ReaderRequest): Promise<RenderedModule> {
     if (closed) throw new AppError('MNEMO_SERVICE_UNAVAILABLE', 'the server is shutting down');
     const started = (worker ??= start());
     const current = started.thread;
@@ -114,19 +121,22 @@ export function createSourceReader(options: SourceReaderOptions): SourceReader {
         options.timeoutMs,
       );
       current.on('message', onMessage).on('error', onError).on('exit', onExit);
-      current.postMessage({ source, format });
+      current.postMessage(request);
     });
   }
 
+  function enqueue(request: ReaderRequest): Promise<RenderedModule> {
+    // A pile-up means something is wrong (imports are rare): refuse rather than queue for minutes.
+    if (pending >= maxQueued) return Promise.reject(new AppError('MNEMO_OVERLOADED', `${maxQueued} module sources are already waiting to be read; retry later`));
+    pending++;
+    const result = queue.then(() => runNow(request)).finally(() => pending--);
+    queue = result.catch(() => undefined);
+    return result;
+  }
+
   return {
-    read(source, format) {
-      // Imports are admin work and rare; a pile-up means something is wrong, so refuse rather than queue for minutes.
-      if (pending >= maxQueued) return Promise.reject(new AppError('MNEMO_OVERLOADED', `${maxQueued} module sources are already waiting to be read; retry later`));
-      pending++;
-      const result = queue.then(() => readNow(source, format)).finally(() => pending--);
-      queue = result.catch(() => undefined);
-      return result;
-    },
+    read: (source, format) => enqueue({ source, format }),
+    render: (module) => enqueue({ module }),
     async close() {
       closed = true;
       const current = worker;
