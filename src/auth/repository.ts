@@ -1,7 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import { and, asc, eq, isNull, sql } from 'drizzle-orm';
-import { LRUCache } from 'lru-cache';
 import type { Db } from '../db/client.js';
+import { createCommitCache } from '../db/commit-cache.js';
 import { apiKeys, type ApiKeyRow, type Role } from '../db/schema.js';
 
 export interface NewApiKey {
@@ -22,29 +22,13 @@ export function createAuthRepository(db: Db) {
     .where(and(eq(apiKeys.tokenHash, sql.placeholder('hash')), isNull(apiKeys.revokedAt)))
     .prepare();
 
-  // Live keys by token hash, served from memory between changes: authentication is on every learner request.
-  // The cache is dropped whenever api_keys may have changed: `PRAGMA data_version` moves when another connection
-  // commits (the CLI revoking a key, another server), and a temporary trigger on this connection reports every
-  // insert, update and delete here, cascades included (erasing a learner deletes its keys). Nothing is cached
-  // inside a transaction, and unknown tokens are never cached (they could only crowd out live ones).
-  const liveKeys = new LRUCache<string, ApiKeyRow>({ max: 10_000 });
-  const dataVersion = db.$client.prepare('PRAGMA data_version').pluck();
-  let seenDataVersion: unknown;
-  onApiKeysChanged(db.$client, () => liveKeys.clear());
-
-  function findActiveByHash(hash: string): ApiKeyRow | undefined {
-    if (db.$client.inTransaction) return byHash.get({ hash });
-    const version = dataVersion.get();
-    if (version !== seenDataVersion) {
-      liveKeys.clear();
-      seenDataVersion = version;
-    }
-    const cached = liveKeys.get(hash);
-    if (cached) return cached;
-    const row = byHash.get({ hash });
-    if (row) liveKeys.set(hash, Object.freeze(row));
-    return row;
-  }
+  // Live keys by token hash from memory between changes: authentication is on every learner request. Another
+  // connection's commit (the CLI revoking a key) drops the cache, and so does every write to api_keys on this
+  // connection, reported by temporary triggers (cascades included: erasing a learner deletes its keys). Unknown
+  // tokens are never cached: they could only crowd out live ones.
+  const liveKeys = createCommitCache<ApiKeyRow>(db, { max: 10_000, cacheMisses: false });
+  onApiKeysChanged(db.$client, liveKeys.clear);
+  const findActiveByHash = (hash: string): ApiKeyRow | undefined => liveKeys.get(hash, () => byHash.get({ hash }));
 
   return {
     /** The live (unrevoked) key with this token hash. */

@@ -1,6 +1,6 @@
 import { and, asc, count, eq, gt, inArray, isNull, notInArray, sql } from 'drizzle-orm';
-import { LRUCache } from 'lru-cache';
 import type { Db } from '../db/client.js';
+import { createCommitCache } from '../db/commit-cache.js';
 import { cheatSheetRows, flashcards, modules, moduleTags, moduleVersions, revisionItems, takeaways } from '../db/schema.js';
 import { transactionsOf } from '../db/transactions.js';
 import type { CheatSheetRowRecord, FlashcardRecord, ModuleRecord, ModuleSections, ModuleWrite, RevisionItemRecord, SectionWrite, TakeawayRecord } from './records.js';
@@ -51,28 +51,11 @@ export function createContentRepository(db: Db) {
     .prepare();
   const moduleById = db.select().from(modules).where(eq(modules.id, placeholder('id'))).prepare();
 
-  // Module heads served from memory between commits, so a cached read costs no table lookup. SQLite moves
-  // `PRAGMA data_version` when another connection (the CLI, another server) commits; this connection's own writes to
-  // modules clear the map; nothing is cached inside a transaction, which might still roll back. Unknown slugs are
-  // remembered too, within the LRU's bound.
-  const missing: ModuleHead = { id: '', version: -1, archivedAt: null };
-  const heads = new LRUCache<string, ModuleHead>({ max: 10_000 });
-  const dataVersion = db.$client.prepare('PRAGMA data_version').pluck();
-  let seenDataVersion: unknown;
+  // Module heads from memory between commits: a cached read costs no table lookup. This connection's writes to
+  // modules clear them; unknown slugs are remembered too, within the bound.
+  const heads = createCommitCache<ModuleHead>(db, { max: 10_000, cacheMisses: true });
   const forgetHeads = () => heads.clear();
-  function cachedHead(slug: string): ModuleHead | undefined {
-    if (db.$client.inTransaction) return headBySlug.get({ slug });
-    const version = dataVersion.get();
-    if (version !== seenDataVersion) {
-      heads.clear();
-      seenDataVersion = version;
-    }
-    const known = heads.get(slug);
-    if (known !== undefined) return known === missing ? undefined : known;
-    const head = headBySlug.get({ slug });
-    heads.set(slug, head ?? missing);
-    return head;
-  }
+  const cachedHead = (slug: string): ModuleHead | undefined => heads.get(slug, () => headBySlug.get({ slug }));
   const modulesPage = db
     .select()
     .from(modules)

@@ -23,7 +23,7 @@ import { includingArchived, isVisible, liveOnly, type Visibility } from './visib
 export interface ContentServiceOptions {
   /** Modules (with their sections) kept in memory, keyed by id and version. */
   cacheEntries: number;
-  /** Reads module sources for imports (a worker thread with a deadline). */
+  /** Reads module sources for imports and renders stored versions (a worker thread with a deadline). */
   sourceReader: SourceReader;
 }
 

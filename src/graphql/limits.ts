@@ -261,6 +261,6 @@ export const maxDocumentNesting = 64;
  * count of `{`, `[` and `(` outside strings refuses such documents before the parser runs.
  */
 export function assertDocumentNesting(query: string): void {
-  const deep = nestingError(query.replaceAll('(', '[').replaceAll(')', ']'), maxDocumentNesting);
+  const deep = nestingError(query, maxDocumentNesting);
   if (deep) throw new AppError('MNEMO_GRAPHQL_TOO_DEEP', `the document nests more than ${maxDocumentNesting} levels of braces, brackets and parentheses (line ${deep.line})`);
 }

@@ -1,13 +1,14 @@
 import type { ErrorDetail } from '../errors.js';
 
 /**
- * Bracket nesting in a JSON source, counted outside strings; for YAML, flow collections (quotes are not tracked:
- * `Don't` is a plain scalar) and block nesting by indentation and `- ` markers.
+ * Nesting of `[`, `{` and `(` in JSON or a GraphQL document, counted outside `"` strings; in YAML (`yaml: true`),
+ * flow collections (quotes are not tracked: `Don't` is a plain scalar) and block nesting, where each two columns
+ * of indentation or `- ` marker at the start of a line open a level.
  */
 export function nestingError(text: string, maxDepth: number, { firstLine = 1, yaml = false } = {}): ErrorDetail | undefined {
   let depth = 0;
   let lineNumber = firstLine;
-  let quote: string | undefined;
+  let inString = false;
   let lineStart = true;
   for (let index = 0; index < text.length; index++) {
     const char = text[index]!;
@@ -16,22 +17,21 @@ export function nestingError(text: string, maxDepth: number, { firstLine = 1, ya
       lineStart = true;
       continue;
     }
-    if (quote) {
+    if (inString) {
       if (char === '\\') index++;
-      else if (char === quote) quote = undefined;
+      else if (char === '"') inString = false;
       continue;
     }
     if (yaml && lineStart) {
       let cursor = index;
       while (text[cursor] === ' ' || text[cursor] === '-') cursor++;
-      // A `- ` marker opens a level like two columns of indentation do.
       if ((cursor - index) / 2 > maxDepth * 2) return tooDeep(lineNumber, maxDepth);
     }
     lineStart = false;
-    if (char === '"' && !yaml) quote = char;
-    else if (char === '[' || char === '{') {
+    if (char === '"' && !yaml) inString = true;
+    else if (char === '[' || char === '{' || char === '(') {
       if (++depth > maxDepth) return tooDeep(lineNumber, maxDepth);
-    } else if (char === ']' || char === '}') depth = Math.max(0, depth - 1);
+    } else if (char === ']' || char === '}' || char === ')') depth = Math.max(0, depth - 1);
   }
   return undefined;
 }

@@ -27,11 +27,11 @@ export function parseModuleSource(source: string, format: ModuleFormat): Normali
   let errors: ErrorDetail[];
   let unreadable: string[] = [];
   // Structural bounds first: the parsers below recurse or pay per construct (see source-bounds.ts).
-  const outOfBounds = format === 'markdown' ? markdownSourceBoundError(source) : jsonSourceBoundError(source);
-  if (outOfBounds) throw invalid([outOfBounds]);
   if (format === 'markdown') {
+    assertWithin(markdownSourceBoundError(source));
     ({ input, map, errors, unreadable } = parseMarkdownModule(source));
   } else {
+    assertWithin(jsonSourceBoundError(source));
     ({ input, errors } = parseJsonModule(source));
     if (errors.length) throw invalid(errors);
   }
@@ -47,12 +47,16 @@ export function parseModuleSource(source: string, format: ModuleFormat): Normali
     const tally: MarkupTally = { markers: 0, items: 0 };
     for (const [path, text] of moduleTexts(module)) {
       const error = markdownBoundError(text, tally);
-      if (error) throw invalid([{ path: path.join('.'), message: error.message }]);
+      if (error) assertWithin({ path: path.join('.'), message: error.message });
     }
   }
   const unrepresentable = representabilityErrors(module, map);
   if (unrepresentable.length) throw invalid(unrepresentable);
   return module;
+}
+
+function assertWithin(outOfBounds: ErrorDetail | undefined): void {
+  if (outOfBounds) throw invalid([outOfBounds]);
 }
 
 function invalid(errors: ErrorDetail[]): AppError {

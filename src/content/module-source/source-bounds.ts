@@ -33,9 +33,9 @@ export interface MarkupTally {
   items: number;
 }
 
-/** The first bound a Markdown text breaks, with the line it is on (counted from `firstLine`), or none. */
-export function markdownBoundError(text: string, tally: MarkupTally = { markers: 0, items: 0 }, firstLine = 1): ErrorDetail | undefined {
-  let lineNumber = firstLine - 1;
+/** The first bound a Markdown text breaks, with the line it is on, or none. */
+export function markdownBoundError(text: string, tally: MarkupTally = { markers: 0, items: 0 }): ErrorDetail | undefined {
+  let lineNumber = 0;
   for (const lineText of lines(text)) {
     lineNumber++;
     const depth = containerDepth(lineText);
@@ -78,7 +78,6 @@ export function markdownSourceBoundError(source: string): ErrorDetail | undefine
   }
   return markdownBoundError(source);
 }
-
 
 function containerDepth(lineText: string): number {
   let depth = 0;
