@@ -22,6 +22,7 @@ export const configSchema = z.object({
   IMPORT_BODY_LIMIT_BYTES: integer(1024, 1024 * 1024).default(1024 * 1024),
   IMPORT_PARSE_TIMEOUT_MS: integer(100, 600_000).default(30_000),
   CONTENT_CACHE_ENTRIES: integer(0, 1_000_000).default(256),
+  CONTENT_CACHE_BYTES: integer(1024 * 1024, 16 * 1024 * 1024 * 1024).default(128 * 1024 * 1024),
   RESPONSE_CACHE_BYTES: integer(0, 4 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
   REQUEST_TIMEOUT_MS: integer(1000, 600_000).default(30_000),
   SHUTDOWN_GRACE_MS: integer(100, 600_000).default(10_000),
@@ -66,8 +67,9 @@ export interface Config {
   sqlite: { synchronous: EnvConfig['SQLITE_SYNCHRONOUS']; busyTimeoutMs: number; checkpointIntervalMs: number };
   /** Request bodies: JSON APIs, and module sources for imports (never above the 1 MiB source limit). */
   limits: { jsonBodyBytes: number; importBodyBytes: number };
-  /** Modules (all sections, all renderings) kept in memory for reads and GraphQL. */
+  /** Modules (all sections, all renderings) kept in memory for reads and GraphQL, by count and approximate size. */
   contentCacheEntries: number;
+  contentCacheBytes: number;
   /** A module source still being parsed and rendered after this long is refused (MNEMO_IMPORT_TOO_COMPLEX). */
   importParseTimeoutMs: number;
   /** Serialised REST responses (and their compressed variants) kept in memory, in bytes. */
@@ -163,6 +165,7 @@ function fromEnv(env: EnvConfig): Config {
     limits: { jsonBodyBytes: env.JSON_BODY_LIMIT_BYTES, importBodyBytes: env.IMPORT_BODY_LIMIT_BYTES },
     importParseTimeoutMs: env.IMPORT_PARSE_TIMEOUT_MS,
     contentCacheEntries: env.CONTENT_CACHE_ENTRIES,
+    contentCacheBytes: env.CONTENT_CACHE_BYTES,
     responseCacheBytes: env.RESPONSE_CACHE_BYTES,
     requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,

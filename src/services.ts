@@ -23,7 +23,7 @@ export interface Services {
   close(): Promise<void>;
 }
 
-export type ServicesConfig = Pick<Config, 'contentCacheEntries' | 'importParseTimeoutMs'> & LearningConfig;
+export type ServicesConfig = Pick<Config, 'contentCacheEntries' | 'contentCacheBytes' | 'importParseTimeoutMs'> & LearningConfig;
 
 /**
  * Assembles the services once, for the server (the domain plugins decorate the app with these), the CLI and the
@@ -33,7 +33,7 @@ export type ServicesConfig = Pick<Config, 'contentCacheEntries' | 'importParseTi
 export function createServices(db: Db, config: ServicesConfig, log: (message: string) => void = console.error): Services {
   const auth = createAuthService(createAuthRepository(db));
   const sourceReader = createSourceReader({ timeoutMs: config.importParseTimeoutMs, onInternalError: log });
-  const content = createContentService(createContentRepository(db), { cacheEntries: config.contentCacheEntries, sourceReader });
+  const content = createContentService(createContentRepository(db), { cacheEntries: config.contentCacheEntries, cacheBytes: config.contentCacheBytes, sourceReader });
   const changes = createChangesService(createChangesRepository(db));
   const search = createSearchService(createSearchRepository(db), (moduleId) => content.sectionsOf(moduleId));
   content.addListener(changes.listener);

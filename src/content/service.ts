@@ -23,6 +23,8 @@ import { includingArchived, isVisible, liveOnly, type Visibility } from './visib
 export interface ContentServiceOptions {
   /** Modules (with their sections) kept in memory, keyed by id and version. */
   cacheEntries: number;
+  /** Their approximate total size: one version can hold megabytes of text in three renderings. */
+  cacheBytes: number;
   /** Reads module sources for imports and renders stored versions (a worker thread with a deadline). */
   sourceReader: SourceReader;
 }
@@ -48,7 +50,11 @@ export function createContentService(repository: ContentRepository, options: Con
   const listeners: ContentListener[] = [];
   const importer = createModuleImporter(repository, listeners, options.sourceReader.read);
   // Keyed by version: an import bumps the version, so a stale entry can never be served; no TTL, no invalidation.
-  const contentCache = new LRUCache<string, ModuleContent>({ max: Math.max(1, options.cacheEntries) });
+  const contentCache = new LRUCache<string, ModuleContent>({
+    max: Math.max(1, options.cacheEntries),
+    maxSize: Math.max(1, options.cacheBytes),
+    sizeCalculation: textBytes,
+  });
   const cacheKey = (module: Pick<ModuleRecord, 'id' | 'version'>) => `${module.id}:${module.version}`;
   const versionRenders = new Map<string, Promise<RenderedModule>>();
 
@@ -266,3 +272,15 @@ export function createContentService(repository: ContentRepository, options: Con
 }
 
 export type ContentService = ReturnType<typeof createContentService>;
+
+/** Two bytes per character of every string in a value (V8 may store less): the text is nearly all of a module. */
+function textBytes(value: unknown): number {
+  let total = 1;
+  const visit = (item: unknown): void => {
+    if (typeof item === 'string') total += item.length * 2;
+    else if (Array.isArray(item)) item.forEach(visit);
+    else if (item !== null && typeof item === 'object') Object.values(item).forEach(visit);
+  };
+  visit(value);
+  return total;
+}
