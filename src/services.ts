@@ -19,7 +19,7 @@ export interface Services {
   changes: ChangesService;
   search: SearchService;
   learning: LearningServices;
-  /** Stops the module source reader's worker; the connection is closed by its owner. */
+  /** Stops the source readers' workers; the connection is closed by its owner. */
   close(): Promise<void>;
 }
 
@@ -32,13 +32,21 @@ export type ServicesConfig = Pick<Config, 'contentCacheEntries' | 'contentCacheB
  */
 export function createServices(db: Db, config: ServicesConfig, log: (message: string) => void = console.error): Services {
   const auth = createAuthService(createAuthRepository(db));
+  // Two workers, started on first use: imports, and renders of stored versions for reads (kept apart so reads
+  // cannot queue ahead of, or refuse, an import).
   const sourceReader = createSourceReader({ timeoutMs: config.importParseTimeoutMs, onInternalError: log });
-  const content = createContentService(createContentRepository(db), { cacheEntries: config.contentCacheEntries, cacheBytes: config.contentCacheBytes, sourceReader });
+  const versionRenderer = createSourceReader({ timeoutMs: config.importParseTimeoutMs, onInternalError: log });
+  const content = createContentService(createContentRepository(db), {
+    cacheEntries: config.contentCacheEntries,
+    cacheBytes: config.contentCacheBytes,
+    sourceReader,
+    versionRenderer,
+  });
   const changes = createChangesService(createChangesRepository(db));
   const search = createSearchService(createSearchRepository(db), (moduleId) => content.sectionsOf(moduleId));
   content.addListener(changes.listener);
   content.addListener(search.listener);
-  return { auth, content, changes, search, learning: createLearningServices(db, content, auth, config), close: () => sourceReader.close() };
+  return { auth, content, changes, search, learning: createLearningServices(db, content, auth, config), close: async () => void (await Promise.all([sourceReader.close(), versionRenderer.close()])) };
 }
 
 declare module 'fastify' {

@@ -11,9 +11,8 @@ import {
   type ImportResult,
   type VersionIds,
 } from './import-module.js';
-import type { NormalizedModule } from './module-source/module-input.js';
+import { slugPattern, sourceLimits, type NormalizedModule } from './module-source/module-input.js';
 import type { ModuleFormat } from './module-source/parse-module-source.js';
-import type { RenderedModule } from './module-source/render-module.js';
 import type { SourceReader } from './module-source/source-reader.js';
 import { toJsonSource, toMarkdownSource } from './module-source/serialize.js';
 import type { FlashcardRecord, ModuleContent, ModuleRecord, ModuleSections } from './records.js';
@@ -25,8 +24,13 @@ export interface ContentServiceOptions {
   cacheEntries: number;
   /** Their approximate total size: one version can hold megabytes of text in three renderings. */
   cacheBytes: number;
-  /** Reads module sources for imports and renders stored versions (a worker thread with a deadline). */
-  sourceReader: SourceReader;
+  /** Reads module sources for imports (a worker thread with a deadline). */
+  sourceReader: Pick<SourceReader, 'read'>;
+  /**
+   * Renders stored versions for reads: a reader of its own, so that anonymous reads of old versions can neither
+   * fill the import queue nor delay an import.
+   */
+  versionRenderer: Pick<SourceReader, 'render'>;
 }
 
 export type ModulePage = Page<ModuleRecord>;
@@ -56,7 +60,7 @@ export function createContentService(repository: ContentRepository, options: Con
     sizeCalculation: textBytes,
   });
   const cacheKey = (module: Pick<ModuleRecord, 'id' | 'version'>) => `${module.id}:${module.version}`;
-  const versionRenders = new Map<string, Promise<RenderedModule>>();
+  const versionBuilds = new Map<string, Promise<ModuleContent>>();
 
   /**
    * One section of many modules (GraphQL loaders): from the content cache where the cached version is current,
@@ -85,16 +89,21 @@ export function createContentService(repository: ContentRepository, options: Con
   const visible = <M extends { archivedAt: string | null }>(module: M | undefined, visibility: Visibility): M | undefined =>
     module && isVisible(module, visibility) ? module : undefined;
 
-  const moduleNotFound = (slug: string) => new AppError('MNEMO_CONTENT_MODULE_NOT_FOUND', `no module with slug "${slug}"`);
+  const moduleNotFound = (slug: string) =>
+    new AppError('MNEMO_CONTENT_MODULE_NOT_FOUND', `no module with slug ${JSON.stringify(slug.length > 80 ? `${slug.slice(0, 80)}...` : slug)}`);
+
+  // A string that no import could have stored is not looked up: the head cache remembers misses, and GraphQL's
+  // `module(slug:)` takes any string, so a 250 KB "slug" per request filled memory until the process died.
+  const couldBeSlug = (slug: string) => slug.length <= sourceLimits.slugLength && slugPattern.test(slug);
 
   function getModuleHead(slug: string, visibility: Visibility = liveOnly): ModuleHead {
-    const head = visible(repository.findModuleHead(slug), visibility);
+    const head = couldBeSlug(slug) ? visible(repository.findModuleHead(slug), visibility) : undefined;
     if (!head) throw moduleNotFound(slug);
     return head;
   }
 
   function visibleModule(slug: string, visibility: Visibility = liveOnly): ModuleRecord {
-    const module = visible(repository.findModuleBySlug(slug), visibility);
+    const module = couldBeSlug(slug) ? visible(repository.findModuleBySlug(slug), visibility) : undefined;
     if (!module) throw moduleNotFound(slug);
     return module;
   }
@@ -118,6 +127,31 @@ export function createContentService(repository: ContentRepository, options: Con
       }
       return { slug: module.slug, version: module.version, archived };
     });
+  }
+
+  /** Rendered in the version renderer's worker: a large version takes seconds, which must not stall the server. */
+  async function buildVersionContent(module: ModuleRecord, version: number, key: string): Promise<ModuleContent> {
+    const { source, ids, createdAt } = versionSource(module, version);
+    const rendered = await options.versionRenderer.render(source);
+    const idOf = (list: keyof VersionIds, index: number) => ids?.[list][index] ?? `${module.id}:v${version}:${list}:${index}`;
+    const content: ModuleContent = {
+      module: {
+        ...module,
+        title: rendered.title,
+        summary: rendered.summary,
+        tags: source.tags,
+        version,
+        contentHash: rendered.hash,
+        cheatSheetColumns: rendered.cheatSheet?.columns ?? null,
+        updatedAt: createdAt,
+      },
+      takeaways: rendered.takeaways.map((item, position) => ({ id: idOf('takeaways', position), moduleId: module.id, position, ...item })),
+      flashcards: rendered.flashcards.map((card, position) => ({ id: idOf('flashcards', position), moduleId: module.id, position, archivedAt: null, ...card })),
+      cheatSheetRows: (rendered.cheatSheet?.rows ?? []).map((cells, position) => ({ id: idOf('cheatSheetRows', position), moduleId: module.id, position, cells })),
+      revisionItems: rendered.revisionItems.map((item, position) => ({ id: idOf('revisionItems', position), moduleId: module.id, position, ...item })),
+    };
+    contentCache.set(key, content);
+    return content;
   }
 
   return {
@@ -191,34 +225,13 @@ export function createContentService(repository: ContentRepository, options: Con
       const key = `${module.id}:v${version}`;
       const cached = contentCache.get(key);
       if (cached) return cached;
-      const { source, ids, createdAt } = versionSource(module, version);
-      // Rendered in the source reader's worker: a large version takes seconds, which must not stall the server.
-      // Concurrent requests for one version share one render.
-      let rendering = versionRenders.get(key);
-      if (!rendering) {
-        rendering = options.sourceReader.render(source).finally(() => versionRenders.delete(key));
-        versionRenders.set(key, rendering);
+      // Concurrent requests for one version share one build: reading and parsing the stored source included.
+      let building = versionBuilds.get(key);
+      if (!building) {
+        building = buildVersionContent(module, version, key).finally(() => versionBuilds.delete(key));
+        versionBuilds.set(key, building);
       }
-      const rendered = await rendering;
-      const idOf = (list: keyof VersionIds, index: number) => ids?.[list][index] ?? `${module.id}:v${version}:${list}:${index}`;
-      const content: ModuleContent = {
-        module: {
-          ...module,
-          title: rendered.title,
-          summary: rendered.summary,
-          tags: source.tags,
-          version,
-          contentHash: rendered.hash,
-          cheatSheetColumns: rendered.cheatSheet?.columns ?? null,
-          updatedAt: createdAt,
-        },
-        takeaways: rendered.takeaways.map((item, position) => ({ id: idOf('takeaways', position), moduleId: module.id, position, ...item })),
-        flashcards: rendered.flashcards.map((card, position) => ({ id: idOf('flashcards', position), moduleId: module.id, position, archivedAt: null, ...card })),
-        cheatSheetRows: (rendered.cheatSheet?.rows ?? []).map((cells, position) => ({ id: idOf('cheatSheetRows', position), moduleId: module.id, position, cells })),
-        revisionItems: rendered.revisionItems.map((item, position) => ({ id: idOf('revisionItems', position), moduleId: module.id, position, ...item })),
-      };
-      contentCache.set(key, content);
-      return content;
+      return building;
     },
 
     /** The current version as a source file that re-imports as `unchanged`. */

@@ -26,7 +26,6 @@ import {
   type ValidationContext,
   type ValidationRule,
 } from 'graphql';
-import { nestingError } from '../lib/nesting.js';
 import { AppError, type ErrorCode } from '../errors.js';
 import { isConnection, type ListBounds } from './list-bounds.js';
 
@@ -233,34 +232,36 @@ export const noIntrospectionRule: ValidationRule = (context) => {
   return NoSchemaIntrospectionCustomRule(Object.create(context, { reportError: { value: reportError } }) as ValidationContext);
 };
 
+/** Selections, list values and input objects nested in one another in a document; the depth limit is far below. */
+export const maxDocumentNesting = 64;
+
+const opening = new Set<TokenKind>([TokenKind.BRACE_L, TokenKind.BRACKET_L, TokenKind.PAREN_L]);
+const closing = new Set<TokenKind>([TokenKind.BRACE_R, TokenKind.BRACKET_R, TokenKind.PAREN_R]);
+
 /**
- * Rejects a document of more than `maxTokens` lexical tokens before it is parsed, counting as graphql-js does
- * (comments excluded). A document can have no more tokens than characters, so short ones are not lexed at all.
+ * Rejects, before graphql-js parses, a document of more than `maxTokens` lexical tokens (counted as graphql-js
+ * does: comments excluded) or nested more than `maxDocumentNesting` levels of braces, brackets and parentheses
+ * (the parser recurses: 2,000 nested list values within the token limit overflowed the stack). One pass of
+ * graphql-js's own lexer, which is iterative and knows comments and block strings. A document shorter than
+ * either limit cannot break it and is not lexed.
  */
-export function assertTokenLimit(query: string, maxTokens: number): void {
-  if (query.length <= maxTokens) return;
+export function assertDocumentLimits(query: string, maxTokens: number): void {
+  if (query.length <= Math.min(maxTokens, maxDocumentNesting)) return;
   const lexer = new Lexer(new Source(query));
   let tokens = 0;
+  let depth = 0;
   try {
-    while (lexer.advance().kind !== TokenKind.EOF) {
+    for (let token = lexer.advance(); token.kind !== TokenKind.EOF; token = lexer.advance()) {
       if (++tokens > maxTokens) {
         throw new AppError('MNEMO_GRAPHQL_TOO_MANY_TOKENS', `the document has more than ${maxTokens} tokens`);
       }
+      if (opening.has(token.kind) && ++depth > maxDocumentNesting) {
+        throw new AppError('MNEMO_GRAPHQL_TOO_DEEP', `the document nests more than ${maxDocumentNesting} levels of braces, brackets and parentheses (line ${token.line})`);
+      }
+      if (closing.has(token.kind)) depth = Math.max(0, depth - 1);
     }
   } catch (error) {
     // A lexing error is a syntax error; the parser reports it with its location.
     if (error instanceof AppError) throw error;
   }
-}
-
-/** Selections, list values and input objects nested in one another in a document; the depth limit is far below. */
-export const maxDocumentNesting = 64;
-
-/**
- * graphql-js parses recursively: within the token limit, 2,000 nested list values overflowed the stack. A linear
- * count of `{`, `[` and `(` outside strings refuses such documents before the parser runs.
- */
-export function assertDocumentNesting(query: string): void {
-  const deep = nestingError(query, maxDocumentNesting);
-  if (deep) throw new AppError('MNEMO_GRAPHQL_TOO_DEEP', `the document nests more than ${maxDocumentNesting} levels of braces, brackets and parentheses (line ${deep.line})`);
 }

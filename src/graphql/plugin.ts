@@ -9,7 +9,7 @@ import { AppError } from '../errors.js';
 import { buildGraphqlContext, responseTooLarge, type GraphqlCallerContext } from './context.js';
 import { createErrorFormatter } from './error-formatter.js';
 import { registerGraphiql } from './graphiql.js';
-import { assertDocumentNesting, assertTokenLimit, noIntrospectionRule, queryLimitsRule, singleOperationRule } from './limits.js';
+import { assertDocumentLimits, noIntrospectionRule, queryLimitsRule, singleOperationRule } from './limits.js';
 import { assertOperationExists, assertOperationShape, boundedPersistedQueries } from './request-shape.js';
 import { ListBounds } from './list-bounds.js';
 import { GraphqlResponseCache, recordExecutedText } from './response-cache.js';
@@ -127,8 +127,7 @@ export const graphqlPlugin = fp<{ config: GraphqlConfig; bodyLimit: number; requ
                 `the document is ${query.length} characters; the limit is ${config.maxDocumentBytes} (send large values such as module sources as variables)`,
               );
             }
-            assertTokenLimit(query, config.maxTokens);
-            assertDocumentNesting(query);
+            assertDocumentLimits(query, config.maxTokens);
             const operationName = (operation as { operationName?: unknown }).operationName;
             if (request.method === 'GET' && typeof operationName === 'string') assertOperationExists(query, operationName);
           }

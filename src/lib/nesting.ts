@@ -1,7 +1,7 @@
 import type { ErrorDetail } from '../errors.js';
 
 /**
- * Nesting of `[`, `{` and `(` in JSON or a GraphQL document, counted outside `"` strings; in YAML (`yaml: true`),
+ * Nesting of `[` and `{` in JSON, counted outside `"` strings; in YAML (`yaml: true`),
  * flow collections (quotes are not tracked: `Don't` is a plain scalar) and block nesting, where each two columns
  * of indentation or `- ` marker at the start of a line open a level.
  */
@@ -29,9 +29,9 @@ export function nestingError(text: string, maxDepth: number, { firstLine = 1, ya
     }
     lineStart = false;
     if (char === '"' && !yaml) inString = true;
-    else if (char === '[' || char === '{' || char === '(') {
+    else if (char === '[' || char === '{') {
       if (++depth > maxDepth) return tooDeep(lineNumber, maxDepth);
-    } else if (char === ']' || char === '}' || char === ')') depth = Math.max(0, depth - 1);
+    } else if (char === ']' || char === '}') depth = Math.max(0, depth - 1);
   }
   return undefined;
 }

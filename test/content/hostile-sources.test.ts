@@ -116,6 +116,11 @@ describe('bounded module parsers (property-based, seed ' + seed + ')', () => {
     );
   });
 
+  it('reads parentheses in front matter as text, not nesting', () => {
+    const source = `---\nslug: parens\ntitle: Parens\nsummary: "${'('.repeat(20)} x ${')'.repeat(20)} and :( :( :("\n---\n`;
+    expect(parseModuleSource(source, 'markdown').summary).toContain('((((');
+  });
+
   it('accepts structures just inside each bound', () => {
     const nested = `${'> '.repeat(parserBounds.nesting - 2)}- 1. deep but allowed`;
     const module = parseModuleSource(card(nested), 'markdown');

@@ -62,8 +62,34 @@ describe('hostile GraphQL documents and JSON bodies (property-based, seed ' + se
       expect(response.json().errors[0].extensions.code).toBe('MNEMO_GRAPHQL_TOO_DEEP');
       expect(response.body).not.toMatch(/call stack/);
     }
+    // Comments and block strings cannot hide the nesting (the lexer skips them), nor make a legitimate query deep.
+    const deepList = `${'['.repeat(2400)}{}${']'.repeat(2400)}`;
+    for (const query of [
+      `# "\nmutation { recordAnswers(inputs: ${deepList}) { results { status } } }`,
+      `mutation { a: recordAnswers(inputs: [], userId: """x"y""") { results { status } } b: recordAnswers(inputs: ${deepList}) { results { status } } }`,
+    ]) {
+      const response = await app.inject({ method: 'POST', url: '/graphql', headers: actors.admin, payload: { query } });
+      expect(response.json().errors[0].extensions.code, response.body.slice(0, 200)).toBe('MNEMO_GRAPHQL_TOO_DEEP');
+    }
+    for (const query of [`# ${'('.repeat(70)}\n{ apiVersion }`, `${'# oops :(\n'.repeat(70)}{ apiVersion }`, `{ search(q: """say " ${'('.repeat(70)}""") { total } }`]) {
+      const response = await app.inject({ method: 'POST', url: '/graphql', payload: { query } });
+      expect(response.body).not.toMatch(/MNEMO_GRAPHQL_TOO_DEEP/);
+    }
     const inside = `{ module(slug: ${'['.repeat(60)}"x"${']'.repeat(60)}) { slug } }`;
     expect((await app.inject({ method: 'POST', url: '/graphql', payload: { query: inside } })).json().errors[0].extensions.code).not.toBe('MNEMO_GRAPHQL_TOO_DEEP');
+  });
+
+  it('never looks up (or remembers) a module slug no import could have stored', async () => {
+    const statements = async (slug: string) => {
+      const before = app.database.stats.driverStatements;
+      const response = await app.inject({ method: 'POST', url: '/graphql', payload: { query: 'query ($s: String!) { module(slug: $s) { slug } }', variables: { s: slug } } });
+      expect(response.json().data.module).toBeNull();
+      return app.database.stats.driverStatements - before;
+    };
+    // A possible slug costs the head lookup on top of the response cache's content stamp; an impossible one does not.
+    const lookedUp = await statements('no-such-module');
+    expect(await statements('x'.repeat(250_000))).toBeLessThan(lookedUp);
+    expect(await statements('Not A Slug')).toBeLessThan(lookedUp);
   });
 
   it('refuses deeply nested variables and JSON bodies with 400, over POST and GET', async () => {

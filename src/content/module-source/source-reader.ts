@@ -127,7 +127,7 @@ export function createSourceReader(options: SourceReaderOptions): SourceReader {
 
   function enqueue(request: ReaderRequest): Promise<RenderedModule> {
     // A pile-up means something is wrong (imports are rare): refuse rather than queue for minutes.
-    if (pending >= maxQueued) return Promise.reject(new AppError('MNEMO_OVERLOADED', `${maxQueued} module sources are already waiting to be read; retry later`));
+    if (pending >= maxQueued) return Promise.reject(new AppError('MNEMO_OVERLOADED', `${maxQueued} module sources are already waiting for this worker; retry later`));
     pending++;
     const result = queue.then(() => runNow(request)).finally(() => pending--);
     queue = result.catch(() => undefined);
