@@ -180,8 +180,8 @@ async function buildDataset(params: DatasetParams, dir: string, log: (line: stri
   const { sqlite } = database;
   try {
     const auth = createAuthService(createAuthRepository(database.db));
-    const admin = auth.createKey({ role: 'admin', name: 'bench-admin' }, null);
-    const integration = auth.createKey({ role: 'integration', name: 'bench-lms' }, null);
+    const admin = await auth.createKey({ role: 'admin', name: 'bench-admin' }, null);
+    const integration = await auth.createKey({ role: 'integration', name: 'bench-lms' }, null);
 
     const imported = await importModules(params, dbPath, log);
     phase('modules imported (real import path)');
@@ -202,16 +202,20 @@ async function buildDataset(params: DatasetParams, dir: string, log: (line: stri
     const tokens: DatasetTokens = {
       admin: admin.token,
       integration: integration.token,
-      heavy: heavy.map((learner) => ({
-        userId: learner.userId,
-        token: auth.createKey({ role: 'learner', name: `bench-heavy-${learner.index}`, userId: learner.userId }, null).token,
-        answers: learner.answers,
-        modules: learner.modules,
-      })),
-      learners: users.slice(params.heavyLearners, params.heavyLearners + params.keyedLearners).map((userId, offset) => ({
-        userId,
-        token: auth.createKey({ role: 'learner', name: `bench-learner-${params.heavyLearners + offset}`, userId }, null).token,
-      })),
+      heavy: await Promise.all(
+        heavy.map(async (learner) => ({
+          userId: learner.userId,
+          token: (await auth.createKey({ role: 'learner', name: `bench-heavy-${learner.index}`, userId: learner.userId }, null)).token,
+          answers: learner.answers,
+          modules: learner.modules,
+        })),
+      ),
+      learners: await Promise.all(
+        users.slice(params.heavyLearners, params.heavyLearners + params.keyedLearners).map(async (userId, offset) => ({
+          userId,
+          token: (await auth.createKey({ role: 'learner', name: `bench-learner-${params.heavyLearners + offset}`, userId }, null)).token,
+        })),
+      ),
     };
 
     sqlite.exec('ANALYZE');

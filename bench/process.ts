@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -106,4 +106,49 @@ export function processMemory(pid: number, field: 'VmHWM' | 'VmRSS'): number | n
   } catch {
     return null;
   }
+}
+
+export interface WalSampler {
+  /** The largest size seen since sampling started. */
+  readonly peakBytes: number;
+  /** The size now (0 when there is no WAL file). */
+  size(): number;
+  /** Starts a window (a scenario); `windowPeak()` is the largest size seen since. */
+  startWindow(): void;
+  windowPeak(): number;
+  stop(): void;
+}
+
+/**
+ * Samples the size of a SQLite database's write-ahead log (`<path>-wal`) every `intervalMs` until stopped, like
+ * the peak RSS but sampled: /proc has no high-water mark for a file.
+ */
+export function sampleWal(databasePath: string, intervalMs = 20): WalSampler {
+  const size = () => {
+    try {
+      return statSync(`${databasePath}-wal`).size;
+    } catch {
+      return 0;
+    }
+  };
+  let peakBytes = 0;
+  let windowPeak = 0;
+  const sample = () => {
+    const bytes = size();
+    peakBytes = Math.max(peakBytes, bytes);
+    windowPeak = Math.max(windowPeak, bytes);
+    return bytes;
+  };
+  sample();
+  const timer = setInterval(sample, intervalMs);
+  timer.unref();
+  return {
+    get peakBytes() {
+      return peakBytes;
+    },
+    size: sample,
+    startWindow: () => void (windowPeak = sample()),
+    windowPeak: () => Math.max(windowPeak, sample()),
+    stop: () => clearInterval(timer),
+  };
 }

@@ -21,6 +21,8 @@ export interface ScenarioOutcome {
   baseline?: 'tiny' | 'same-bytes' | 'not-modified';
   /** Work units per second (answers/s for batches). */
   units?: { name: string; perRequest: number; perSecond: number };
+  /** The largest size of the SQLite WAL sampled while the scenario ran. */
+  walPeakBytes?: number;
   target?: Target;
   /** null when there is no target. */
   met: boolean | null;
@@ -32,6 +34,12 @@ export interface ProcessFigure {
   samples?: number[];
   target: Target;
   met: boolean | null;
+}
+
+/** The WAL once the write scenarios ended: its size when it fell below the target, or after 10 s. */
+export interface WalAfterWrites extends ProcessFigure {
+  /** Seconds from the end of the last write scenario to `value`. */
+  seconds: number;
 }
 
 export interface BenchResults {
@@ -66,6 +74,10 @@ export interface BenchResults {
     startupMs: ProcessFigure;
     peakRssBytes: ProcessFigure;
     rssAfterStartupBytes: number | null;
+    /** The largest size of the SQLite WAL sampled during the whole run (every 20 ms). */
+    walPeakBytes: ProcessFigure;
+    /** null when no write scenario ran. */
+    walAfterWrites: WalAfterWrites | null;
     /** Log lines at warn level or above written by the server during the run. */
     logLines: string[];
   };
@@ -99,6 +111,8 @@ function describeTarget(target: Target | undefined): string {
   return `< ${integer(target.max)} ${target.unit}`;
 }
 
+const mib = (bytes: number | null) => (bytes === null ? 'n/a' : `${(bytes / 1024 / 1024).toFixed(bytes < 1024 * 1024 ? 2 : 1)} MiB`);
+
 const verdict = (met: boolean | null) => (met === null ? '-' : met ? 'met' : 'MISSED');
 
 function renderTable(header: string[], rows: string[][], rightAligned: Set<number>): string {
@@ -113,10 +127,11 @@ export function formatScenarioLine(outcome: ScenarioOutcome): string {
   if (outcome.error || !outcome.load) return `${outcome.name}: FAILED - ${outcome.error ?? 'no result'}`;
   const { load } = outcome;
   const units = outcome.units ? `, ${integer(outcome.units.perSecond)} ${outcome.units.name}/s` : '';
+  const wal = outcome.writes && outcome.walPeakBytes !== undefined ? `, WAL peak ${mib(outcome.walPeakBytes)}` : '';
   const statuses = Object.entries(load.statusCodes).map(([status, count]) => `${status} x${count}`).join(', ');
   return (
     `${outcome.name}: ${integer(load.successRate)} req/s${units}, p50 ${ms(load.latencyMs.p50)} ms, p99 ${ms(load.latencyMs.p99)} ms, ` +
-    `non-2xx ${load.failures}, errors ${load.errors}, ratio ${outcome.ratio?.toFixed(2) ?? '-'} (vs the first baseline) -> ${verdict(outcome.met)} ` +
+    `non-2xx ${load.failures}, errors ${load.errors}${wal}, ratio ${outcome.ratio?.toFixed(2) ?? '-'} (vs the first baseline) -> ${verdict(outcome.met)} ` +
     `[${statuses || 'no responses'}; ${load.activeConnections} connections answered]`
   );
 }
@@ -164,7 +179,7 @@ export function renderReport(results: BenchResults): string {
   }
   const table = renderTable(header, rows, new Set([1, 2, 3, 4, 5, 6]));
 
-  const { startupMs, peakRssBytes, rssAfterStartupBytes } = results.server;
+  const { startupMs, peakRssBytes, rssAfterStartupBytes, walPeakBytes, walAfterWrites } = results.server;
   const mb = (bytes: number | null) => (bytes === null ? 'n/a' : `${(bytes / 1024 / 1024).toFixed(0)} MB`);
   const processRows = [
     [
@@ -175,6 +190,15 @@ export function renderReport(results: BenchResults): string {
     ],
     ['server peak RSS (VmHWM)', mb(peakRssBytes.value), `< ${mb((peakRssBytes.target as { max: number }).max)}`, verdict(peakRssBytes.met)],
     ['server RSS after startup', mb(rssAfterStartupBytes), '-', '-'],
+    ['WAL peak (sampled every 20 ms, whole run)', mib(walPeakBytes.value), `< ${mib((walPeakBytes.target as { max: number }).max)}`, verdict(walPeakBytes.met)],
+    walAfterWrites
+      ? [
+          'WAL after the write scenarios end',
+          `${mib(walAfterWrites.value)} after ${walAfterWrites.seconds.toFixed(1)} s`,
+          `< ${mib((walAfterWrites.target as { max: number }).max)} within 10 s`,
+          verdict(walAfterWrites.met),
+        ]
+      : ['WAL after the write scenarios end', 'no write scenario', '-', '-'],
   ];
   const processTable = renderTable(['process', 'value', 'target', 'result'], processRows, new Set([1]));
 

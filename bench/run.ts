@@ -7,8 +7,9 @@
  * 4. Starts the production server (`node dist/main.js`) on the copy; startup is the median of three starts.
  * 5. Requests every module once (steady-state caches), then runs every scenario (bench/scenarios.ts) with
  *    autocannon after a warm-up; readers first, writers last.
- * 6. Reads the server's peak RSS, stops it, measures the baseline again, scores every scenario against the mean
- *    of both baselines, prints the table and writes bench/results.json.
+ * 6. Waits (up to 10 s) for the WAL to shrink below 1 MiB once the writers have stopped, reads the server's peak
+ *    RSS and the WAL's peak size (sampled during the whole run), stops the server, measures the baseline again,
+ *    scores every scenario against the mean of both baselines, prints the table and writes bench/results.json.
  */
 import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
@@ -21,7 +22,7 @@ import { datasetDir, ensureDataset } from './dataset.js';
 import { closeIdleConnections, send } from './http.js';
 import { runLoad, type LoadResult, type LoadSettings, type LoadSpec } from './load.js';
 import { parseOptions, usage, UsageError, type BenchOptions } from './options.js';
-import { freePort, processMemory, repoRoot, spawnServer } from './process.js';
+import { freePort, processMemory, repoRoot, sampleWal, spawnServer, type WalSampler } from './process.js';
 import {
   formatScenarioLine,
   renderReport,
@@ -30,6 +31,7 @@ import {
   type BenchResults,
   type ProcessFigure,
   type ScenarioOutcome,
+  type WalAfterWrites,
   type Target,
 } from './report.js';
 import { primeServer, scenarios, sendSample, type Scenario, type ScenarioContext } from './scenarios.js';
@@ -37,6 +39,10 @@ import { primeServer, scenarios, sendSample, type Scenario, type ScenarioContext
 const resultsPath = fileURLToPath(new URL('./results.json', import.meta.url));
 const startupTarget: Target = { kind: 'max', max: 1000, unit: 'ms' };
 const peakRssTarget: Target = { kind: 'max', max: 250 * 1024 * 1024, unit: 'bytes' };
+/** The WAL's size while the scenarios run, and once the writers stop (the operations issue's targets). */
+const walPeakTarget: Target = { kind: 'max', max: 16 * 1024 * 1024, unit: 'bytes' };
+const walAfterWritesTarget: Target = { kind: 'max', max: 1024 * 1024, unit: 'bytes' };
+const walAfterWritesPatienceMs = 10_000;
 const startupSamples = 3;
 
 /** Things to undo on exit, including Ctrl-C: child processes and the temporary database. */
@@ -168,6 +174,25 @@ function score(outcome: ScenarioOutcome, baselineRate: number): void {
   outcome.met = outcome.target ? targetMet(value, outcome.target) : null;
 }
 
+/**
+ * Polls the WAL after the last write scenario: how long it took to fall below the target, or its size once
+ * `walAfterWritesPatienceMs` have passed since the writes ended.
+ */
+async function walAfterWrites(wal: WalSampler, writesEndedAt: number): Promise<WalAfterWrites> {
+  const target = walAfterWritesTarget as { max: number };
+  for (;;) {
+    const bytes = wal.size();
+    const elapsed = performance.now() - writesEndedAt;
+    if (bytes < target.max || elapsed >= walAfterWritesPatienceMs) {
+      const seconds = Math.round(elapsed) / 1000;
+      const met = targetMet(bytes, walAfterWritesTarget) && elapsed <= walAfterWritesPatienceMs;
+      console.log(`WAL after the writes: ${(bytes / 1024 / 1024).toFixed(2)} MiB ${seconds.toFixed(1)} s after they ended`);
+      return { value: bytes, seconds, target: walAfterWritesTarget, met };
+    }
+    await sleep(50);
+  }
+}
+
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
@@ -207,6 +232,9 @@ async function main(options: BenchOptions): Promise<void> {
   const copySeconds = (performance.now() - copyStarted) / 1000;
   const dbBytes = statSync(dbPath).size;
   console.log(`Copied the dataset (${(dbBytes / 1024 / 1024).toFixed(0)} MB) to ${dbPath} in ${copySeconds.toFixed(1)} s`);
+  // The WAL's size, sampled from here to the server's stop (startup probes, scenarios, the wait after the writes).
+  const wal = sampleWal(dbPath);
+  cleanups.push(() => wal.stop());
 
   const settings: LoadSettings = {
     connections: options.connections,
@@ -259,12 +287,18 @@ async function main(options: BenchOptions): Promise<void> {
   };
   const outcomes: ScenarioOutcome[] = [];
   const baselineOf = (scenario: Scenario) => scenario.baseline ?? 'tiny';
+  let writesEndedAt: number | undefined;
   for (const scenario of ordered) {
+    wal.startWindow();
     const outcome = await runScenario(scenario, context, settings);
+    outcome.walPeakBytes = wal.windowPeak();
+    if (scenario.writes) writesEndedAt = performance.now();
     score(outcome, firstBaselines[baselineOf(scenario)].successRate);
     console.log(formatScenarioLine(outcome));
     outcomes.push(outcome);
   }
+  // The writers are last: once they stop, the WAL must shrink (the server truncates it when writes pause).
+  const walAfter = writesEndedAt === undefined ? null : await walAfterWrites(wal, writesEndedAt);
 
   // 6. Peak memory over the whole run, then stop.
   await waitUntilHealthy(server.baseUrl).catch((error: unknown) => console.error(`warning: ${(error as Error).message}`));
@@ -273,6 +307,7 @@ async function main(options: BenchOptions): Promise<void> {
   const peakRss = processMemory(server.pid, 'VmHWM');
   closeIdleConnections();
   await server.stop();
+  wal.stop();
 
   const baselineAfter = await measureBaseline(settings);
   const baselineRate = (baselineBefore.successRate + baselineAfter.successRate) / 2;
@@ -290,7 +325,10 @@ async function main(options: BenchOptions): Promise<void> {
   const startupMs = Math.round(median(startups));
   const startupFigure: ProcessFigure = { value: startupMs, samples: startups.map(Math.round), target: startupTarget, met: targetMet(startupMs, startupTarget) };
   const rssFigure: ProcessFigure = { value: peakRss, target: peakRssTarget, met: targetMet(peakRss, peakRssTarget) };
-  const verdicts = [...outcomes.map((outcome) => outcome.met), startupFigure.met, rssFigure.met].filter((met): met is boolean => met !== null);
+  const walFigure: ProcessFigure = { value: wal.peakBytes, target: walPeakTarget, met: targetMet(wal.peakBytes, walPeakTarget) };
+  const verdicts = [...outcomes.map((outcome) => outcome.met), startupFigure.met, rssFigure.met, walFigure.met, walAfter?.met ?? null].filter(
+    (met): met is boolean => met !== null,
+  );
   const results: BenchResults = {
     version: 1,
     date: new Date().toISOString(),
@@ -314,6 +352,8 @@ async function main(options: BenchOptions): Promise<void> {
       startupMs: startupFigure,
       peakRssBytes: rssFigure,
       rssAfterStartupBytes: rssAfterStartup,
+      walPeakBytes: walFigure,
+      walAfterWrites: walAfter,
       logLines: server.output,
     },
     baseline: { requestsPerSecond: baselineRate, before: baselineBefore, after: baselineAfter, ...kindBaselines },

@@ -10,8 +10,8 @@ import { contentPlugin } from './content/plugin.js';
 import { contentRoutes } from './content/routes.js';
 import { databasePlugin } from './db/plugin.js';
 import { graphqlPlugin } from './graphql/plugin.js';
-import { registerGracefulClosing } from './http/closing.js';
 import { docsPlugin } from './http/docs.js';
+import { registerDrain, type DrainOptions } from './http/drain.js';
 import { healthRoutes } from './http/health-routes.js';
 import { protectionPlugin } from './http/protection.js';
 import { clientErrorHandler, normalizeError, registerProblemHandlers, sendProblem } from './http/problem.js';
@@ -26,6 +26,11 @@ import { exposeRequestId, requestIdOptions } from './http/request-id.js';
 export interface BuildAppOptions {
   /** Fastify's logger option; `main.ts` passes a configured pino logger, tests usually none. */
   logger?: FastifyServerOptions['logger'];
+  /**
+   * Drain keep-alive connections on close instead of destroying idle ones at once (src/http/drain.ts). `main.ts`
+   * passes it; tests that listen in-process close at once.
+   */
+  drain?: DrainOptions;
 }
 
 /**
@@ -51,7 +56,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   useBoundedJson(app);
   registerProblemHandlers(app);
   exposeRequestId(app);
-  registerGracefulClosing(app);
+  if (options.drain) registerDrain(app, options.drain);
 
   await app.register(databasePlugin, { config });
   await app.register(servicesPlugin, { config });

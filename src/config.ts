@@ -79,8 +79,8 @@ export interface Config {
   graphql: GraphqlConfig;
   fsrs: { desiredRetention: number; maximumIntervalDays: number };
   /**
-   * Answers one learner may record on one card. A late answer replays the card's history inside the write
-   * transaction, so this bounds the worst-case cost of one write.
+   * Answers one learner may record on one card. A late answer replays from the card's latest state snapshot
+   * before it (one every 16 answers); one older than every snapshot replays the whole history, which this bounds.
    */
   maxAnswersPerCard: number;
   /** Require an API key for content reads (they are anonymous by default). */

@@ -2,6 +2,7 @@ import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { seedIfEmpty } from './content/seed-on-start.js';
+import { drainQuietMs } from './http/drain.js';
 
 /** The process entry: configuration, logger, seeding, listen and graceful shutdown live here and only here. */
 async function main(config: Config): Promise<void> {
@@ -11,13 +12,15 @@ async function main(config: Config): Promise<void> {
       // Secrets never reach the log, whichever serializer a future log line uses.
       redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization'], censor: '[redacted]' },
     },
+    // On SIGTERM: stop listening, answer with Connection: close, close idle connections only once quiet.
+    drain: { quietMs: drainQuietMs(config.shutdownGraceMs) },
   });
   await app.ready();
   if (config.seedOnStart) await seedIfEmpty(app.content, config.seedDir, app.log);
 
   closeWithGrace({ delay: config.shutdownGraceMs, logger: app.log }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an uncaught error');
-    else app.log.info({ signal }, 'shutting down: finishing in-flight requests');
+    else app.log.info({ signal }, 'shutting down: draining connections, finishing in-flight requests');
     await app.close();
   });
 

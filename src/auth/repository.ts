@@ -2,6 +2,7 @@ import type { Database } from 'better-sqlite3';
 import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { createCommitCache } from '../db/commit-cache.js';
+import { transactionsOf } from '../db/transactions.js';
 import { apiKeys, type ApiKeyRow, type Role } from '../db/schema.js';
 
 export interface NewApiKey {
@@ -31,6 +32,7 @@ export function createAuthRepository(db: Db) {
   const findActiveByHash = (hash: string): ApiKeyRow | undefined => liveKeys.get(hash, () => byHash.get({ hash }));
 
   return {
+    ...transactionsOf(db),
     /** The live (unrevoked) key with this token hash. */
     findActiveByHash,
     findById: (id: string): ApiKeyRow | undefined => db.select().from(apiKeys).where(eq(apiKeys.id, id)).get(),

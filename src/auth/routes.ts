@@ -26,7 +26,7 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const admin = requireRole(request.principal, 'admin');
-      return reply.code(201).send(service.createKey(request.body, admin));
+      return reply.code(201).send(await service.createKey(request.body, admin));
     },
   );
 

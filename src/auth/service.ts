@@ -53,7 +53,7 @@ export function createAuthService(repository: AuthRepository, now: () => Date = 
       return { keyId: key.id, name: key.name, role: key.role };
     },
 
-    createKey(input: { role: Role; name: string; userId?: string | null }, createdBy: Principal | null): CreatedKey {
+    async createKey(input: { role: Role; name: string; userId?: string | null }, createdBy: Principal | null): Promise<CreatedKey> {
       const token = generateToken();
       const row = {
         id: newId('key'),
@@ -64,15 +64,17 @@ export function createAuthService(repository: AuthRepository, now: () => Date = 
         createdByKeyId: createdBy?.keyId ?? null,
         createdAt: now().toISOString(),
       };
-      repository.insert(row);
+      await repository.write(() => repository.insert(row));
       return { ...info({ ...row, revokedAt: null }), token };
     },
 
-    revokeKey(id: string): KeyInfo {
-      const key = repository.findById(id);
-      if (!key) throw new AppError('MNEMO_AUTH_KEY_NOT_FOUND', `no API key with id "${id}"`);
-      repository.revoke(id, now().toISOString());
-      return info(repository.findById(id)!);
+    revokeKey(id: string): Promise<KeyInfo> {
+      return repository.write(() => {
+        const key = repository.findById(id);
+        if (!key) throw new AppError('MNEMO_AUTH_KEY_NOT_FOUND', `no API key with id "${id}"`);
+        repository.revoke(id, now().toISOString());
+        return info(repository.findById(id)!);
+      });
     },
 
     getKey(id: string): KeyInfo | undefined {

@@ -106,7 +106,7 @@ interface KeyOptions {
   json: boolean;
 }
 
-function runKeys(config: Config, [action, ...rest]: string[], options: KeyOptions): number {
+async function runKeys(config: Config, [action, ...rest]: string[], options: KeyOptions): Promise<number> {
   const { services, close } = openServices(config);
   try {
     const { auth } = services;
@@ -126,7 +126,7 @@ function runKeys(config: Config, [action, ...rest]: string[], options: KeyOption
           console.error(`mnemo: no user with id "${options.user}"`);
           return 1;
         }
-        const key = auth.createKey({ role, name, userId: options.user ?? null }, null);
+        const key = await auth.createKey({ role, name, userId: options.user ?? null }, null);
         if (options.json) console.log(JSON.stringify({ id: key.id, token: key.token, role: key.role, name: key.name }));
         else console.log(`Created ${key.role} key ${key.id} (${key.name}).\nToken (shown once, store it now): ${key.token}`);
         return 0;
@@ -155,7 +155,7 @@ function runKeys(config: Config, [action, ...rest]: string[], options: KeyOption
           console.error(`mnemo: no API key with id "${id}"`);
           return 1;
         }
-        auth.revokeKey(id);
+        await auth.revokeKey(id);
         console.log(`Revoked ${id}.`);
         return 0;
       }

@@ -115,7 +115,7 @@ export function createContentService(repository: ContentRepository, options: Con
     return { source: JSON.parse(row.source) as NormalizedModule, ids: row.ids ? (JSON.parse(row.ids) as VersionIds) : null, createdAt: row.createdAt };
   }
 
-  function setArchived(slug: string, archived: boolean): { slug: string; version: number; archived: boolean } {
+  function setArchived(slug: string, archived: boolean): Promise<{ slug: string; version: number; archived: boolean }> {
     return repository.write(() => {
       const module = visibleModule(slug, includingArchived);
       if ((module.archivedAt !== null) !== archived) {

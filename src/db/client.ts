@@ -5,6 +5,9 @@ import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import * as schema from './schema.js';
+import { diskSpaceProbe } from './disk-space.js';
+import { storageHealthOf, type StorageHealth } from './storage-health.js';
+import { configureWriteLock } from './transactions.js';
 
 /** Drizzle over the connection, with the raw client for the few statements Drizzle cannot express (FTS5). */
 export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
@@ -16,8 +19,10 @@ export interface DatabaseHandle {
   sqlite: Database.Database;
   /** Statements run since the connection opened; tests assert batching (no N+1) with them. */
   stats: StatementStats;
-  /** Readiness: the connection answers and every committed migration is applied. */
-  health(): { database: boolean; migrations: boolean };
+  /** What storage refuses now (a full disk, a replaced file); shared with this connection's write transactions. */
+  storage: StorageHealth;
+  /** Readiness: the connection answers, every committed migration is applied and storage reports no problem. */
+  health(): { database: boolean; migrations: boolean; storage: boolean };
   close(): void;
 }
 
@@ -40,6 +45,12 @@ export interface OpenDatabaseOptions {
   migrate?: boolean;
 }
 
+/**
+ * How long a read may wait for a lock (rare in WAL mode: recovery after a crash). SQLite's busy handler sleeps on
+ * the event loop, so this stays short; writes wait asynchronously instead (db/transactions.ts).
+ */
+const readBusyTimeoutMs = 50;
+
 /** Resolved from this file so that `src/db` (tests) and `dist/db` (built) both find the committed folder. */
 export const migrationsFolder = fileURLToPath(new URL('../../migrations', import.meta.url));
 
@@ -55,6 +66,7 @@ export function openDatabase(options: OpenDatabaseOptions): DatabaseHandle {
     if (!inMemory) sqlite.pragma('journal_mode = WAL');
     sqlite.pragma(`synchronous = ${options.synchronous}`);
     sqlite.pragma('foreign_keys = ON');
+    // Startup migrations wait for the lock as long as writes may; afterwards writes wait asynchronously.
     sqlite.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
     // Deleted rows (an erased learner, a renamed learner's old name) are overwritten with zeros in their pages and
     // freed pages are zeroed, instead of lingering in free space until reused; erasure then truncates the WAL.
@@ -64,7 +76,14 @@ export function openDatabase(options: OpenDatabaseOptions): DatabaseHandle {
     countDriverStatements(sqlite, stats);
     const db = drizzle(sqlite, { schema, logger: { logQuery: () => void stats.statements++ } });
     if (options.migrate !== false) migrate(db, { migrationsFolder });
-    return { db, sqlite, stats, health: () => databaseHealth(sqlite), close: () => sqlite.close() };
+    configureWriteLock(sqlite, { budgetMs: options.busyTimeoutMs, readBusyTimeoutMs: Math.min(options.busyTimeoutMs, readBusyTimeoutMs) });
+    const storage = storageHealthOf(sqlite);
+    const probeDisk = inMemory ? () => {} : diskSpaceProbe(storage, dirname(resolve(options.path)));
+    const health = () => {
+      probeDisk();
+      return { ...databaseHealth(sqlite), storage: storage.problems().length === 0 };
+    };
+    return { db, sqlite, stats, storage, health, close: () => sqlite.close() };
   } catch (error) {
     sqlite.close();
     throw error;

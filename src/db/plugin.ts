@@ -1,7 +1,8 @@
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
-import { startCheckpointer, type Checkpointer } from './checkpointer.js';
+import { configureWal, startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { openDatabase, type DatabaseHandle } from './client.js';
+import { watchFileIdentity } from './file-identity.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -18,14 +19,21 @@ export const databasePlugin = fp<{ config: Config }>(
       busyTimeoutMs: config.sqlite.busyTimeoutMs,
     });
     app.decorate('database', handle);
+    // A database file (or its WAL) removed or replaced under the server: writes and readiness refused until restart.
+    const identity = watchFileIdentity(handle, config.databasePath, {
+      onLoss: ({ message, advice, changes, openDescriptors }) => app.log.error({ changes, openDescriptors }, `storage refused: ${message}; ${advice}`),
+      onCheckFailed: (error) => app.log.warn({ err: error }, 'could not check the identity of the database files; retrying'),
+    });
     let checkpointer: Checkpointer | undefined;
+    // The WAL's bounds (journal_size_limit, the automatic checkpoint as a backstop): db/checkpointer.ts.
+    if (config.databasePath !== ':memory:') configureWal(handle.sqlite, { backgroundCheckpoints: config.sqlite.checkpointIntervalMs > 0 });
     if (config.databasePath !== ':memory:' && config.sqlite.checkpointIntervalMs > 0) {
-      handle.sqlite.pragma('wal_autocheckpoint = 10000');
       checkpointer = startCheckpointer(config.databasePath, config.sqlite.checkpointIntervalMs, (message) =>
         app.log.warn({ message }, 'background WAL checkpoint failed; SQLite checkpoints automatically instead'),
       );
     }
     app.addHook('onClose', async () => {
+      identity?.stop();
       await checkpointer?.stop();
       handle.close();
     });

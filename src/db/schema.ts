@@ -243,10 +243,43 @@ export const cardStates = sqliteTable(
   ],
 );
 
+/**
+ * Checkpoints of a card's FSRS state, derived like `card_states`: the state right after the answer whose `reps` is a
+ * multiple of the service's snapshot interval, keyed by that answer's (answeredAt, clientAnswerId). A late answer
+ * replays from the latest checkpoint before it instead of from the card's first answer; the checkpoints at or after
+ * it are rewritten in the same transaction. Erased with the learner; not exported (recomputable from the answers).
+ */
+export const cardStateSnapshots = sqliteTable(
+  'card_state_snapshots',
+  {
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    flashcardId: text('flashcard_id')
+      .notNull()
+      .references(() => flashcards.id),
+    /** The key of the last answer the state includes. */
+    answeredAt: text('answered_at').notNull(),
+    clientAnswerId: text('client_answer_id').notNull(),
+    state: integer('state').notNull(),
+    due: text('due').notNull(),
+    stability: real('stability').notNull(),
+    difficulty: real('difficulty').notNull(),
+    elapsedDays: integer('elapsed_days').notNull(),
+    scheduledDays: integer('scheduled_days').notNull(),
+    learningSteps: integer('learning_steps').notNull(),
+    reps: integer('reps').notNull(),
+    lapses: integer('lapses').notNull(),
+    lastReview: text('last_review'),
+  },
+  (table) => [primaryKey({ columns: [table.userId, table.flashcardId, table.answeredAt, table.clientAnswerId] })],
+);
+
 export type UserRow = typeof users.$inferSelect;
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
 export type AnswerRow = typeof answers.$inferSelect;
 export type CardStateRow = typeof cardStates.$inferSelect;
+export type CardStateSnapshotRow = typeof cardStateSnapshots.$inferSelect;
 
 /**
  * The change feed: one row per changed entity, written in the same transaction as the change. The sequence is

@@ -1,4 +1,9 @@
+import type Database from 'better-sqlite3';
+import { AppError } from '../errors.js';
 import type { Db } from './client.js';
+import { diskProblem } from './disk-space.js';
+import { fileIdentityOf } from './file-identity.js';
+import { storageHealthOf } from './storage-health.js';
 
 /**
  * A callback's result that is not a promise. Transactions here are synchronous (one connection, better-sqlite3):
@@ -18,18 +23,94 @@ export function readSnapshot<T>(db: Db, work: TransactionWork<T>): T {
   return db.transaction(() => work(), { behavior: 'deferred' }) as T;
 }
 
+interface WriteLock {
+  /** How long a write may wait for another process's write lock before it is refused (SQLITE_BUSY_TIMEOUT_MS). */
+  budgetMs: number;
+  noWait: Database.Statement;
+  restore: Database.Statement;
+}
+
+const writeLocks = new WeakMap<Database.Database, WriteLock>();
+
 /**
- * Runs `work` in one `BEGIN IMMEDIATE` transaction: the write lock is taken up front, so two writers queue on
- * `busy_timeout` instead of one failing when it upgrades a read to a write.
+ * Sets how long writes on this connection wait for the write lock. The connection keeps a short `busy_timeout`
+ * for reads (SQLite's busy handler sleeps on the calling thread, which here is the event loop); a write tries for
+ * the lock without waiting and, while another process holds it, tries again after an asynchronous pause.
  */
-export function writeTransaction<T>(db: Db, work: TransactionWork<T>): T {
-  return db.transaction(() => work(), { behavior: 'immediate' }) as T;
+export function configureWriteLock(sqlite: Database.Database, options: { budgetMs: number; readBusyTimeoutMs: number }): void {
+  sqlite.pragma(`busy_timeout = ${options.readBusyTimeoutMs}`);
+  writeLocks.set(sqlite, {
+    budgetMs: options.budgetMs,
+    noWait: sqlite.prepare('PRAGMA busy_timeout = 0'),
+    restore: sqlite.prepare(`PRAGMA busy_timeout = ${options.readBusyTimeoutMs}`),
+  });
+}
+
+const isBusy = (error: unknown) => {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_BUSY' || (typeof code === 'string' && code.startsWith('SQLITE_BUSY_'));
+};
+const isStorageFull = (error: unknown) => {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^SQLITE_(FULL|IOERR)/.test(code);
+};
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** One attempt: `BEGIN IMMEDIATE` without waiting, so that a lock held elsewhere fails at once with SQLITE_BUSY. */
+function attemptWrite<T>(db: Db, lock: WriteLock | undefined, work: TransactionWork<T>): T {
+  if (!lock) return db.transaction(() => work(), { behavior: 'immediate' }) as T;
+  lock.noWait.run();
+  let begun = false;
+  try {
+    return db.transaction(
+      () => {
+        // Inside, the lock is ours: statements never wait on another writer, and reads keep their short timeout.
+        begun = true;
+        lock.restore.run();
+        return work();
+      },
+      { behavior: 'immediate' },
+    ) as T;
+  } finally {
+    if (!begun) lock.restore.run();
+  }
+}
+
+/**
+ * Runs `work` in one `BEGIN IMMEDIATE` transaction: the write lock is taken up front, so two writers queue instead
+ * of one failing when it upgrades a read to a write. While another process holds the lock, the attempt is
+ * repeated after pauses of up to 50 ms until the connection's budget is spent (then SQLITE_BUSY, a 503): the event
+ * loop keeps serving reads meanwhile. Refused at once while storage refuses writes (a replaced database file).
+ */
+export async function writeTransaction<T>(db: Db, work: TransactionWork<T>): Promise<T> {
+  const sqlite = db.$client;
+  const storage = storageHealthOf(sqlite);
+  const lock = writeLocks.get(sqlite);
+  // The files are checked before every write (about 10 us), not only by the watcher's poll: nothing acknowledged
+  // may go into a database file that no longer has a name.
+  const identity = fileIdentityOf(sqlite);
+  const deadline = Date.now() + (lock?.budgetMs ?? 0);
+  for (let attempt = 0; ; attempt++) {
+    identity?.verify();
+    const refusal = storage.writeRefusal();
+    if (refusal) throw new AppError('MNEMO_SERVICE_UNAVAILABLE', refusal);
+    try {
+      const result = attemptWrite(db, lock, work);
+      storage.set(diskProblem, undefined);
+      return result;
+    } catch (error) {
+      if (isStorageFull(error)) storage.set(diskProblem, { message: 'storage refuses writes (the disk is full or failing)', refuseWrites: false });
+      const remaining = deadline - Date.now();
+      if (!isBusy(error) || remaining <= 0) throw error;
+      await pause(Math.min(remaining, 50, 1 + attempt * attempt));
+    }
+  }
 }
 
 /** What every repository offers its services: a read snapshot and a write transaction on its connection. */
 export interface Transactions {
   read<T>(work: TransactionWork<T>): T;
-  write<T>(work: TransactionWork<T>): T;
+  write<T>(work: TransactionWork<T>): Promise<T>;
 }
 
 export function transactionsOf(db: Db): Transactions {

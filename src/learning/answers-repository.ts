@@ -2,7 +2,7 @@ import { and, asc, desc, eq, getTableColumns, gt, gte, inArray, isNull, lt, lte,
 import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import { liveModule } from '../content/repository.js';
 import type { Db } from '../db/client.js';
-import { answers, cardStates, flashcards, modules, type AnswerRow, type CardStateRow } from '../db/schema.js';
+import { answers, cardStates, cardStateSnapshots, flashcards, modules, type AnswerRow, type CardStateRow } from '../db/schema.js';
 import { transactionsOf } from '../db/transactions.js';
 import { defined, optional, prepared, shapeOf, type PreparedAll } from './prepared-statements.js';
 import type { StoredCard } from './scheduler.js';
@@ -32,6 +32,12 @@ export interface CardStatesQuery {
   afterFlashcardId?: string | undefined;
   moduleId?: string | undefined;
   dueBy?: string | undefined;
+}
+
+/** Where an answer sorts among a card's answers. */
+export interface AnswerKey {
+  answeredAt: string;
+  clientAnswerId: string;
 }
 
 export interface FlashcardRef {
@@ -64,6 +70,65 @@ export function createAnswersRepository(db: Db) {
     .from(answers)
     .where(and(eq(answers.userId, p('userId')), eq(answers.flashcardId, p('flashcardId'))))
     .orderBy(asc(answers.answeredAt), asc(answers.clientAnswerId))
+    .prepare();
+  // Row values compare as the answers are ordered, (answeredAt, clientAnswerId), and SQLite seeks an index with
+  // them: each of these is one range over answers_user_card_idx or the snapshots' primary key.
+  const answerKey = (table: typeof answers | typeof cardStateSnapshots) => sql`(${table.answeredAt}, ${table.clientAnswerId})`;
+  const boundKey = sql`(${p('answeredAt')}, ${p('clientAnswerId')})`;
+  const answersOfCardAfter = db
+    .select({ answeredAt: answers.answeredAt, clientAnswerId: answers.clientAnswerId, rating: answers.rating })
+    .from(answers)
+    .where(and(eq(answers.userId, p('userId')), eq(answers.flashcardId, p('flashcardId')), sql`${answerKey(answers)} > ${boundKey}`))
+    .orderBy(asc(answers.answeredAt), asc(answers.clientAnswerId))
+    .prepare();
+  const snapshotColumns = {
+    state: cardStateSnapshots.state,
+    due: cardStateSnapshots.due,
+    stability: cardStateSnapshots.stability,
+    difficulty: cardStateSnapshots.difficulty,
+    elapsedDays: cardStateSnapshots.elapsedDays,
+    scheduledDays: cardStateSnapshots.scheduledDays,
+    learningSteps: cardStateSnapshots.learningSteps,
+    reps: cardStateSnapshots.reps,
+    lapses: cardStateSnapshots.lapses,
+    lastReview: cardStateSnapshots.lastReview,
+    lastAnsweredAt: cardStateSnapshots.answeredAt,
+    lastClientAnswerId: cardStateSnapshots.clientAnswerId,
+  };
+  const snapshotOfCard = and(eq(cardStateSnapshots.userId, p('userId')), eq(cardStateSnapshots.flashcardId, p('flashcardId')));
+  const latestSnapshotBefore = db
+    .select(snapshotColumns)
+    .from(cardStateSnapshots)
+    .where(and(snapshotOfCard, sql`${answerKey(cardStateSnapshots)} < ${boundKey}`))
+    .orderBy(desc(cardStateSnapshots.answeredAt), desc(cardStateSnapshots.clientAnswerId))
+    .limit(1)
+    .prepare();
+  const deleteSnapshotsFrom = db
+    .delete(cardStateSnapshots)
+    .where(and(snapshotOfCard, sql`${answerKey(cardStateSnapshots)} >= ${boundKey}`))
+    .prepare();
+  const snapshotsOfCard = db
+    .select(snapshotColumns)
+    .from(cardStateSnapshots)
+    .where(snapshotOfCard)
+    .orderBy(asc(cardStateSnapshots.answeredAt), asc(cardStateSnapshots.clientAnswerId))
+    .prepare();
+  const snapshotStateColumns = [
+    'state', 'due', 'stability', 'difficulty', 'elapsedDays', 'scheduledDays', 'learningSteps', 'reps', 'lapses', 'lastReview',
+  ] as const;
+  const upsertSnapshot = db
+    .insert(cardStateSnapshots)
+    .values({
+      userId: p('userId'),
+      flashcardId: p('flashcardId'),
+      answeredAt: p('lastAnsweredAt'),
+      clientAnswerId: p('lastClientAnswerId'),
+      ...Object.fromEntries(snapshotStateColumns.map((column) => [column, p(column)])),
+    } as unknown as typeof cardStateSnapshots.$inferInsert)
+    .onConflictDoUpdate({
+      target: [cardStateSnapshots.userId, cardStateSnapshots.flashcardId, cardStateSnapshots.answeredAt, cardStateSnapshots.clientAnswerId],
+      set: Object.fromEntries(snapshotStateColumns.map((column) => [column, sql.raw(`excluded.${snakeCase(column)}`)])),
+    })
     .prepare();
   const stateOf = db
     .select()
@@ -136,6 +201,16 @@ export function createAnswersRepository(db: Db) {
     },
     insertAnswer: (answer: AnswerRow) => void insertAnswer.run(answer),
     answersOfCard: (userId: string, flashcardId: string) => answersOfCard.all({ userId, flashcardId }),
+    /** A card's answers that sort after `key`, in order. */
+    answersAfter: (userId: string, flashcardId: string, key: AnswerKey) => answersOfCardAfter.all({ userId, flashcardId, ...key }),
+
+    /** The card's latest snapshot strictly before `key`, as a state (its last answer is the snapshot's key). */
+    snapshotBefore: (userId: string, flashcardId: string, key: AnswerKey): StoredCard | undefined =>
+      latestSnapshotBefore.get({ userId, flashcardId, ...key }),
+    /** Drops the card's snapshots at or after `key`: they no longer hold once an answer sorting at `key` is stored. */
+    deleteSnapshotsFrom: (userId: string, flashcardId: string, key: AnswerKey) => void deleteSnapshotsFrom.run({ userId, flashcardId, ...key }),
+    saveSnapshot: (userId: string, flashcardId: string, snapshot: StoredCard) => void upsertSnapshot.run({ userId, flashcardId, ...snapshot }),
+    snapshotsOf: (userId: string, flashcardId: string): StoredCard[] => snapshotsOfCard.all({ userId, flashcardId }),
 
     history(query: HistoryQuery): AnswerRecord[] {
       const shape = shapeOf(query.moduleId, query.flashcardId, query.since, query.until, query.before);

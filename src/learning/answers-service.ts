@@ -8,7 +8,7 @@ import { keysetPage, mapPage, type Page } from '../lib/page.js';
 import type { AnswerRecord, AnswersRepository, FlashcardRef } from './answers-repository.js';
 import { moduleIdOf, type ModuleLookup } from './module-filter.js';
 import { answerInputSchema, type AnswerDto } from './schemas.js';
-import { comesAfter, type ScheduledAnswer, type Scheduler, type StoredCard } from './scheduler.js';
+import { comesAfter, compareAnswers, type ScheduledAnswer, type Scheduler, type StoredCard } from './scheduler.js';
 import { presentAnswer } from './users-service.js';
 
 export type AnswerStatus = 'created' | 'duplicate' | 'conflict' | 'invalid';
@@ -80,22 +80,48 @@ const historyCursor = { answeredAt: z.string().max(40), id: z.string().max(64) }
 
 export interface AnswersServiceOptions {
   /**
-   * Answers one learner may store on one card. A late answer replays the card's whole stored history inside the
-   * write transaction, so this bounds the cost of any one write (and the history a card can grow to).
+   * Answers one learner may store on one card: bounds a card's history, and so the replay of a card that has no
+   * snapshots yet (one answered before they existed) inside the write transaction.
    */
   maxAnswersPerCard: number;
+  /** A snapshot of a card's state is kept after every `snapshotEvery`-th answer of the card (16 by default). */
+  snapshotEvery?: number;
   now?: () => Date;
 }
 
 /**
  * Records answers: idempotent per (user, clientAnswerId), one IMMEDIATE transaction per call, card states updated
- * in the same transaction. Answers after a card's last applied answer extend its state; an older (late, offline)
- * answer makes that card's state be replayed from its whole history, which holds at most `maxAnswersPerCard`
- * answers: an answer beyond that is refused (MNEMO_LEARNING_CARD_ANSWER_LIMIT).
+ * in the same transaction. Answers after a card's last applied answer extend its state, one FSRS step each; an
+ * older (late, offline) answer makes the card be replayed from its latest snapshot before that answer, so at most
+ * `snapshotEvery` steps plus one per answer after it, whatever the history's length. A card holds at most
+ * `maxAnswersPerCard` answers: an answer beyond that is refused (MNEMO_LEARNING_CARD_ANSWER_LIMIT).
  */
 export function createAnswersService(repository: AnswersRepository, modules: ModuleLookup, scheduler: Scheduler, options: AnswersServiceOptions) {
   const { maxAnswersPerCard } = options;
+  const snapshotEvery = options.snapshotEvery ?? 16;
+  if (!Number.isInteger(snapshotEvery) || snapshotEvery < 1) throw new Error(`snapshotEvery must be a positive integer, got ${snapshotEvery}`);
   const now = options.now ?? (() => new Date());
+
+  /**
+   * The card's state with the new answers (already inserted) included, and the snapshots that run produced.
+   * Snapshots before the earliest new answer still hold (the answers before it did not change); those at or after
+   * it are dropped, and the replay from the latest one before it writes them again. A card with no snapshot before
+   * that answer (all its answers are later, or it was answered before snapshots existed) replays from its first.
+   */
+  function nextState(userId: string, cardId: string, stored: StoredCard | undefined, answers: ScheduledAnswer[]) {
+    // A card without a state has no earlier answers (both are written in one transaction): the new ones are its
+    // whole history. Later answers extend the state.
+    if (!stored) return scheduler.run(null, answers, snapshotEvery);
+    if (answers.every((answer) => comesAfter(answer, stored))) return scheduler.run(stored, answers, snapshotEvery);
+    const earliest = answers.reduce((first, answer) => (compareAnswers(answer, first) < 0 ? answer : first));
+    const key = { answeredAt: earliest.answeredAt, clientAnswerId: earliest.clientAnswerId };
+    const from = repository.snapshotBefore(userId, cardId, key);
+    const run = from
+      ? scheduler.run(from, repository.answersAfter(userId, cardId, { answeredAt: from.lastAnsweredAt, clientAnswerId: from.lastClientAnswerId }), snapshotEvery)
+      : scheduler.run(null, repository.answersOfCard(userId, cardId), snapshotEvery);
+    repository.deleteSnapshotsFrom(userId, cardId, key);
+    return run;
+  }
 
   function updateStates(
     userId: string,
@@ -103,15 +129,8 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
     touched: Map<string, { ref: FlashcardRef; answers: ScheduledAnswer[] }>,
   ): void {
     for (const { ref, answers } of touched.values()) {
-      const stored = states.get(ref.id);
-      // A card without a state has no earlier answers (both are written in one transaction): the new ones are
-      // its whole history. Later answers extend the state; an earlier one means replaying the card's history,
-      // at most maxAnswersPerCard answers (checked before they were inserted).
-      const state = !stored
-        ? scheduler.replay(answers)
-        : answers.every((answer) => comesAfter(answer, stored))
-          ? scheduler.apply(stored, answers)
-          : scheduler.replay(repository.answersOfCard(userId, ref.id));
+      const { state, snapshots } = nextState(userId, ref.id, states.get(ref.id), answers);
+      for (const snapshot of snapshots) repository.saveSnapshot(userId, ref.id, snapshot);
       repository.saveState(userId, ref, state);
     }
   }
@@ -121,7 +140,7 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
   }
 
   /** Every item gets an outcome, in input order; valid items are stored even when others are not. */
-  function record(user: UserRow, items: readonly unknown[]): AnswerOutcome[] {
+  function record(user: UserRow, items: readonly unknown[]): Promise<AnswerOutcome[]> {
     const receivedAt = now();
     const latestAccepted = receivedAt.getTime() + maxClockSkewMs;
     // Validation happens before the transaction, so the write lock is held only for the writes.
@@ -219,8 +238,8 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
     recordBatch: record,
 
     /** One answer: 201 created, 200 duplicate; a conflict (409) or invalid answer (4xx) throws. */
-    recordOne(user: UserRow, input: unknown): { created: boolean; answer: AnswerDto } {
-      const [outcome] = record(user, [input]);
+    async recordOne(user: UserRow, input: unknown): Promise<{ created: boolean; answer: AnswerDto }> {
+      const [outcome] = await record(user, [input]);
       if (outcome!.error) throw outcome!.error;
       return { created: outcome!.status === 'created', answer: outcome!.answer! };
     },

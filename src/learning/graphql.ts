@@ -174,14 +174,14 @@ function resolvers({ users, answers, study }: LearningServices): IResolvers {
         nullWhenNotFound(() => users.accessibleUser(context.principal, args.id), 'MNEMO_LEARNING_USER_NOT_FOUND'),
     },
     Mutation: {
-      recordAnswer: (_root: unknown, args: { input: object; userId?: string | null }, context: Context) =>
-        answers.recordOne(actingFor(context.principal, args.userId), defined(args.input)).answer,
-      recordAnswers: (_root: unknown, args: { inputs: object[]; userId?: string | null }, context: Context) => {
+      recordAnswer: async (_root: unknown, args: { input: object; userId?: string | null }, context: Context) =>
+        (await answers.recordOne(actingFor(context.principal, args.userId), defined(args.input))).answer,
+      recordAnswers: async (_root: unknown, args: { inputs: object[]; userId?: string | null }, context: Context) => {
         if (args.inputs.length > maxBatchAnswers) {
           throw new AppError('MNEMO_REQUEST_INVALID', `at most ${maxBatchAnswers} answers per batch`);
         }
         const user = actingFor(context.principal, args.userId);
-        return answers.recordBatch(user, args.inputs.map(defined)).map(outcome);
+        return (await answers.recordBatch(user, args.inputs.map(defined))).map(outcome);
       },
     },
     // Arguments go through the zod schemas of the matching REST routes: one definition of every limit. A module

@@ -59,7 +59,7 @@ export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      const { user, created } = users.createUser(request.principal, request.body);
+      const { user, created } = await users.createUser(request.principal, request.body);
       return reply.code(created ? 201 : 200).send(user);
     },
   );
@@ -144,7 +144,7 @@ export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 201: createdKeySchema, ...problemResponses(400, 401, 403, 404) },
       },
     },
-    async (request, reply) => reply.code(201).send(users.issueLearnerKey(request.principal, request.params.userId, request.body.name)),
+    async (request, reply) => reply.code(201).send(await users.issueLearnerKey(request.principal, request.params.userId, request.body.name)),
   );
 
   const scopes: {
@@ -180,7 +180,7 @@ export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
         },
       },
       async (request, reply) => {
-        const { created, answer } = answers.recordOne(scope.user(request), request.body);
+        const { created, answer } = await answers.recordOne(scope.user(request), request.body);
         return reply.code(created ? 201 : 200).send(answer);
       },
     );
@@ -197,7 +197,7 @@ export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
         },
       },
       async (request) => {
-        const outcomes = answers.recordBatch(scope.user(request), request.body.answers);
+        const outcomes = await answers.recordBatch(scope.user(request), request.body.answers);
         return { results: outcomes.map(presentOutcome) };
       },
     );

@@ -37,10 +37,18 @@ export function compareAnswers(a: ScheduledAnswer, b: ScheduledAnswer): number {
   return a.clientAnswerId < b.clientAnswerId ? -1 : a.clientAnswerId > b.clientAnswerId ? 1 : 0;
 }
 
+/** The state after a run of answers, and the states it passed through at every `every`-th answer of the card. */
+export interface SchedulerRun {
+  state: StoredCard;
+  /** States right after the answers whose `reps` is a multiple of `every`, in order; each keyed by that answer. */
+  snapshots: StoredCard[];
+}
+
 /**
  * FSRS through ts-fsrs, fuzz off so a history always yields the same state. The state is a pure function of the
- * ordered answers: `replay` computes it from scratch, `apply` extends a stored state with later answers, and the
- * two agree because stored values round-trip exactly (REAL doubles, millisecond ISO times).
+ * ordered answers: `replay` computes it from scratch, `apply` extends a stored state with later answers, `run`
+ * does either (from a stored state or snapshot, or from a new card) and reports the states it passed through;
+ * they all agree because stored values round-trip exactly (REAL doubles, millisecond ISO times).
  */
 export function createScheduler(options: SchedulerOptions) {
   const scheduler = fsrs({
@@ -81,25 +89,35 @@ export function createScheduler(options: SchedulerOptions) {
     };
   }
 
-  function run(start: Card, ordered: readonly ScheduledAnswer[]): Card {
-    let card = start;
-    for (const answer of ordered) card = scheduler.next(card, new Date(answer.answeredAt), answer.rating as Grade).card;
-    return card;
+  /**
+   * Applies `answers` in order to `start`, or to a new card created at the first answer's time when `start` is
+   * null (as `replay` does). With `every`, the state after each answer that makes `reps` a multiple of it is
+   * reported as a snapshot. One FSRS step per answer.
+   */
+  function run(start: StoredCard | null, answers: readonly ScheduledAnswer[], every = 0): SchedulerRun {
+    const ordered = [...answers].sort(compareAnswers);
+    const first = ordered[0];
+    if (!first) throw new Error('a run needs at least one answer');
+    let card = start ? toCard(start) : createEmptyCard(new Date(first.answeredAt));
+    const snapshots: StoredCard[] = [];
+    for (const answer of ordered) {
+      card = scheduler.next(card, new Date(answer.answeredAt), answer.rating as Grade).card;
+      if (every > 0 && card.reps % every === 0) snapshots.push(fromCard(card, answer));
+    }
+    return { state: fromCard(card, ordered.at(-1)!), snapshots };
   }
 
   return {
+    run,
+
     /** The state after every answer of a card, applied in order from a new card. */
     replay(answers: readonly ScheduledAnswer[]): StoredCard {
-      const ordered = [...answers].sort(compareAnswers);
-      const first = ordered[0];
-      if (!first) throw new Error('replay needs at least one answer');
-      return fromCard(run(createEmptyCard(new Date(first.answeredAt)), ordered), ordered.at(-1)!);
+      return run(null, answers).state;
     },
 
     /** Applies answers that all come after the stored state's last answer. */
     apply(stored: StoredCard, later: readonly ScheduledAnswer[]): StoredCard {
-      const ordered = [...later].sort(compareAnswers);
-      return fromCard(run(toCard(stored), ordered), ordered.at(-1)!);
+      return run(stored, later).state;
     },
 
     /** Probability of recall now (0-1). */

@@ -70,7 +70,7 @@ export function createUsersService(
     findUser: (userId: string): UserRow | undefined => repository.findUser(userId),
 
     /** Creates a learner, or returns the caller's existing learner with that externalId (created: false). */
-    createUser(principal: Principal | null, input: { externalId: string; displayName?: string | undefined }) {
+    createUser(principal: Principal | null, input: { externalId: string; displayName?: string | undefined }): Promise<{ user: UserDto; created: boolean }> {
       const caller = requireRole(principal, 'admin', 'integration');
       const owner = caller.role === 'integration' ? caller.keyId : '';
       return repository.write(() => {
@@ -98,7 +98,7 @@ export function createUsersService(
     },
 
     /** Sets (or, with null, removes) a learner's display name; the only field of a learner that changes. */
-    renameUser(principal: Principal | null, userId: string, displayName: string | null): UserDto {
+    renameUser(principal: Principal | null, userId: string, displayName: string | null): Promise<UserDto> {
       return repository.write(() => {
         const user = accessibleUser(principal, userId);
         repository.setDisplayName(user.id, displayName);
@@ -113,7 +113,7 @@ export function createUsersService(
      * `walPatienceMs` (another process reading an old snapshot, e.g. a backup); retries then continue every second.
      */
     async deleteUser(principal: Principal | null, userId: string): Promise<{ wal: 'truncated' | 'pending' }> {
-      repository.write(() => {
+      await repository.write(() => {
         const user = accessibleUser(principal, userId);
         repository.deleteUser(user.id);
       });
@@ -129,7 +129,7 @@ export function createUsersService(
       return { wal: 'truncated' };
     },
 
-    issueLearnerKey(principal: Principal | null, userId: string, name: string): CreatedKey {
+    issueLearnerKey(principal: Principal | null, userId: string, name: string): Promise<CreatedKey> {
       const user = accessibleUser(principal, userId);
       return auth.createKey({ role: 'learner', name, userId: user.id }, principal);
     },

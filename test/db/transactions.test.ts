@@ -50,25 +50,25 @@ describe('the transaction primitives', () => {
   });
   afterAll(() => handle.close());
 
-  it('are typed so that the callback cannot return a promise, and refuse one at run time', () => {
+  it('are typed so that the callback cannot return a promise, and refuse one at run time', async () => {
     const sync: number = readSnapshot(handle.db, () => 1);
-    const written: string = writeTransaction(handle.db, () => 'done');
+    const written: string = await writeTransaction(handle.db, () => 'done');
     expect([sync, written]).toEqual([1, 'done']);
     // @ts-expect-error an async callback would have its transaction committed at its first await
     expect(() => readSnapshot(handle.db, async () => 1)).toThrow(TypeError);
     // @ts-expect-error a returned promise is refused the same way
-    expect(() => writeTransaction(handle.db, () => Promise.resolve(1))).toThrow(TypeError);
+    await expect(writeTransaction(handle.db, () => Promise.resolve(1))).rejects.toThrow(TypeError);
   });
 
-  it('a read snapshot does not wait for, nor take, the write lock another connection holds', () => {
+  it('a read snapshot does not wait for, nor take, the write lock another connection holds', async () => {
     const lock = holdWriteLock(path);
     try {
       expect(readSnapshot(handle.db, () => handle.sqlite.inTransaction && count())).toBe(0);
-      expect(() => writeTransaction(handle.db, () => count())).toThrow(isBusy);
+      await expect(writeTransaction(handle.db, () => count())).rejects.toThrow(isBusy);
     } finally {
       lock.release();
     }
-    expect(writeTransaction(handle.db, () => count())).toBe(0);
+    expect(await writeTransaction(handle.db, () => count())).toBe(0);
   });
 
   it('a read snapshot sees one state of the database, whatever commits meanwhile', () => {
@@ -120,10 +120,10 @@ describe('reads through the services while another process writes', () => {
     expect(exported.statusCode).toBe(200);
     expect(exported.json().answers).toHaveLength(1);
     // The lock is real: a write through the same services waits for it and gives up after busy_timeout.
-    expect(() => app.content.archiveModule('snapshot')).toThrow(isBusy);
+    await expect(app.content.archiveModule('snapshot')).rejects.toThrow(isBusy);
   });
 
-  it('writes go through once the other writer is done', () => {
-    expect(app.content.archiveModule('snapshot').archived).toBe(true);
+  it('writes go through once the other writer is done', async () => {
+    expect((await app.content.archiveModule('snapshot')).archived).toBe(true);
   });
 });

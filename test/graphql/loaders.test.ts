@@ -60,7 +60,7 @@ async function learnerWithCards(cardCount: number): Promise<{ app: FastifyInstan
   const built = await buildTestApp();
   app = built;
   await built.content.importModule(JSON.stringify(generatedModule('loader-deck', cardCount)), 'json');
-  const admin = bearer(built.auth.createKey({ role: 'admin', name: 'admin' }, null).token);
+  const admin = bearer((await built.auth.createKey({ role: 'admin', name: 'admin' }, null)).token);
   const integration = await built.inject({ method: 'POST', url: '/v1/keys', headers: admin, payload: { role: 'integration', name: 'lms' } });
   const learner = await createLearner(built, bearer(integration.json().token), `loader-learner-${cardCount}`);
   const yesterday = new Date(Date.now() - 86_400_000).toISOString();

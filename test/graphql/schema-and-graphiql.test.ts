@@ -64,7 +64,7 @@ describe('GET /graphql/schema.graphql', () => {
     const anonymous = await app!.inject('/graphql/schema.graphql');
     expect(anonymous.statusCode).toBe(401);
     expect(anonymous.json().code).toBe('MNEMO_AUTH_REQUIRED');
-    const key = bearer(app!.auth.createKey({ role: 'admin', name: 'admin' }, null).token);
+    const key = bearer((await app!.auth.createKey({ role: 'admin', name: 'admin' }, null)).token);
     const withKey = await app!.inject({ url: '/graphql/schema.graphql', headers: key });
     expect(withKey.statusCode).toBe(200);
     expect(withKey.headers['cache-control']).toBe('private, no-cache');

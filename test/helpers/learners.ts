@@ -23,7 +23,7 @@ export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
  * `deckFrom: 'service'` reads the deck without an HTTP request (for tests that count requests).
  */
 export async function createActors(app: FastifyInstance, options: { deckFrom?: 'http' | 'service' } = {}): Promise<Actors> {
-  const admin = bearer(app.auth.createKey({ role: 'admin', name: 'admin' }, null).token);
+  const admin = bearer((await app.auth.createKey({ role: 'admin', name: 'admin' }, null)).token);
   const integrationKey = await app.inject({ method: 'POST', url: '/v1/keys', headers: admin, payload: { role: 'integration', name: 'lms' } });
   const integration = bearer(integrationKey.json().token);
   const learner = await createLearner(app, integration, `learner-${randomUUID()}`);

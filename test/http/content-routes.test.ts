@@ -236,7 +236,7 @@ describe('documents, health and unknown routes', () => {
 
   it('reports liveness and readiness', async () => {
     expect((await get('/healthz')).json()).toEqual({ status: 'ok' });
-    expect((await get('/readyz')).json()).toEqual({ status: 'ok', checks: { database: true, migrations: true } });
+    expect((await get('/readyz')).json()).toEqual({ status: 'ok', checks: { database: true, migrations: true, storage: true } });
   });
 
   it('answers unknown routes and methods with problem+json', async () => {

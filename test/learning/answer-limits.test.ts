@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testConfig } from '../../src/config.js';
 import { createAnswersService } from '../../src/learning/answers-service.js';
 import { createAnswersRepository } from '../../src/learning/answers-repository.js';
-import { createScheduler, type ScheduledAnswer } from '../../src/learning/scheduler.js';
+import { createScheduler, type ScheduledAnswer, type StoredCard } from '../../src/learning/scheduler.js';
 import { buildTestApp } from '../helpers/app.js';
 import { generatedModule } from '../helpers/modules.js';
 import { answer, countRows, createActors, createLearner, type Actors, type Learner } from '../helpers/learners.js';
@@ -127,27 +127,27 @@ describe('the per-card answer limit (MAX_ANSWERS_PER_CARD)', () => {
       app.content,
       {
         ...scheduler,
-        replay: (answers: readonly ScheduledAnswer[]) => {
+        run: (start: StoredCard | null, answers: readonly ScheduledAnswer[], every?: number) => {
           replayed.push(answers.length);
-          return scheduler.replay(answers);
+          return scheduler.run(start, answers, every);
         },
       },
       { maxAnswersPerCard: cap },
     );
     const user = app.learning.users.findUser(learner.userId)!;
 
-    expect(service.recordBatch(user, inOrder(card, cap - 1, 100)).every((outcome) => outcome.status === 'created')).toBe(true);
-    // One late answer fills the card: the replay covers the whole history, which is exactly the limit.
-    expect(service.recordOne(user, answer(card, { answeredAt: at(0) })).created).toBe(true);
+    expect((await service.recordBatch(user, inOrder(card, cap - 1, 100))).every((outcome) => outcome.status === 'created')).toBe(true);
+    // One late answer fills the card: before every snapshot, its replay covers the whole history, exactly the limit.
+    expect((await service.recordOne(user, answer(card, { answeredAt: at(0) }))).created).toBe(true);
     expect(history).toEqual([cap]);
     // From now on, every late answer is refused before it is stored or replayed.
     for (let round = 0; round < 10; round++) {
       const late = Array.from({ length: 500 }, (_, index) => answer(card, { answeredAt: at(-1 - index) }));
-      const outcomes = service.recordBatch(user, late);
+      const outcomes = await service.recordBatch(user, late);
       expect(outcomes.every((outcome) => outcome.error?.code === 'MNEMO_LEARNING_CARD_ANSWER_LIMIT')).toBe(true);
     }
     expect(history).toEqual([cap]);
-    expect(Math.max(...replayed)).toBeLessThanOrEqual(cap);
+    expect(replayed).toEqual([cap - 1, cap]);
     expect(storedOn(learner, card)).toBe(cap);
 
     // The state after the late answer is the replay of the whole stored history (FSRS semantics unchanged).

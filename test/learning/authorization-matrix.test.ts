@@ -90,7 +90,7 @@ const restMatrix: RouteCase[] = [
   {
     route: 'DELETE /v1/keys/:id',
     expected: row(401, 403, 403, 403, 403, 200),
-    request: () => ({ method: 'DELETE', url: `/v1/keys/${app.auth.createKey({ role: 'integration', name: 'throwaway' }, null).id}` }),
+    request: async () => ({ method: 'DELETE', url: `/v1/keys/${(await app.auth.createKey({ role: 'integration', name: 'throwaway' }, null)).id}` }),
     check: (_principal, response) => expect(response.json().revokedAt).toEqual(expect.any(String)),
   },
 
@@ -344,7 +344,7 @@ const badHeaders: { name: string; header: () => string }[] = [
 
 beforeAll(async () => {
   app = await buildTestApp({ seed: true });
-  const admin = app.auth.createKey({ role: 'admin', name: 'a' }, null);
+  const admin = await app.auth.createKey({ role: 'admin', name: 'a' }, null);
   const asAdmin = bearer(admin.token);
 
   const integration = async (name: string) => {

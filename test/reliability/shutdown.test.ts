@@ -24,7 +24,8 @@ import { ensureBuilt } from '../helpers/server-process.js';
 
 /*
  * SIGTERM while clients stream answers and reads. The server must stop accepting connections, let every request it
- * has started finish, answer requests that still reach it with 503, close the database and exit 0 within
+ * has started finish, serve requests that still arrive on open connections with `Connection: close` (or 503),
+ * never reset a request on a connection it had accepted (src/http/drain.ts), close the database and exit 0 within
  * SHUTDOWN_GRACE_MS. A request "in flight" at the signal is made deterministic with Expect: 100-continue: the
  * server has routed it (it sent 100 Continue) but cannot complete it before the test sends the body, which it
  * does only once the listener is closed.
@@ -67,17 +68,20 @@ describe('SIGTERM under load', () => {
       const observations: Observation[] = [];
       const signal = { sent: false };
       let reads = 0;
+      /** Clients answered at least once: their pooled connections were accepted (none left in the accept queue). */
+      const answered = new Set<string>();
 
       const writer = async (learner: LearnerActor) => {
         for (;;) {
           const size = Math.random() < 0.6 ? 1 : 2 + Math.floor(Math.random() * 5);
           const request: AnswerRequest = { kind: size === 1 ? 'single' : 'batch', answers: Array.from({ length: size }, () => newAnswer(learner.userId, deck)) };
           const { outcome, status } = await ledger.send(server.baseUrl, learner.token, request);
+          if (status !== undefined) answered.add(learner.userId);
           observations.push({ what: `POST answers (${request.kind})`, afterSignal: signal.sent, ...(status !== undefined ? { status } : { error: outcome }) });
           if (outcome === 'network-error') return;
         }
       };
-      const reader = async (learner: LearnerActor) => {
+      const reader = async (learner: LearnerActor, name: string) => {
         const paths = ['/v1/modules/networking', '/v1/modules/networking/flashcards', '/v1/me/cards', '/v1/me/answers?limit=20', '/v1/me/progress', 'graphql'];
         for (;;) {
           const path = pick(paths);
@@ -87,6 +91,7 @@ describe('SIGTERM under load', () => {
                 ? await http(server.baseUrl, 'POST', '/graphql', { body: { query: '{ module(slug: "networking") { slug version flashcards { id question } } }' } })
                 : await http(server.baseUrl, 'GET', path, { token: learner.token });
             observations.push({ what: `GET ${path}`, afterSignal: signal.sent, status: response.status });
+            answered.add(`reader ${name}`);
             if (response.status === 200) reads += 1;
           } catch (error) {
             observations.push({ what: `GET ${path}`, afterSignal: signal.sent, error: describeError(error) });
@@ -94,10 +99,13 @@ describe('SIGTERM under load', () => {
           }
         }
       };
-      const clients = [...learners.map(writer), reader(learners[0]!), reader(learners[1]!)];
+      const clients = [...learners.map(writer), reader(learners[0]!, 'a'), reader(learners[1]!, 'b')];
 
       // Load first; the condition, not a timer, decides when the signal goes.
-      await waitFor(() => ledger.acknowledged.size >= 300 && reads >= 50, () => `300 acknowledged answers and 50 reads (${ledger.statusSummary()}; ${ledger.unexpected[0] ?? ''})`);
+      await waitFor(
+        () => ledger.acknowledged.size >= 300 && reads >= 50 && answered.size === clients.length,
+        () => `300 acknowledged answers, 50 reads, every client answered (${ledger.statusSummary()}; ${ledger.unexpected[0] ?? ''})`,
+      );
 
       const heldAnswer = newAnswer(learners[2]!.userId, deck);
       const { userId: _userId, ...heldBody } = heldAnswer;
@@ -126,6 +134,9 @@ describe('SIGTERM under load', () => {
       expect(afterSignal.filter((observation) => !fine(observation) && observation.status !== 503 && observation.status !== undefined)).toEqual([]);
       expect(observations.filter((observation) => observation.status !== undefined && observation.status >= 500 && observation.status !== 503)).toEqual([]);
       expect(firstFew(ledger.unexpected)).toEqual([]);
+      // No request died on a connection the server had accepted (ECONNRESET, "other side closed"): only refusals.
+      expect(Object.fromEntries(ledger.cut), 'answer requests cut on an accepted connection').toEqual({});
+      expect(afterSignal.filter((observation) => observation.what.startsWith('GET') && observation.error !== undefined && observation.error !== 'ECONNREFUSED')).toEqual([]);
 
       const killedByTimeout = server.logs.some((line) => line.includes('killed by timeout'));
       expect(
@@ -145,7 +156,7 @@ describe('SIGTERM under load', () => {
       console.log(
         `shutdown: exit ${code} ${shutdownMs} ms after SIGTERM (grace ${graceMs} ms); ${observations.length} responses/failures, ` +
           `${ledger.acknowledged.size} acknowledged answers all on disk; after the signal: ${count(fine)} 2xx, ` +
-          `${count((observation) => observation.status === 503)} 503, ${count((observation) => observation.error !== undefined)} connection failures ` +
+          `${count((observation) => observation.status === 503)} 503, ${count((observation) => observation.error !== undefined)} connection failures, ${ledger.cut.size} cut ` +
           `(${[...new Set(afterSignal.flatMap((observation) => (observation.error ? [observation.error] : [])))].join(', ')})`,
       );
     } finally {

@@ -20,7 +20,7 @@ async function appWith(protection: Partial<ProtectionConfig>) {
 
 const unknownToken = () => `mnemo_${randomBytes(32).toString('base64url')}`;
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
-const adminToken = () => app!.auth.createKey({ role: 'admin', name: 'admin' }, null).token;
+const adminToken = async () => (await app!.auth.createKey({ role: 'admin', name: 'admin' }, null)).token;
 
 /** GET /v1/modules (open to anonymous callers) from `address`. */
 const rest = (address: string, headers: Record<string, string> = {}, options: Partial<InjectOptions> = {}) =>
@@ -68,7 +68,7 @@ describe('failed authentications per client address', () => {
 
   it('refuses a locked-out address before the token is looked up: no database statement, even for a valid token', async () => {
     await appWith({ authFailuresPerMinute: 2 });
-    const valid = adminToken();
+    const valid = await adminToken();
     // While the address is not locked, an unknown token costs a lookup: the measure below can see it.
     let before = app!.database.stats.statements;
     expect((await rest('198.51.100.1', bearer(unknownToken()))).statusCode).toBe(401);
@@ -90,7 +90,7 @@ describe('failed authentications per client address', () => {
 
   it('counts per address: another address is unaffected, anonymous requests from the locked one are still served', async () => {
     await appWith({ authFailuresPerMinute: 2 });
-    const valid = adminToken();
+    const valid = await adminToken();
     await statuses(2, () => rest('192.0.2.10', bearer(unknownToken())));
     expect((await rest('192.0.2.10', bearer(unknownToken()))).statusCode).toBe(429);
 
@@ -150,7 +150,7 @@ describe('failed authentications per client address', () => {
     await appWith({ authFailuresPerMinute: 0 });
     const bad = await statuses(50, () => rest('203.0.113.50', bearer(unknownToken())));
     expect(new Set(bad)).toEqual(new Set([401]));
-    expect((await rest('203.0.113.50', bearer(adminToken()))).statusCode).toBe(200);
+    expect((await rest('203.0.113.50', bearer(await adminToken()))).statusCode).toBe(200);
   });
 
   it('costs requests without an Authorization header nothing but the header check', async () => {
@@ -165,7 +165,7 @@ describe('failed authentications per client address', () => {
     expect(authenticate).not.toHaveBeenCalled();
 
     // A valid token is checked against the lockout, and its success is not counted.
-    expect((await rest('203.0.113.60', bearer(adminToken()))).statusCode).toBe(200);
+    expect((await rest('203.0.113.60', bearer(await adminToken()))).statusCode).toBe(200);
     expect(lockedOutFor).toHaveBeenCalledTimes(1);
     expect(recordFailure).not.toHaveBeenCalled();
   });
@@ -175,7 +175,7 @@ describe('failed authentications per client address', () => {
     const clock = fakeClock();
     // The counter is the swappable part: install one with the same settings and a clock the test moves.
     app!.authFailures = createFailedAuthLimiter({ maxFailures: 3, lockoutMs: 300_000, now: clock.now });
-    const valid = adminToken();
+    const valid = await adminToken();
     const address = '203.0.113.70';
 
     expect(await statuses(2, () => rest(address, bearer(unknownToken())))).toEqual([401, 401]);
@@ -207,7 +207,7 @@ describe('failed authentications per client address', () => {
       recordFailure: async (address) => inner.recordFailure(address),
     };
     app!.authFailures = asynchronous;
-    const valid = adminToken();
+    const valid = await adminToken();
     expect((await rest('203.0.113.80', bearer(valid))).statusCode).toBe(200);
     expect(await statuses(3, () => rest('203.0.113.80', bearer(unknownToken())))).toEqual([401, 401, 429]);
     expect((await graphql('203.0.113.80', bearer(valid))).statusCode).toBe(429);

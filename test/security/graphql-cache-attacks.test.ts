@@ -24,7 +24,7 @@ afterEach(async () => {
 
 async function world(config: { contentRequiresAuth?: boolean } = {}): Promise<World> {
   app = await buildTestApp({ seed: true, config });
-  const admin = bearer(app.auth.createKey({ role: 'admin', name: 'admin' }, null).token);
+  const admin = bearer((await app.auth.createKey({ role: 'admin', name: 'admin' }, null)).token);
   const tenant = async (name: string) => {
     const created = await app!.inject({ method: 'POST', url: '/v1/keys', headers: admin, payload: { role: 'integration', name } });
     const integration = bearer(created.json().token);

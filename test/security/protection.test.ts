@@ -61,7 +61,7 @@ describe('rate limiting', () => {
     const actors = await createActors(app!, { deckFrom: 'service' });
     // Each key has its own bucket; staff keys get the multiple (3 x 2).
     expect(await statuses(actors.learner.headers, 4)).toEqual([200, 200, 200, 429]);
-    const integration = { authorization: `Bearer ${app!.auth.createKey({ role: 'integration', name: 'fresh' }, null).token}` };
+    const integration = { authorization: `Bearer ${(await app!.auth.createKey({ role: 'integration', name: 'fresh' }, null)).token}` };
     expect(await statuses(integration, 7)).toEqual([200, 200, 200, 200, 200, 200, 429]);
   });
 
