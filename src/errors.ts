@@ -8,6 +8,7 @@ export const errorCodes = {
   MNEMO_REQUEST_BAD_CURSOR: { status: 400, title: 'Invalid cursor' },
   MNEMO_REQUEST_TOO_LARGE: { status: 413, title: 'Request body too large' },
   MNEMO_REQUEST_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
+  MNEMO_REQUEST_CONFLICT: { status: 409, title: 'Conflicting change' },
   MNEMO_ROUTE_NOT_FOUND: { status: 404, title: 'Not found' },
   MNEMO_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
   MNEMO_CONTENT_MODULE_NOT_FOUND: { status: 404, title: 'Module not found' },

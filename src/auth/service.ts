@@ -53,7 +53,8 @@ export function createAuthService(repository: AuthRepository, now: () => Date = 
       return { keyId: key.id, name: key.name, role: key.role };
     },
 
-    async createKey(input: { role: Role; name: string; userId?: string | null }, createdBy: Principal | null): Promise<CreatedKey> {
+    /** `check` runs inside the write, before the insert: what it verifies cannot change before the key exists. */
+    async createKey(input: { role: Role; name: string; userId?: string | null }, createdBy: Principal | null, check?: () => void): Promise<CreatedKey> {
       const token = generateToken();
       const row = {
         id: newId('key'),
@@ -64,7 +65,10 @@ export function createAuthService(repository: AuthRepository, now: () => Date = 
         createdByKeyId: createdBy?.keyId ?? null,
         createdAt: now().toISOString(),
       };
-      await repository.write(() => repository.insert(row));
+      await repository.write(() => {
+        check?.();
+        repository.insert(row);
+      });
       return { ...info({ ...row, revokedAt: null }), token };
     },
 

@@ -11,26 +11,30 @@ import type Database from 'better-sqlite3';
  * blocking readers or writers, but on its own it never makes the WAL smaller: the file is only written from its
  * start again when a writer begins while every frame has been copied and no reader uses one, which under steady
  * writes hardly ever happens (new frames arrive while the checkpoint copies), and even then the file keeps its
- * largest size. Before these bounds it grew to SQLite's automatic checkpoint (10,000 pages here, about 40 MiB) and
- * stayed there. So, besides the PASSIVE pass every `intervalMs`:
+ * largest size. Before these bounds it grew to the main connection's automatic checkpoint (10,000 pages, about
+ * 40 MiB) and stayed there. So, besides a PASSIVE pass every `intervalMs`:
  *
- * - `journal_size_limit` (main connection and worker): when the WAL restarts, its first commit cuts the file back
- *   to `journalSizeLimitBytes`.
- * - Under load: the worker looks at the file's size every `pollMs`; past `restartBytes` it runs a PASSIVE pass
- *   (the bulk of the copying, blocking no one) and then a RESTART checkpoint, which holds the write lock only to
- *   copy the last few frames and to wait for readers of old frames, so that the next writer starts the WAL
- *   over (and cuts it back to the limit).
+ * - `journal_size_limit` (main connection and worker): when the WAL starts over, its first commit cuts the file
+ *   back to `journalSizeLimitBytes`.
+ * - Under load: the worker reads the file's size every `pollMs`; once the WAL holds more than `restartBytes` it
+ *   runs a PASSIVE pass (the bulk of the copying, blocking no one), a second one when the first was long, then a
+ *   RESTART checkpoint, which holds the write lock only to copy the last few frames and to see that no reader is
+ *   on old frames, so that the next writer starts the WAL over. The RESTART does not wait for a taken write lock
+ *   (`restartBusyMs`): it is tried again at the next poll, and after a few failures in a row the worker stands
+ *   back, twice as long each time, up to an interval.
  * - When writers pause (no commit by any connection for a whole interval, `PRAGMA data_version`): a TRUNCATE
- *   checkpoint leaves a zero-byte WAL.
- * - RESTART and TRUNCATE wait at most `exclusiveBusyMs` for the write lock and for readers (they never sleep on
- *   the event loop: they run in the worker; writes wait for a lock they hold asynchronously, db/transactions.ts).
- *   Busy, the worker stands back for a poll, then longer after each further failure, up to an interval.
+ *   checkpoint leaves a zero-byte WAL; busy (a reader in another process), it is tried again an interval later.
  * - Backstop: the main connection's automatic checkpoint at `autocheckpointBytes` (in pages). It fires when the
- *   worker falls behind: when writers hold the write lock nearly all the time (the worker's RESTART cannot get
- *   it, but the writer's own checkpoint needs no lock it does not hold), or the worker has failed. It copies what
- *   the worker has not, inside a commit, and the next write starts the WAL over.
+ *   worker falls behind: when writers hold the write lock nearly all the time (the writer's own checkpoint needs
+ *   no lock it does not hold), or the worker has failed. It copies what the worker has not, inside a commit, and
+ *   the next write starts the WAL over. Past it the worker starts no pass of its own, which would keep that
+ *   checkpoint out (SQLite runs one checkpoint at a time).
+ * - Nothing here sleeps on the event loop: RESTART and TRUNCATE wait in the worker, and writes wait for a write
+ *   lock they hold asynchronously (db/transactions.ts).
  *
- * Durability is unchanged: commits are durable in the WAL either way.
+ * What it cannot bound: one transaction's frames (the WAL holds a whole transaction before its commit), frames a
+ * reader in another process still needs (a long backup), and what writers add while a checkpoint is slowed by the
+ * disk (no other checkpoint can run meanwhile). Durability is unchanged: commits are durable in the WAL either way.
  */
 export interface Checkpointer {
   stop(): Promise<void>;
@@ -45,24 +49,27 @@ export interface WalBounds {
   autocheckpointBytes: number;
   /** How often the worker looks at the WAL's size. */
   pollMs: number;
-  /** How long a RESTART or TRUNCATE checkpoint waits for the write lock and for readers before giving up. */
-  exclusiveBusyMs: number;
+  /** How long a RESTART checkpoint (under load) waits for the write lock and for readers before giving up. */
+  restartBusyMs: number;
+  /** How long a TRUNCATE checkpoint (writers have paused) waits for readers before giving up. */
+  truncateBusyMs: number;
 }
 
 const mebibyte = 1024 * 1024;
 
 /**
- * Chosen to keep the WAL under 16 MiB while writes go on and to let it drop to zero bytes once they stop. Answer
- * batches wrote 15-20 MiB/s of WAL on the 2-core VM, and a checkpoint there took up to 0.4 s (an fsync behind
- * other disk traffic), during which no other checkpoint can run: the restart threshold (equal to the limit, so
- * the file is cut back at every restart) and the backstop leave room for that much growth below 16 MiB.
+ * Chosen to keep the WAL under 16 MiB while writes go on, with room for what the benchmark's writers add while a
+ * checkpoint runs (up to 40 MiB/s of WAL on the 2-core VM, 2 MiB per batch of 100 answers; a checkpoint takes
+ * 10-60 ms there, more behind other disk traffic), and to let it drop to zero bytes once they stop. The restart
+ * threshold equals the limit, so the file is cut back at every restart.
  */
 export const defaultWalBounds: Readonly<WalBounds> = {
   journalSizeLimitBytes: 4 * mebibyte,
   restartBytes: 4 * mebibyte,
   autocheckpointBytes: 8 * mebibyte,
   pollMs: 25,
-  exclusiveBusyMs: 25,
+  restartBusyMs: 2,
+  truncateBusyMs: 25,
 };
 
 /**
@@ -85,8 +92,6 @@ const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
 const { path, intervalMs, bounds } = workerData;
 const db = new Database(path, { fileMustExist: true });
-// Only RESTART and TRUNCATE wait; PASSIVE never does.
-db.pragma('busy_timeout = ' + bounds.exclusiveBusyMs);
 db.pragma('journal_size_limit = ' + bounds.journalSizeLimitBytes);
 const dataVersion = db.prepare('PRAGMA data_version').pluck();
 // A WAL frame is a page and a 24-byte header.
@@ -105,6 +110,11 @@ const walSize = () => {
   }
 };
 const checkpoint = (mode) => db.pragma('wal_checkpoint(' + mode + ')')[0];
+/** PASSIVE never waits; RESTART and TRUNCATE wait this long for the write lock and for readers. */
+const exclusive = (mode, busyMs) => {
+  db.pragma('busy_timeout = ' + busyMs);
+  return checkpoint(mode);
+};
 
 let lastError;
 const report = (error) => {
@@ -122,28 +132,28 @@ let failures = 0;
 let standBackUntil = 0;
 
 /**
- * A RESTART or TRUNCATE checkpoint. Busy (the write lock stayed taken, or a reader did not let go in time), the
- * worker stands back for a poll, then twice as long after each further failure, up to an interval: no early
- * passes, so that the main connection's automatic checkpoint (which needs no lock a writer holds) is not kept
- * out by this one's, and a reader that stays (a backup in another process) costs writers at most
- * exclusiveBusyMs per interval.
+ * Under load. A RESTART that finds the write lock taken gives up at once (writers hold it most of the time under
+ * load, and a checkpoint waiting for it would keep the main connection's own checkpoint out) and is tried again
+ * at the next poll; after a few failures in a row the worker stands back, twice as long each time up to an
+ * interval, and leaves the WAL to the backstop: a reader that stays (a backup in another process) then costs
+ * writers little.
  */
-const exclusive = (mode) => {
-  const result = checkpoint(mode);
-  if (result.busy) {
-    failures++;
-    standBackUntil = Date.now() + Math.min(intervalMs, pollMs * 2 ** (failures - 1));
-  } else {
+const restart = () => {
+  const result = exclusive('RESTART', bounds.restartBusyMs);
+  if (!result.busy) {
     failures = 0;
+    restartedAt = result.log;
+  } else if (++failures >= 4) {
+    standBackUntil = Date.now() + Math.min(intervalMs, pollMs * 2 ** (failures - 4));
   }
-  return result;
 };
 
 const pass = () => {
   const now = Date.now();
   const size = walSize();
   const due = now >= nextPassAt;
-  const standingBack = now < standBackUntil;
+  // Past the backstop the main connection checkpoints at its next commit: a pass here would only keep it out.
+  const standingBack = now < standBackUntil || size > bounds.autocheckpointBytes;
   if (!due && (standingBack || size <= bounds.restartBytes)) return;
   try {
     let quiet = false;
@@ -158,15 +168,14 @@ const pass = () => {
     // log: the frames written since the WAL last started over (the file may be larger: it keeps its size).
     const started = performance.now();
     const { log } = checkpoint('PASSIVE');
-    if (standingBack) return;
     if (quiet) {
-      exclusive('TRUNCATE');
-    } else if (log * frameBytes > bounds.restartBytes && log !== restartedAt) {
+      // Busy (a reader in another process), it is tried again at the next pass.
+      exclusive('TRUNCATE', bounds.truncateBusyMs);
+    } else if (!standingBack && log * frameBytes > bounds.restartBytes && log !== restartedAt) {
       // What was committed during a long pass is copied by a second one, which blocks no one, rather than by the
       // RESTART, which holds the write lock while it copies.
       if (performance.now() - started > 5) checkpoint('PASSIVE');
-      const result = exclusive('RESTART');
-      if (!result.busy) restartedAt = result.log;
+      restart();
     }
     lastError = undefined;
   } catch (error) {

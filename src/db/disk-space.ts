@@ -24,7 +24,7 @@ const statfsFreeBytes = (directory: string) => {
  * `intervalMs`, and never sooner than that after the failure: the space a failed write lacked is not known).
  */
 export function diskSpaceProbe(storage: StorageHealth, directory: string, options: DiskSpaceProbeOptions = {}): () => void {
-  const { minFreeBytes = 16 * 1024 * 1024, intervalMs = 5000, now = Date.now, freeBytes = statfsFreeBytes } = options;
+  const { minFreeBytes = 4 * 1024 * 1024, intervalMs = 5000, now = Date.now, freeBytes = statfsFreeBytes } = options;
   let nextCheck: number | undefined;
   return () => {
     if (!storage.has(diskProblem)) {

@@ -33,6 +33,13 @@ interface WriteLock {
 const writeLocks = new WeakMap<Database.Database, WriteLock>();
 
 /**
+ * Writes waiting for another process's lock at once, per connection. Each holds its parsed request (a batch can
+ * be a few hundred KB); beyond this many, a write that finds the lock taken is refused at once (503 busy).
+ */
+const maxWaitingWrites = 64;
+const waitingWrites = new WeakMap<Database.Database, number>();
+
+/**
  * Sets how long writes on this connection wait for the write lock. The connection keeps a short `busy_timeout`
  * for reads (SQLite's busy handler sleeps on the calling thread, which here is the event loop); a write tries for
  * the lock without waiting and, while another process holds it, tries again after an asynchronous pause.
@@ -90,20 +97,31 @@ export async function writeTransaction<T>(db: Db, work: TransactionWork<T>): Pro
   // may go into a database file that no longer has a name.
   const identity = fileIdentityOf(sqlite);
   const deadline = Date.now() + (lock?.budgetMs ?? 0);
-  for (let attempt = 0; ; attempt++) {
-    identity?.verify();
-    const refusal = storage.writeRefusal();
-    if (refusal) throw new AppError('MNEMO_SERVICE_UNAVAILABLE', refusal);
-    try {
-      const result = attemptWrite(db, lock, work);
-      storage.set(diskProblem, undefined);
-      return result;
-    } catch (error) {
-      if (isStorageFull(error)) storage.set(diskProblem, { message: 'storage refuses writes (the disk is full or failing)', refuseWrites: false });
-      const remaining = deadline - Date.now();
-      if (!isBusy(error) || remaining <= 0) throw error;
-      await pause(Math.min(remaining, 50, 1 + attempt * attempt));
+  let counted = false;
+  try {
+    for (let attempt = 0; ; attempt++) {
+      identity?.verify();
+      // The cause (which file, what happened) is in the log; a client learns only that writes are refused.
+      if (storage.writeRefusal()) throw new AppError('MNEMO_SERVICE_UNAVAILABLE', 'storage refuses writes until the server is restarted; retry on another instance');
+      try {
+        const result = attemptWrite(db, lock, work);
+        storage.set(diskProblem, undefined);
+        return result;
+      } catch (error) {
+        if (isStorageFull(error)) storage.set(diskProblem, { message: 'storage refuses writes (the disk is full or failing)', refuseWrites: false });
+        const remaining = deadline - Date.now();
+        if (!isBusy(error) || remaining <= 0) throw error;
+        if (!counted) {
+          const waiting = waitingWrites.get(sqlite) ?? 0;
+          if (waiting >= maxWaitingWrites) throw error;
+          waitingWrites.set(sqlite, waiting + 1);
+          counted = true;
+        }
+        await pause(Math.min(remaining, 50, 1 + attempt * attempt));
+      }
     }
+  } finally {
+    if (counted) waitingWrites.set(sqlite, (waitingWrites.get(sqlite) ?? 1) - 1);
   }
 }
 

@@ -101,6 +101,11 @@ export function normalizeError(error: unknown, request: FastifyRequest): AppErro
   if (typeof status === 'number' && status >= 400 && status < 500) {
     return new AppError(fastifyCodes[status] ?? 'MNEMO_REQUEST_INVALID', fastifyError.message);
   }
+  if (fastifyError.code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
+    // A row the request relied on was deleted by a write that committed while this one waited for the lock.
+    request.log.warn({ err: error }, 'a referenced row was deleted meanwhile');
+    return new AppError('MNEMO_REQUEST_CONFLICT', 'something this request refers to was deleted meanwhile; retry or re-read it');
+  }
   if (fastifyError.code === 'SQLITE_BUSY' || fastifyError.code === 'SQLITE_LOCKED') {
     request.log.warn({ err: error }, 'database busy');
     return new AppError('MNEMO_SERVICE_UNAVAILABLE', 'the database is busy; retry shortly');

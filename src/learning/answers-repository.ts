@@ -2,7 +2,7 @@ import { and, asc, desc, eq, getTableColumns, gt, gte, inArray, isNull, lt, lte,
 import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import { liveModule } from '../content/repository.js';
 import type { Db } from '../db/client.js';
-import { answers, cardStates, cardStateSnapshots, flashcards, modules, type AnswerRow, type CardStateRow } from '../db/schema.js';
+import { answers, cardStates, cardStateSnapshots, flashcards, modules, users, type AnswerRow, type CardStateRow } from '../db/schema.js';
 import { transactionsOf } from '../db/transactions.js';
 import { defined, optional, prepared, shapeOf, type PreparedAll } from './prepared-statements.js';
 import type { StoredCard } from './scheduler.js';
@@ -130,6 +130,7 @@ export function createAnswersRepository(db: Db) {
       set: Object.fromEntries(snapshotStateColumns.map((column) => [column, sql.raw(`excluded.${snakeCase(column)}`)])),
     })
     .prepare();
+  const userById = db.select({ id: users.id }).from(users).where(eq(users.id, p('userId'))).prepare();
   const stateOf = db
     .select()
     .from(cardStates)
@@ -201,6 +202,8 @@ export function createAnswersRepository(db: Db) {
     },
     insertAnswer: (answer: AnswerRow) => void insertAnswer.run(answer),
     answersOfCard: (userId: string, flashcardId: string) => answersOfCard.all({ userId, flashcardId }),
+    /** Whether the learner still exists: checked inside the write, as an erasure may commit while a write waits. */
+    userExists: (userId: string) => userById.get({ userId }) !== undefined,
     /** A card's answers that sort after `key`, in order. */
     answersAfter: (userId: string, flashcardId: string, key: AnswerKey) => answersOfCardAfter.all({ userId, flashcardId, ...key }),
 

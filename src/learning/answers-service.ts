@@ -153,6 +153,8 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
     });
     const valid = parsed.flatMap((entry) => (entry.answer ? [entry.answer] : []));
     return repository.write(() => {
+      // The learner was resolved before the write waited for the lock; an erasure may have committed meanwhile.
+      if (!repository.userExists(user.id)) throw new AppError('MNEMO_LEARNING_USER_NOT_FOUND', 'the learner no longer exists');
       const outcomes: AnswerOutcome[] = [];
       const inBatch = new Map<string, { normalized: NormalizedAnswer; record: AnswerRecord }>();
       const touched = new Map<string, { ref: FlashcardRef; answers: ScheduledAnswer[] }>();

@@ -131,7 +131,8 @@ export function createUsersService(
 
     issueLearnerKey(principal: Principal | null, userId: string, name: string): Promise<CreatedKey> {
       const user = accessibleUser(principal, userId);
-      return auth.createKey({ role: 'learner', name, userId: user.id }, principal);
+      // Checked again inside the write: the learner may be erased while the key waits for the write lock.
+      return auth.createKey({ role: 'learner', name, userId: user.id }, principal, () => accessibleUser(principal, userId));
     },
 
     /** Everything stored about a learner (tokens excepted: only their hashes exist, and those stay inside). */

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { testConfig } from '../../src/config.js';
 import { buildTestApp } from '../helpers/app.js';
-import { answer, createActors, type Actors } from '../helpers/learners.js';
+import { answer, createActors, createLearner, type Actors } from '../helpers/learners.js';
 
 /**
  * A write lock held by another process (a `sqlite3` shell, as an operator's would) must not freeze the server:
@@ -40,7 +40,7 @@ afterAll(async () => {
 });
 
 /** A `sqlite3` shell in its own process that has taken the write lock (BEGIN IMMEDIATE) and keeps it until told. */
-async function lockFromShell(): Promise<{ release(): Promise<void> }> {
+async function lockFromShell(): Promise<{ release(): Promise<void>; commit(sql: string): Promise<void> }> {
   const child = spawn('sqlite3', [path], { stdio: ['pipe', 'pipe', 'pipe'] });
   shell = child;
   let output = '';
@@ -57,15 +57,18 @@ async function lockFromShell(): Promise<{ release(): Promise<void> }> {
       check();
     });
   const locked = seen('locked');
-  child.stdin.write("PRAGMA busy_timeout = 5000;\nBEGIN IMMEDIATE;\nINSERT INTO users (id, external_id, owner, created_at) VALUES ('usr_shell', 'shell', '', '2024-01-01T00:00:00.000Z');\nSELECT 'locked';\n");
+  child.stdin.write("PRAGMA busy_timeout = 5000;\nPRAGMA foreign_keys = ON;\nBEGIN IMMEDIATE;\nINSERT INTO users (id, external_id, owner, created_at) VALUES ('usr_shell_' || hex(randomblob(4)), 'shell', '', '2024-01-01T00:00:00.000Z');\nSELECT 'locked';\n");
   await locked;
+  const finish = async (sql: string) => {
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.stdin.end(sql);
+    await exited;
+    shell = undefined;
+  };
   return {
-    async release() {
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.stdin.end('ROLLBACK;\n.quit\n');
-      await exited;
-      shell = undefined;
-    },
+    release: () => finish('ROLLBACK;\n.quit\n'),
+    /** Runs `sql` in the shell's transaction and commits it: a change made while the server's writes waited. */
+    commit: (sql: string) => finish(`PRAGMA foreign_keys = ON;\n${sql}\nCOMMIT;\n.quit\n`),
   };
 }
 
@@ -141,6 +144,38 @@ describe('a write lock held by another process', () => {
     expect(settled).toBe(0);
     await lock.release();
     expect((await Promise.all(writes)).map((response) => response.statusCode)).toEqual([201, 201]);
+  });
+});
+
+describe('checks made before a write waited', () => {
+  it('a learner erased while their answer and a new key waited for the lock: 404, never a 500', async () => {
+    const doomed = await createLearner(app, actors.integration, `doomed-${Date.now()}`);
+    const lock = await lockFromShell();
+    const answered = app.inject({ method: 'POST', url: '/v1/me/answers', headers: doomed.headers, payload: answer(actors.deck[0]!) });
+    const keyed = app.inject({ method: 'POST', url: `/v1/users/${doomed.userId}/keys`, headers: actors.integration, payload: { name: 'late' } });
+    for (let round = 0; round < 10; round++) await turn();
+    // Both requests passed their checks and now wait for the lock; the other process erases the learner.
+    await lock.commit(`DELETE FROM users WHERE id = '${doomed.userId}';`);
+    const [answerResponse, keyResponse] = await Promise.all([answered, keyed]);
+    expect([answerResponse.statusCode, answerResponse.json().code], answerResponse.body + keyResponse.body).toEqual([404, 'MNEMO_LEARNING_USER_NOT_FOUND']);
+    expect([keyResponse.statusCode, keyResponse.json().code]).toEqual([404, 'MNEMO_LEARNING_USER_NOT_FOUND']);
+    expect(app.database.sqlite.prepare('SELECT count(*) AS n FROM api_keys WHERE user_id = ?').get(doomed.userId)).toEqual({ n: 0 });
+  });
+
+  it('at most 64 writes wait for the lock at once; more are refused at once with 503', async () => {
+    const lock = await lockFromShell();
+    const settled: number[] = [];
+    const writes = Array.from({ length: 70 }, (_, index) =>
+      app
+        .inject({ method: 'POST', url: '/v1/me/answers', headers: actors.learner.headers, payload: answer(actors.deck[index % actors.deck.length]!) })
+        .then((response) => (settled.push(response.statusCode), response)),
+    );
+    while (settled.length < 6) await turn();
+    // The six beyond the bound were answered while the lock was still held, and with a 503.
+    expect(settled).toEqual([503, 503, 503, 503, 503, 503]);
+    await lock.release();
+    const statuses = (await Promise.all(writes)).map((response) => response.statusCode);
+    expect(statuses.filter((status) => status === 201)).toHaveLength(64);
   });
 });
 
