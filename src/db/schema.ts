@@ -206,6 +206,20 @@ export const answers = sqliteTable(
   ],
 );
 
+/** A card's FSRS memory state, as `card_states` and its snapshots store it (new builders per table). */
+const fsrsStateColumns = () => ({
+    state: integer('state').notNull(),
+    due: text('due').notNull(),
+    stability: real('stability').notNull(),
+    difficulty: real('difficulty').notNull(),
+    elapsedDays: integer('elapsed_days').notNull(),
+    scheduledDays: integer('scheduled_days').notNull(),
+    learningSteps: integer('learning_steps').notNull(),
+    reps: integer('reps').notNull(),
+    lapses: integer('lapses').notNull(),
+    lastReview: text('last_review'),
+});
+
 /**
  * FSRS state per (user, flashcard): a cache derived from the answers, recomputable by replaying them in
  * (answeredAt, clientAnswerId) order. The last applied answer's key decides whether a new answer can be applied
@@ -223,16 +237,7 @@ export const cardStates = sqliteTable(
     moduleId: text('module_id')
       .notNull()
       .references(() => modules.id),
-    state: integer('state').notNull(),
-    due: text('due').notNull(),
-    stability: real('stability').notNull(),
-    difficulty: real('difficulty').notNull(),
-    elapsedDays: integer('elapsed_days').notNull(),
-    scheduledDays: integer('scheduled_days').notNull(),
-    learningSteps: integer('learning_steps').notNull(),
-    reps: integer('reps').notNull(),
-    lapses: integer('lapses').notNull(),
-    lastReview: text('last_review'),
+    ...fsrsStateColumns(),
     lastAnsweredAt: text('last_answered_at').notNull(),
     lastClientAnswerId: text('last_client_answer_id').notNull(),
   },
@@ -261,16 +266,7 @@ export const cardStateSnapshots = sqliteTable(
     /** The key of the last answer the state includes. */
     answeredAt: text('answered_at').notNull(),
     clientAnswerId: text('client_answer_id').notNull(),
-    state: integer('state').notNull(),
-    due: text('due').notNull(),
-    stability: real('stability').notNull(),
-    difficulty: real('difficulty').notNull(),
-    elapsedDays: integer('elapsed_days').notNull(),
-    scheduledDays: integer('scheduled_days').notNull(),
-    learningSteps: integer('learning_steps').notNull(),
-    reps: integer('reps').notNull(),
-    lapses: integer('lapses').notNull(),
-    lastReview: text('last_review'),
+    ...fsrsStateColumns(),
   },
   (table) => [primaryKey({ columns: [table.userId, table.flashcardId, table.answeredAt, table.clientAnswerId] })],
 );

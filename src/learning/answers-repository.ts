@@ -50,6 +50,9 @@ export interface FlashcardRef {
 const answerColumns = { ...getTableColumns(answers), moduleSlug: modules.slug };
 const stateColumns = { ...getTableColumns(cardStates), moduleSlug: modules.slug };
 
+/** The FSRS columns card states and their snapshots share (db/schema.ts `fsrsStateColumns`). */
+const fsrsColumns = ['state', 'due', 'stability', 'difficulty', 'elapsedDays', 'scheduledDays', 'learningSteps', 'reps', 'lapses', 'lastReview'] as const;
+
 const snakeCase = (name: string) => name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 
 /** All SQL for answers and the card states derived from them, with the study queue read from both. */
@@ -81,20 +84,9 @@ export function createAnswersRepository(db: Db) {
     .where(and(eq(answers.userId, p('userId')), eq(answers.flashcardId, p('flashcardId')), sql`${answerKey(answers)} > ${boundKey}`))
     .orderBy(asc(answers.answeredAt), asc(answers.clientAnswerId))
     .prepare();
-  const snapshotColumns = {
-    state: cardStateSnapshots.state,
-    due: cardStateSnapshots.due,
-    stability: cardStateSnapshots.stability,
-    difficulty: cardStateSnapshots.difficulty,
-    elapsedDays: cardStateSnapshots.elapsedDays,
-    scheduledDays: cardStateSnapshots.scheduledDays,
-    learningSteps: cardStateSnapshots.learningSteps,
-    reps: cardStateSnapshots.reps,
-    lapses: cardStateSnapshots.lapses,
-    lastReview: cardStateSnapshots.lastReview,
-    lastAnsweredAt: cardStateSnapshots.answeredAt,
-    lastClientAnswerId: cardStateSnapshots.clientAnswerId,
-  };
+  // A snapshot read as a state: its key is the state's last answer.
+  const { userId: _userId, flashcardId: _flashcardId, answeredAt, clientAnswerId, ...snapshotFsrsColumns } = getTableColumns(cardStateSnapshots);
+  const snapshotColumns = { ...snapshotFsrsColumns, lastAnsweredAt: answeredAt, lastClientAnswerId: clientAnswerId };
   const snapshotOfCard = and(eq(cardStateSnapshots.userId, p('userId')), eq(cardStateSnapshots.flashcardId, p('flashcardId')));
   const latestSnapshotBefore = db
     .select(snapshotColumns)
@@ -113,9 +105,6 @@ export function createAnswersRepository(db: Db) {
     .where(snapshotOfCard)
     .orderBy(asc(cardStateSnapshots.answeredAt), asc(cardStateSnapshots.clientAnswerId))
     .prepare();
-  const snapshotStateColumns = [
-    'state', 'due', 'stability', 'difficulty', 'elapsedDays', 'scheduledDays', 'learningSteps', 'reps', 'lapses', 'lastReview',
-  ] as const;
   const upsertSnapshot = db
     .insert(cardStateSnapshots)
     .values({
@@ -123,11 +112,11 @@ export function createAnswersRepository(db: Db) {
       flashcardId: p('flashcardId'),
       answeredAt: p('lastAnsweredAt'),
       clientAnswerId: p('lastClientAnswerId'),
-      ...Object.fromEntries(snapshotStateColumns.map((column) => [column, p(column)])),
+      ...Object.fromEntries(fsrsColumns.map((column) => [column, p(column)])),
     } as unknown as typeof cardStateSnapshots.$inferInsert)
     .onConflictDoUpdate({
       target: [cardStateSnapshots.userId, cardStateSnapshots.flashcardId, cardStateSnapshots.answeredAt, cardStateSnapshots.clientAnswerId],
-      set: Object.fromEntries(snapshotStateColumns.map((column) => [column, sql.raw(`excluded.${snakeCase(column)}`)])),
+      set: Object.fromEntries(fsrsColumns.map((column) => [column, sql.raw(`excluded.${snakeCase(column)}`)])),
     })
     .prepare();
   const userById = db.select({ id: users.id }).from(users).where(eq(users.id, p('userId'))).prepare();
@@ -173,9 +162,7 @@ export function createAnswersRepository(db: Db) {
     .insert(answers)
     .values(Object.fromEntries(answerColumnsToInsert.map((column) => [column, p(column)])) as unknown as AnswerRow)
     .prepare();
-  const stateColumnsToWrite = [
-    'state', 'due', 'stability', 'difficulty', 'elapsedDays', 'scheduledDays', 'learningSteps', 'reps', 'lapses', 'lastReview', 'lastAnsweredAt', 'lastClientAnswerId',
-  ] as const;
+  const stateColumnsToWrite = [...fsrsColumns, 'lastAnsweredAt', 'lastClientAnswerId'] as const;
   const stateValues = Object.fromEntries(stateColumnsToWrite.map((column) => [column, p(column)]));
   const upsertState = db
     .insert(cardStates)

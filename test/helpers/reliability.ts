@@ -8,9 +8,10 @@ import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import Database from 'better-sqlite3';
+import { afterAll, beforeAll } from 'vitest';
 import { createScheduler, type StoredCard } from '../../src/learning/scheduler.js';
 import { repoRoot } from './app.js';
-import { runCli, type ServerProcess } from './server-process.js';
+import { ensureBuilt, runCli, type ServerProcess } from './server-process.js';
 
 /*
  * Shared machinery of the real-process reliability tests (test/reliability): tracked server and CLI processes
@@ -157,6 +158,28 @@ export async function waitUntilRefused(port: number, timeoutMs = 10_000): Promis
 export function tempDir(prefix: string): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/**
+ * What a test file that starts server processes needs around its tests: `dist/` built first, a temp dir of its
+ * own, and afterwards every child killed and the dir removed. `path` is readable once the tests run.
+ */
+export function useServerWorkspace(prefix: string): { readonly path: string } {
+  let dir: ReturnType<typeof tempDir> | undefined;
+  beforeAll(() => {
+    ensureBuilt();
+    dir = tempDir(prefix);
+  });
+  afterAll(() => {
+    killChildren();
+    dir?.remove();
+  });
+  return {
+    get path() {
+      if (!dir) throw new Error('the workspace exists only while the tests run');
+      return dir.path;
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

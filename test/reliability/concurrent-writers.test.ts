@@ -3,29 +3,10 @@ import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ModuleInput } from '../../src/content/module-source/module-input.js';
 import { generatedModule } from '../helpers/modules.js';
-import {
-  AnswerLedger,
-  createActors,
-  deckOf,
-  firstFew,
-  http,
-  killChildren,
-  launchServer,
-  newAnswer,
-  pick,
-  runCliAsync,
-  serverEnv,
-  tempDir,
-  verifyDatabase,
-  waitFor,
-  type AnswerRequest,
-  type LearnerActor,
-  type RunningServer,
-} from '../helpers/reliability.js';
-import { ensureBuilt } from '../helpers/server-process.js';
+import { AnswerLedger, createActors, deckOf, firstFew, http, launchServer, newAnswer, pick, runCliAsync, serverEnv, verifyDatabase, waitFor, type AnswerRequest, type LearnerActor, type RunningServer, useServerWorkspace } from '../helpers/reliability.js';
 
 /*
  * A second process on the same SQLite file while the server takes writes: CLI imports of a large module (their
@@ -33,15 +14,7 @@ import { ensureBuilt } from '../helpers/server-process.js';
  * an online backup under write load, and a check that API tokens never reach the server's logs.
  */
 
-let dir: ReturnType<typeof tempDir>;
-beforeAll(() => {
-  ensureBuilt();
-  dir = tempDir('mnemo-writers-');
-});
-afterAll(() => {
-  killChildren();
-  dir.remove();
-});
+const dir = useServerWorkspace('mnemo-writers-');
 
 interface Traffic {
   ledger: AnswerLedger;

@@ -1,26 +1,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { generatedModule } from '../helpers/modules.js';
-import {
-  AnswerLedger,
-  createActors,
-  deckOf,
-  firstFew,
-  holdRequest,
-  killChildren,
-  launchServer,
-  newAnswer,
-  serverEnv,
-  tempDir,
-  verifyDatabase,
-  waitFor,
-  type AnswerRequest,
-  type LearnerActor,
-  type Verification,
-} from '../helpers/reliability.js';
-import { ensureBuilt, runCli } from '../helpers/server-process.js';
+import { AnswerLedger, createActors, deckOf, firstFew, holdRequest, launchServer, newAnswer, serverEnv, verifyDatabase, waitFor, type AnswerRequest, type LearnerActor, type Verification, useServerWorkspace } from '../helpers/reliability.js';
+import { runCli } from '../helpers/server-process.js';
 
 /*
  * kill -9 under write load. Several learners post answers (single and small batches, answeredAt spread over the
@@ -43,15 +27,7 @@ const maxKillDelayMs = 600;
 /** A round kills only once this many answers were acknowledged in it: the server is up and taking writes. */
 const ackedBeforeKill = 3;
 
-let dir: ReturnType<typeof tempDir>;
-beforeAll(() => {
-  ensureBuilt();
-  dir = tempDir('mnemo-crash-');
-});
-afterAll(() => {
-  killChildren();
-  dir.remove();
-});
+const dir = useServerWorkspace('mnemo-crash-');
 
 interface Stop {
   stopped: boolean;

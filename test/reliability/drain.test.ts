@@ -1,23 +1,8 @@
 import { Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  AnswerLedger,
-  createActors,
-  deckOf,
-  firstFew,
-  killChildren,
-  launchServer,
-  newAnswer,
-  serverEnv,
-  tempDir,
-  verifyDatabase,
-  waitFor,
-  type LearnerActor,
-  type RunningServer,
-} from '../helpers/reliability.js';
-import { ensureBuilt } from '../helpers/server-process.js';
+import { describe, expect, it } from 'vitest';
+import { AnswerLedger, createActors, deckOf, firstFew, launchServer, newAnswer, serverEnv, verifyDatabase, waitFor, type LearnerActor, type RunningServer, useServerWorkspace } from '../helpers/reliability.js';
 
 /*
  * SIGTERM while keep-alive clients stream requests (src/http/drain.ts). Each stream is one client with one pooled
@@ -42,15 +27,7 @@ const streamsPerRound = 6;
 const idlePooled = 3;
 const graceMs = 4000;
 
-let dir: ReturnType<typeof tempDir>;
-beforeAll(() => {
-  ensureBuilt();
-  dir = tempDir('mnemo-drain-');
-});
-afterAll(() => {
-  killChildren();
-  dir.remove();
-});
+const dir = useServerWorkspace('mnemo-drain-');
 
 interface Exchange {
   round: number;

@@ -2,10 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { generatedModule } from '../helpers/modules.js';
-import { createActors, deckOf, firstFew, killChildren, launchServer, pick, runCliAsync, serverEnv, tempDir, verifyDatabase, type SentAnswer } from '../helpers/reliability.js';
-import { ensureBuilt } from '../helpers/server-process.js';
+import { createActors, deckOf, firstFew, launchServer, pick, runCliAsync, serverEnv, verifyDatabase, type SentAnswer, useServerWorkspace } from '../helpers/reliability.js';
 
 /*
  * A bounded load test with autocannon against the real server: content reads (REST and GraphQL) mixed with
@@ -21,15 +20,7 @@ import { ensureBuilt } from '../helpers/server-process.js';
 const seconds = Math.max(1, Number(process.env.LOAD_SECONDS ?? 5));
 const connections = 10;
 
-let dir: ReturnType<typeof tempDir>;
-beforeAll(() => {
-  ensureBuilt();
-  dir = tempDir('mnemo-load-');
-});
-afterAll(() => {
-  killChildren();
-  dir.remove();
-});
+const dir = useServerWorkspace('mnemo-load-');
 
 interface AnswerContext {
   answer?: SentAnswer;

@@ -1,26 +1,7 @@
 import { Agent } from 'node:http';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  AnswerLedger,
-  createActors,
-  deckOf,
-  firstFew,
-  holdRequest,
-  http,
-  killChildren,
-  launchServer,
-  newAnswer,
-  pick,
-  serverEnv,
-  tempDir,
-  verifyDatabase,
-  waitFor,
-  waitUntilRefused,
-  type AnswerRequest,
-  type LearnerActor,
-} from '../helpers/reliability.js';
-import { ensureBuilt } from '../helpers/server-process.js';
+import { describe, expect, it } from 'vitest';
+import { AnswerLedger, createActors, deckOf, firstFew, holdRequest, http, launchServer, newAnswer, pick, serverEnv, verifyDatabase, waitFor, waitUntilRefused, type AnswerRequest, type LearnerActor, useServerWorkspace } from '../helpers/reliability.js';
 
 /*
  * SIGTERM while clients stream answers and reads. The server must stop accepting connections, let every request it
@@ -33,15 +14,7 @@ import { ensureBuilt } from '../helpers/server-process.js';
 
 const graceMs = 5000;
 
-let dir: ReturnType<typeof tempDir>;
-beforeAll(() => {
-  ensureBuilt();
-  dir = tempDir('mnemo-shutdown-');
-});
-afterAll(() => {
-  killChildren();
-  dir.remove();
-});
+const dir = useServerWorkspace('mnemo-shutdown-');
 
 interface Observation {
   what: string;
