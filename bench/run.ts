@@ -37,8 +37,9 @@ import {
 import { primeServer, scenarios, sendSample, type Scenario, type ScenarioContext } from './scenarios.js';
 
 const resultsPath = fileURLToPath(new URL('./results.json', import.meta.url));
-const startupTarget: Target = { kind: 'max', max: 1000, unit: 'ms' };
-const peakRssTarget: Target = { kind: 'max', max: 250 * 1024 * 1024, unit: 'bytes' };
+/** The performance issue's process targets: startup to /readyz on the big database <= 0.5 s, peak RSS <= 250 MB. */
+const startupTarget: Target = { kind: 'max', max: 500, unit: 'ms', inclusive: true };
+const peakRssTarget: Target = { kind: 'max', max: 250 * 1024 * 1024, unit: 'bytes', inclusive: true };
 /** The WAL's size while the scenarios run, and once the writers stop (the operations issue's targets). */
 const walPeakTarget: Target = { kind: 'max', max: 16 * 1024 * 1024, unit: 'bytes' };
 const walAfterWritesTarget: Target = { kind: 'max', max: 1024 * 1024, unit: 'bytes' };

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type autocannon from 'autocannon';
-import type { Dataset } from './dataset.js';
+import Database from 'better-sqlite3';
+import type { Dataset, LearnerToken } from './dataset.js';
 import { mapConcurrent, send, sendJson, type HttpResponse } from './http.js';
 import { Rng } from './prng.js';
 import type { BaselineKind } from './baseline.js';
@@ -141,6 +142,31 @@ function newAnswer(rng: Rng, flashcardIds: readonly string[], answeredAt: number
 const allFlashcardIds = (dataset: Dataset) => dataset.manifest.modules.flatMap((module) => module.flashcardIds);
 const learnerTokens = (dataset: Dataset) => [...dataset.tokens.heavy, ...dataset.tokens.learners].map((learner) => learner.token);
 
+const dayMs = 24 * 60 * 60 * 1000;
+
+/** `answer-post`: how many learners post, and the share of their answers that arrive days late. */
+const answerPostLearners = 100;
+const answerPostLatePercent = 1;
+
+/** `history-page`: what counts as a short history (a first page that is not full). */
+const shortHistory = { min: 1, max: 10 };
+
+/**
+ * How many answers each of these learners has, read from the cached dataset's SQLite file (read-only; the run
+ * copies that file, so it is what the server starts with). Learners without answers are absent.
+ */
+function answerCountsOf(dataset: Dataset, learners: readonly LearnerToken[]): Map<string, number> {
+  const sqlite = new Database(dataset.dbPath, { readonly: true, fileMustExist: true });
+  try {
+    const rows = sqlite
+      .prepare('SELECT user_id AS userId, count(*) AS count FROM answers WHERE user_id IN (SELECT value FROM json_each(?)) GROUP BY user_id')
+      .all(JSON.stringify(learners.map((learner) => learner.userId))) as { userId: string; count: number }[];
+    return new Map(rows.map((row) => [row.userId, row.count]));
+  } finally {
+    sqlite.close();
+  }
+}
+
 export const batchSize = 100;
 
 export const scenarios: Scenario[] = [
@@ -178,9 +204,22 @@ export const scenarios: Scenario[] = [
     },
   },
   {
-    name: 'deck-get-html',
-    description: 'GET /v1/modules/:slug/flashcards?format=html',
+    name: 'deck-get',
+    description: 'GET /v1/modules/:slug/flashcards (the deck, default format), a random module',
     minRatio: 0.6,
+    writes: false,
+    async prepare({ dataset }) {
+      const rng = new Rng(seedOf('deck-get'));
+      const slugs = dataset.manifest.modules.map((module) => module.slug);
+      return {
+        requests: [varying('GET', () => ({ path: `/v1/modules/${rng.pick(slugs)}/flashcards` }))],
+        check: (response) => checkItems(response, 1),
+      };
+    },
+  },
+  {
+    name: 'deck-get-html',
+    description: 'GET /v1/modules/:slug/flashcards?format=html, a random module',
     writes: false,
     async prepare({ dataset }) {
       const rng = new Rng(seedOf('deck-get-html'));
@@ -297,11 +336,29 @@ export const scenarios: Scenario[] = [
   },
   {
     name: 'history-page',
-    description: 'GET /v1/me/answers?limit=50, heavy learners',
+    description: `GET /v1/me/answers?limit=50, ordinary learners with a short history (${shortHistory.min}-${shortHistory.max} answers)`,
     minRatio: 0.2,
     writes: false,
     async prepare({ dataset }) {
       const rng = new Rng(seedOf('history-page'));
+      const counts = answerCountsOf(dataset, dataset.tokens.learners);
+      const short = dataset.tokens.learners.filter((learner) => {
+        const count = counts.get(learner.userId) ?? 0;
+        return count >= shortHistory.min && count <= shortHistory.max;
+      });
+      if (!short.length) throw new Error(`no keyed ordinary learner has ${shortHistory.min}-${shortHistory.max} answers in the dataset`);
+      return {
+        requests: [varying('GET', () => ({ path: '/v1/me/answers?limit=50', headers: bearer(rng.pick(short).token) }))],
+        check: (response) => checkItems(response, 1),
+      };
+    },
+  },
+  {
+    name: 'history-page-heavy',
+    description: 'GET /v1/me/answers?limit=50, heavy learners (3,000-5,000 answers)',
+    writes: false,
+    async prepare({ dataset }) {
+      const rng = new Rng(seedOf('history-page-heavy'));
       const heavy = dataset.tokens.heavy;
       return {
         requests: [varying('GET', () => ({ path: '/v1/me/answers?limit=50', headers: bearer(rng.pick(heavy).token) }))],
@@ -311,20 +368,37 @@ export const scenarios: Scenario[] = [
   },
   {
     name: 'answer-post',
-    description: 'POST /v1/me/answers, one new answer (fresh clientAnswerId) per request',
+    description:
+      `POST /v1/me/answers, ${answerPostLearners} learners in turn, one new answer each (fresh clientAnswerId, random flashcard), ` +
+      `answeredAt a few seconds ago in time order per learner; ${answerPostLatePercent}% days late (1-10 days, still 201)`,
     minRatio: 0.15,
     writes: true,
     async prepare({ dataset }) {
       const rng = new Rng(seedOf('answer-post'));
-      const tokens = learnerTokens(dataset);
+      const keyed = learnerTokens(dataset);
+      // A fixed set of learners (every keyed learner when the dataset has fewer), each answering one card at a time.
+      const tokens = rng.sample(keyed, Math.min(answerPostLearners, keyed.length));
+      const lastAnsweredAt = tokens.map(() => 0);
       const cards = allFlashcardIds(dataset);
+      let next = 0;
       return {
         requests: [
-          varying('POST', () => ({
-            path: '/v1/me/answers',
-            headers: { ...json, ...bearer(rng.pick(tokens)) },
-            body: JSON.stringify(newAnswer(rng, cards, Date.now() - 3000)),
-          })),
+          varying('POST', () => {
+            const learner = next++ % tokens.length;
+            let answeredAt: number;
+            if (rng.chance(answerPostLatePercent / 100)) {
+              // Synced late (offline for days): the server accepts any past answeredAt and replays the card.
+              answeredAt = Date.now() - rng.int(dayMs, 10 * dayMs);
+            } else {
+              answeredAt = Math.max(Date.now() - rng.int(1000, 5000), lastAnsweredAt[learner]! + 1);
+              lastAnsweredAt[learner] = answeredAt;
+            }
+            return {
+              path: '/v1/me/answers',
+              headers: { ...json, ...bearer(tokens[learner]!) },
+              body: JSON.stringify(newAnswer(rng, cards, answeredAt)),
+            };
+          }),
         ],
         check: (response) => expectStatus(response, 201),
       };

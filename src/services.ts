@@ -46,7 +46,7 @@ export function createServices(db: Db, config: ServicesConfig, log: (message: st
   const search = createSearchService(createSearchRepository(db), (moduleId) => content.sectionsOf(moduleId));
   content.addListener(changes.listener);
   content.addListener(search.listener);
-  return { auth, content, changes, search, learning: createLearningServices(db, content, auth, config), close: async () => void (await Promise.all([sourceReader.close(), versionRenderer.close()])) };
+  return { auth, content, changes, search, learning: createLearningServices(db, content, changes.contentStamp, auth, config), close: async () => void (await Promise.all([sourceReader.close(), versionRenderer.close()])) };
 }
 
 declare module 'fastify' {

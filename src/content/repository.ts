@@ -196,11 +196,6 @@ export function createContentRepository(db: Db) {
       return row && toFlashcard(row);
     },
 
-    findFlashcardsByIds(ids: readonly string[]): FlashcardRecord[] {
-      if (!ids.length) return [];
-      return db.select().from(flashcards).where(inArray(flashcards.id, [...ids])).all().map(toFlashcard);
-    },
-
     /** Every flashcard of a module, archived ones included: imports match them by key. */
     allFlashcardsOf(moduleId: string): FlashcardRecord[] {
       return db.select().from(flashcards).where(eq(flashcards.moduleId, moduleId)).all().map(toFlashcard);

@@ -108,6 +108,35 @@ export function createContentService(repository: ContentRepository, options: Con
     return module;
   }
 
+  /** The whole module, served from memory while its version is current. */
+  function moduleContent(slug: string, visibility: Visibility = liveOnly): ModuleContent {
+    const head = getModuleHead(slug, visibility);
+    const cached = contentCache.get(cacheKey(head));
+    if (cached) return cached;
+    // Head and sections read in one snapshot, so a concurrent import cannot mix two versions.
+    const content = repository.read(() => {
+      const module = visibleModule(slug, visibility);
+      return { module, ...repository.sectionsOf(module.id) };
+    });
+    contentCache.set(cacheKey(content.module), content);
+    return content;
+  }
+
+  // Each cached version's deck by card id, built on first use and dropped with the version.
+  const deckIndexes = new WeakMap<ModuleContent, Map<string, FlashcardRecord>>();
+
+  function liveDeck(slug: string): { module: ModuleRecord; cards: Map<string, FlashcardRecord> } | null {
+    const head = couldBeSlug(slug) ? visible(repository.findModuleHead(slug), liveOnly) : undefined;
+    if (!head) return null;
+    const content = moduleContent(slug);
+    let cards = deckIndexes.get(content);
+    if (!cards) {
+      cards = new Map(content.flashcards.map((card) => [card.id, card]));
+      deckIndexes.set(content, cards);
+    }
+    return { module: content.module, cards };
+  }
+
   /** The normalised source a version was imported from, and the ids its items were stored under. */
   function versionSource(module: ModuleRecord, version: number): { source: NormalizedModule; ids: VersionIds | null; createdAt: string } {
     const row = repository.findVersion(module.id, version);
@@ -178,18 +207,7 @@ export function createContentService(repository: ContentRepository, options: Con
     getModuleHead,
 
     /** The whole module, served from memory while its version is current. */
-    getModuleContent(slug: string, visibility: Visibility = liveOnly): ModuleContent {
-      const head = getModuleHead(slug, visibility);
-      const cached = contentCache.get(cacheKey(head));
-      if (cached) return cached;
-      // Head and sections read in one snapshot, so a concurrent import cannot mix two versions.
-      const content = repository.read(() => {
-        const module = visibleModule(slug, visibility);
-        return { module, ...repository.sectionsOf(module.id) };
-      });
-      contentCache.set(cacheKey(content.module), content);
-      return content;
-    },
+    getModuleContent: moduleContent,
 
     /** Live modules in slug order (a list: archived modules are left out for every caller). */
     listModules(query: { limit: number; cursor?: string | undefined; tag?: string | undefined }): ModulePage {
@@ -265,14 +283,21 @@ export function createContentService(repository: ContentRepository, options: Con
       return ids.map((id) => visible(byId.get(id), visibility) ?? null);
     },
 
-    /** Flashcards (archived included) with their modules, by id; two queries for any number of ids. */
-    flashcardsByIds(ids: readonly string[]): Map<string, { card: FlashcardRecord; module: ModuleRecord }> {
-      const cards = repository.findFlashcardsByIds([...new Set(ids)]);
-      const modules = new Map(repository.findModulesByIds([...new Set(cards.map((card) => card.moduleId))]).map((m) => [m.id, m]));
+    /**
+     * Live flashcards with their modules, from the current versions in memory (a study queue's cards): a card no
+     * longer in its module's deck, or whose module is no longer live, is left out.
+     */
+    liveFlashcards(refs: readonly { flashcardId: string; moduleSlug: string }[]): Map<string, { card: FlashcardRecord; module: ModuleRecord }> {
       const found = new Map<string, { card: FlashcardRecord; module: ModuleRecord }>();
-      for (const card of cards) {
-        const module = modules.get(card.moduleId);
-        if (module) found.set(card.id, { card, module });
+      const decks = new Map<string, { module: ModuleRecord; cards: Map<string, FlashcardRecord> } | null>();
+      for (const ref of refs) {
+        let deck = decks.get(ref.moduleSlug);
+        if (deck === undefined) {
+          deck = liveDeck(ref.moduleSlug);
+          decks.set(ref.moduleSlug, deck);
+        }
+        const card = deck?.cards.get(ref.flashcardId);
+        if (deck && card) found.set(card.id, { card, module: deck.module });
       }
       return found;
     },

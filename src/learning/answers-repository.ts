@@ -2,6 +2,7 @@ import { and, asc, desc, eq, getTableColumns, gt, gte, inArray, isNull, lt, lte,
 import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import { liveModule } from '../content/repository.js';
 import type { Db } from '../db/client.js';
+import { createCommitCache } from '../db/commit-cache.js';
 import { answers, cardStates, cardStateSnapshots, flashcards, modules, users, type AnswerRow, type CardStateRow } from '../db/schema.js';
 import { transactionsOf } from '../db/transactions.js';
 import { defined, optional, prepared, shapeOf, type PreparedAll } from './prepared-statements.js';
@@ -40,6 +41,20 @@ export interface AnswerKey {
   clientAnswerId: string;
 }
 
+/** A flashcard as a study queue lists it: the card's module by slug, which resolves it from content in memory. */
+export interface StudyCardRef {
+  flashcardId: string;
+  moduleSlug: string;
+}
+
+/** What a learner's reads derive, kept between commits (see `cachedForLearner`): its size for the memory bound. */
+export interface LearnerRead {
+  bytes: number;
+}
+
+/** Derived learner reads kept in memory, at most this many bytes (approximately) in all. */
+const learnerReadBytes = 32 * 1024 * 1024;
+
 export interface FlashcardRef {
   id: string;
   moduleId: string;
@@ -61,7 +76,10 @@ export function createAnswersRepository(db: Db) {
   const historyStatements = new Map<string, PreparedAll<AnswerRecord>>();
   const stateStatements = new Map<string, PreparedAll<CardStateRecord>>();
   const dueStatements = new Map<string, PreparedAll<CardStateRecord>>();
-  const newCardStatements = new Map<string, PreparedAll<{ id: string }>>();
+  const newCardStatements = new Map<string, PreparedAll<StudyCardRef>>();
+  // Keyed and grouped by learner: every write of a learner's answers or states through this repository drops the
+  // learner's entries, and a commit by another connection drops them all.
+  const learnerReads = createCommitCache<LearnerRead>(db, { max: 8192, cacheMisses: false, size: { max: learnerReadBytes, of: (read) => read.bytes } });
   const answerByClientId = db
     .select(answerColumns)
     .from(answers)
@@ -187,7 +205,19 @@ export function createAnswersRepository(db: Db) {
       if (ids.length === 1) return optional(flashcardRef.get({ id: ids[0]! }));
       return ids.length ? flashcardRefsByIds.all({ ids: JSON.stringify(ids) }) : [];
     },
-    insertAnswer: (answer: AnswerRow) => void insertAnswer.run(answer),
+    insertAnswer(answer: AnswerRow): void {
+      learnerReads.forget(answer.userId);
+      insertAnswer.run(answer);
+    },
+
+    /**
+     * A read derived from one learner's answers and states (and from content, which `key` must then name by its
+     * stamp), loaded once and served from memory until the learner's next write or another process's commit.
+     */
+    cachedForLearner: <T extends LearnerRead>(userId: string, key: string, load: () => T): T =>
+      learnerReads.get(`${userId}\u0000${key}`, load, userId) as T,
+    /** Drops what `cachedForLearner` holds for the learner: their data was written (or erased) elsewhere than here. */
+    forgetLearner: (userId: string) => learnerReads.forget(userId),
     answersOfCard: (userId: string, flashcardId: string) => answersOfCard.all({ userId, flashcardId }),
     /** Whether the learner still exists: checked inside the write, as an erasure may commit while a write waits. */
     userExists: (userId: string) => userById.get({ userId }) !== undefined,
@@ -251,6 +281,7 @@ export function createAnswersRepository(db: Db) {
     },
 
     saveState(userId: string, card: Pick<FlashcardRef, 'id' | 'moduleId'>, state: StoredCard): void {
+      learnerReads.forget(userId);
       upsertState.run({ userId, flashcardId: card.id, moduleId: card.moduleId, ...state });
     },
 
@@ -300,8 +331,11 @@ export function createAnswersRepository(db: Db) {
         .orderBy(asc(cardStates.flashcardId))
         .all(),
 
-    /** Due cards of live flashcards in live modules, most overdue first. */
-    dueCards(userId: string, now: string, limit: number, moduleId?: string): CardStateRecord[] {
+    /**
+     * The states of live flashcards in live modules that fall due first, `limit` of them, whether due yet or not:
+     * the cards due at any later time are a prefix of this list (as long as fewer than `limit` are due).
+     */
+    earliestDue(userId: string, limit: number, moduleId?: string): CardStateRecord[] {
       const statement = prepared(dueStatements, moduleId === undefined ? 'all' : 'module', () =>
         db
           .select(stateColumns)
@@ -312,7 +346,6 @@ export function createAnswersRepository(db: Db) {
             and(
               eq(cardStates.userId, p('userId')),
               moduleId !== undefined ? eq(cardStates.moduleId, p('moduleId')) : undefined,
-              lte(cardStates.due, p('now')),
               isNull(flashcards.archivedAt),
               liveModule,
             ),
@@ -321,14 +354,14 @@ export function createAnswersRepository(db: Db) {
           .limit(p('limit'))
           .prepare(),
       );
-      return statement.all({ userId, now, limit, ...defined({ moduleId }) });
+      return statement.all({ userId, limit, ...defined({ moduleId }) });
     },
 
     /** Live flashcards the user has never answered, in module (slug) and deck order. */
-    newCardIds(userId: string, limit: number, moduleId?: string): string[] {
+    newCards(userId: string, limit: number, moduleId?: string): StudyCardRef[] {
       const statement = prepared(newCardStatements, moduleId === undefined ? 'all' : 'module', () =>
         db
-          .select({ id: flashcards.id })
+          .select({ flashcardId: flashcards.id, moduleSlug: modules.slug })
           .from(flashcards)
           .innerJoin(modules, eq(modules.id, flashcards.moduleId))
           .where(
@@ -343,7 +376,7 @@ export function createAnswersRepository(db: Db) {
           .limit(p('limit'))
           .prepare(),
       );
-      return statement.all({ userId, limit, ...defined({ moduleId }) }).map((row) => row.id);
+      return statement.all({ userId, limit, ...defined({ moduleId }) });
     },
   };
 }

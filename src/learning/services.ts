@@ -20,12 +20,18 @@ export interface LearningServices {
 export type LearningConfig = Pick<Config, 'fsrs' | 'maxAnswersPerCard'>;
 
 /** The learning domain over one connection; module filters are resolved by `content`, keys issued by `auth`. */
-export function createLearningServices(db: Db, content: ContentService, auth: AuthService, config: LearningConfig): LearningServices {
+export function createLearningServices(
+  db: Db,
+  content: ContentService,
+  contentStamp: () => number,
+  auth: AuthService,
+  config: LearningConfig,
+): LearningServices {
   const answers = createAnswersRepository(db);
   const scheduler = createScheduler(config.fsrs);
   return {
     users: createUsersService(createUsersRepository(db), answers, auth),
     answers: createAnswersService(answers, content, scheduler, { maxAnswersPerCard: config.maxAnswersPerCard }),
-    study: createStudyService(answers, createStatsRepository(db), content, scheduler),
+    study: createStudyService(answers, createStatsRepository(db), content, scheduler, contentStamp),
   };
 }

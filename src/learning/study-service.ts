@@ -7,7 +7,7 @@ import { liveOnly, type Visibility } from '../content/visibility.js';
 import type { UserRow } from '../db/schema.js';
 import { decodeCursor } from '../lib/cursor.js';
 import { keysetPage, mapPage, type Page } from '../lib/page.js';
-import type { AnswersRepository, CardStateRecord } from './answers-repository.js';
+import type { AnswersRepository, CardStateRecord, LearnerRead, StudyCardRef } from './answers-repository.js';
 import { moduleIdOf } from './module-filter.js';
 import type { StatsRepository } from './stats-repository.js';
 import { cardStateNames, type Scheduler } from './scheduler.js';
@@ -23,6 +23,16 @@ export interface StudyItem {
 
 export function presentStudyItem(item: StudyItem, format: TextFormat): StudyItemDto {
   return { reason: item.reason, flashcard: { ...presentFlashcard(item.card, format), moduleSlug: item.module.slug }, state: item.state };
+}
+
+/**
+ * A learner's study queue before the clock is applied: the states that fall due first and the first new cards,
+ * `limit` of each. Which of them are due is decided per request, so it stays valid until the learner's next write
+ * or the next content change.
+ */
+interface StudyCandidates extends LearnerRead {
+  due: CardStateRecord[];
+  fresh: StudyCardRef[];
 }
 
 /** A card counts as mastered once it is in review with a stability of three weeks or more. */
@@ -41,8 +51,19 @@ export function createStudyService(
   stats: StatsRepository,
   content: ContentService,
   scheduler: Scheduler,
+  /** Moves with every change to live content (ChangesService.contentStamp): the study candidates are keyed on it. */
+  contentStamp: () => number,
   now: () => Date = () => new Date(),
 ) {
+  function studyCandidates(userId: string, moduleId: string | undefined, limit: number): StudyCandidates {
+    return repository.cachedForLearner(userId, `study\u0000${moduleId ?? ''}\u0000${limit}\u0000${contentStamp()}`, () => {
+      const due = repository.earliestDue(userId, limit, moduleId);
+      const fresh = repository.newCards(userId, limit, moduleId);
+      // Approximate bytes: a state row is about 400, a card reference about 120.
+      return { due, fresh, bytes: 256 + due.length * 400 + fresh.length * 120 };
+    });
+  }
+
   function presentState(state: CardStateRecord, at: Date): CardStateDto {
     return {
       flashcardId: state.flashcardId,
@@ -81,15 +102,18 @@ export function createStudyService(
     /** What to show next: due cards, most overdue first, then never-seen cards up to `newLimit`. */
     study(user: UserRow, query: { module?: string | undefined; limit: number; newLimit: number }, visibility: Visibility = liveOnly): StudyItem[] {
       const at = now();
+      const dueBy = at.toISOString();
       const moduleId = moduleIdOf(content, query.module, visibility);
-      const due = repository.dueCards(user.id, at.toISOString(), query.limit, moduleId);
-      const newIds = repository.newCardIds(user.id, Math.min(query.newLimit, query.limit - due.length), moduleId);
-      const cards = content.flashcardsByIds([...due.map((state) => state.flashcardId), ...newIds]);
+      const candidates = studyCandidates(user.id, moduleId, query.limit);
+      const notYetDue = candidates.due.findIndex((state) => state.due > dueBy);
+      const due = notYetDue === -1 ? candidates.due : candidates.due.slice(0, notYetDue);
+      const fresh = candidates.fresh.slice(0, Math.min(query.newLimit, query.limit - due.length));
+      const cards = content.liveFlashcards([...due, ...fresh]);
       const item = (id: string, reason: StudyItem['reason'], state: CardStateRecord | null): StudyItem[] => {
         const found = cards.get(id);
         return found ? [{ reason, ...found, state: state && presentState(state, at) }] : [];
       };
-      return [...due.flatMap((state) => item(state.flashcardId, 'due', state)), ...newIds.flatMap((id) => item(id, 'new', null))];
+      return [...due.flatMap((state) => item(state.flashcardId, 'due', state)), ...fresh.flatMap((ref) => item(ref.flashcardId, 'new', null))];
     },
 
     /** Per-module progress for the modules the learner has answered in (or the one asked for). */

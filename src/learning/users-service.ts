@@ -18,7 +18,7 @@ export const presentUser = (user: UserRow): UserDto => ({
 /** Learners and who may act for them: admins for all, an integration for those it created, a learner for itself. */
 export function createUsersService(
   repository: UsersRepository,
-  answers: Pick<AnswersRepository, 'allAnswers' | 'allStates'>,
+  answers: Pick<AnswersRepository, 'allAnswers' | 'allStates' | 'forgetLearner'>,
   auth: AuthService,
   now: () => Date = () => new Date(),
   walPatienceMs = 2000,
@@ -116,6 +116,7 @@ export function createUsersService(
       await repository.write(() => {
         const user = accessibleUser(principal, userId);
         repository.deleteUser(user.id);
+        answers.forgetLearner(user.id);
       });
       const deadline = Date.now() + walPatienceMs;
       while (!repository.truncateWal()) {
