@@ -3,6 +3,36 @@ import type { Db } from './client.js';
 
 const missing = Symbol('missing');
 
+type Client = Db['$client'];
+const commitCounters = new WeakMap<Client, () => unknown>();
+
+/**
+ * `PRAGMA data_version` of a connection, read at most once per synchronous run: every commit cache of the connection
+ * asks it, several times in one request, and each read starts a read transaction (about 2 us). A run of synchronous
+ * code is one snapshot either way; the next run (after any await) reads it again.
+ */
+function commitCounterOf(client: Client): () => unknown {
+  let counter = commitCounters.get(client);
+  if (!counter) {
+    const dataVersion = client.prepare('PRAGMA data_version').pluck();
+    let known: unknown;
+    let fresh = false;
+    const expire = () => {
+      fresh = false;
+    };
+    counter = () => {
+      if (!fresh) {
+        known = dataVersion.get();
+        fresh = true;
+        queueMicrotask(expire);
+      }
+      return known;
+    };
+    commitCounters.set(client, counter);
+  }
+  return counter;
+}
+
 export interface CommitCacheOptions<V> {
   max: number;
   cacheMisses: boolean;
@@ -32,7 +62,7 @@ export function createCommitCache<V extends object>(db: Db, options: CommitCache
       if (keys?.size === 0) groups.delete(group);
     },
   });
-  const dataVersion = db.$client.prepare('PRAGMA data_version').pluck();
+  const dataVersion = commitCounterOf(db.$client);
   let seenDataVersion: unknown;
   return {
     clear: () => entries.clear(),
@@ -43,7 +73,7 @@ export function createCommitCache<V extends object>(db: Db, options: CommitCache
     /** The row for `key`, from memory when no commit can have changed it since it was loaded. */
     get(key: string, load: () => V | undefined, group?: string): V | undefined {
       if (db.$client.inTransaction) return load();
-      const version = dataVersion.get();
+      const version = dataVersion();
       if (version !== seenDataVersion) {
         entries.clear();
         seenDataVersion = version;

