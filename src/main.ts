@@ -1,5 +1,6 @@
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
+import { compilePendingSerializers } from './http/zod.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { seedIfEmpty } from './content/seed-on-start.js';
 import { drainQuietMs } from './http/drain.js';
@@ -25,6 +26,8 @@ async function main(config: Config): Promise<void> {
   });
 
   await app.listen({ host: config.host, port: config.port });
+  // Serializers compile on first use; the rest now, while the first requests are already served.
+  await compilePendingSerializers();
 }
 
 let config: Config;

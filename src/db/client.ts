@@ -1,9 +1,9 @@
 import { mkdirSync, readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { packageRoot } from '../lib/package-root.js';
 import * as schema from './schema.js';
 import { diskSpaceProbe } from './disk-space.js';
 import { storageHealthOf, type StorageHealth } from './storage-health.js';
@@ -51,8 +51,8 @@ export interface OpenDatabaseOptions {
  */
 const readBusyTimeoutMs = 50;
 
-/** Resolved from this file so that `src/db` (tests) and `dist/db` (built) both find the committed folder. */
-export const migrationsFolder = fileURLToPath(new URL('../../migrations', import.meta.url));
+/** The committed migrations, beside package.json. */
+export const migrationsFolder = join(packageRoot, 'migrations');
 
 /**
  * Opens the single connection a process uses. WAL lets readers proceed while a writer commits; `busy_timeout`

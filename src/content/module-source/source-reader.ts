@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { AppError, type ErrorCode, type ErrorDetail } from '../../errors.js';
+import { packageRoot, runningFromSources } from '../../lib/package-root.js';
 import type { ModuleFormat } from './parse-module-source.js';
 import type { NormalizedModule } from './module-input.js';
 import type { RenderedModule } from './render-module.js';
@@ -57,7 +58,8 @@ export function createSourceReader(options: SourceReaderOptions): SourceReader {
   };
 
   const spawn = () => {
-    if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./parse-worker.js', import.meta.url));
+    // Built, the worker is tsc's output (the server itself may be one bundle, dist/main.js).
+    if (!runningFromSources) return new Worker(join(packageRoot, 'dist/content/module-source/parse-worker.js'));
     // Tests run the TypeScript sources: the worker registers tsx (a dev dependency) before loading its entry.
     const tsx = pathToFileURL(join(dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist/esm/api/index.mjs')).href;
     const entry = new URL('./parse-worker.ts', import.meta.url).href;
