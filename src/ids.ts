@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 const alphabet = '0123456789abcdefghjkmnpqrstvwxyz';
 
@@ -11,6 +11,20 @@ function base32(value: bigint, length: number): string {
   return out;
 }
 
+// Random bytes drawn 4 KiB at a time: one call per id cost about 6 us each, most of a batch of answers' id work.
+const pool = Buffer.alloc(4096);
+let offset = pool.length;
+
+function randomWord(): bigint {
+  if (offset === pool.length) {
+    randomFillSync(pool);
+    offset = 0;
+  }
+  const word = pool.readBigUInt64BE(offset);
+  offset += 8;
+  return word;
+}
+
 /**
  * An opaque id such as `ans_01jdx9k2m4qbw7c3ze8t`: a type prefix for humans reading logs, then the creation time
  * in milliseconds and 50 random bits, in base32. Time first keeps new rows at the end of their indexes (a batch
@@ -19,6 +33,6 @@ function base32(value: bigint, length: number): string {
  */
 export function newId(prefix: string): string {
   const time = base32(BigInt(Date.now()), 10);
-  const random = base32(randomBytes(8).readBigUInt64BE(0) >> 14n, 10);
+  const random = base32(randomWord() >> 14n, 10);
   return `${prefix}_${time}${random}`;
 }
