@@ -38,6 +38,8 @@ export interface CommitCacheOptions<V> {
   cacheMisses: boolean;
   /** A bound on the approximate total size as well, with each value's size (misses count 1). */
   size?: { max: number; of: (value: V) => number };
+  /** At most this many entries per group: the oldest of a group goes first, so one group cannot take the cache. */
+  maxPerGroup?: number;
 }
 
 /**
@@ -88,6 +90,7 @@ export function createCommitCache<V extends object>(db: Db, options: CommitCache
         const keys = groups.get(group) ?? new Set<string>();
         keys.add(key);
         groups.set(group, keys);
+        if (options.maxPerGroup !== undefined && keys.size > options.maxPerGroup) entries.delete(keys.values().next().value!);
       }
       return row;
     },

@@ -41,7 +41,8 @@ export const securityHeaderLines = Object.entries(securityHeaders)
  */
 export function registerSecurityHeaders(app: FastifyInstance): void {
   app.addHook('onRequest', (request, reply, done) => {
-    reply.headers(isDocument(request.url) ? documentSecurityHeaders : securityHeaders);
+    // The route matched, not the raw URL: `/%64ocs/` reaches the docs too.
+    reply.headers(isDocument(request.routeOptions.url ?? '') ? documentSecurityHeaders : securityHeaders);
     done();
   });
 }

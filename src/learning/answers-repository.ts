@@ -52,8 +52,9 @@ export interface LearnerRead {
   bytes: number;
 }
 
-/** Derived learner reads kept in memory, at most this many bytes (approximately) in all. */
+/** Derived learner reads kept in memory, at most this many bytes (approximately) in all, and per learner. */
 const learnerReadBytes = 32 * 1024 * 1024;
+const learnerReadsPerLearner = 16;
 
 export interface FlashcardRef {
   id: string;
@@ -79,7 +80,12 @@ export function createAnswersRepository(db: Db) {
   const newCardStatements = new Map<string, PreparedAll<StudyCardRef>>();
   // Keyed and grouped by learner: every write of a learner's answers or states through this repository drops the
   // learner's entries, and a commit by another connection drops them all.
-  const learnerReads = createCommitCache<LearnerRead>(db, { max: 8192, cacheMisses: false, size: { max: learnerReadBytes, of: (read) => read.bytes } });
+  const learnerReads = createCommitCache<LearnerRead>(db, {
+    max: 8192,
+    cacheMisses: false,
+    size: { max: learnerReadBytes, of: (read) => read.bytes },
+    maxPerGroup: learnerReadsPerLearner,
+  });
   const answerByClientId = db
     .select(answerColumns)
     .from(answers)

@@ -270,8 +270,10 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
           (limit) => repository.history({ ...filter, userId: user.id, limit }),
           (answer) => ({ answeredAt: answer.answeredAt, id: answer.id }),
         );
-        // Approximate bytes: an answer is about 400.
-        return { page: mapPage(page, presentAnswer), bytes: 256 + page.items.length * 400 };
+        // Approximate bytes: an answer is about 400 without its response, which the client wrote (up to 10,000
+        // characters, two bytes each once one is outside Latin-1).
+        const bytes = page.items.reduce((total, answer) => total + 400 + 2 * (answer.response?.length ?? 0), 256);
+        return { page: mapPage(page, presentAnswer), bytes };
       }).page;
     },
   };

@@ -93,6 +93,8 @@ describe('headers', () => {
       { url: '/v1/modules', headers: { 'if-none-match': etag } },
       { url: '/v1/modules/nothing-here' },
       { url: '/docs/' },
+      // Percent-encoded, the path still reaches the docs: the headers follow the route, not the raw URL.
+      { url: '/%64ocs/' },
       { url: '/graphiql' },
       { url: '/graphql', method: 'POST' as const, payload: { query: '{ apiVersion }' } },
     ];
@@ -103,7 +105,7 @@ describe('headers', () => {
       expect(response.headers['strict-transport-security'], request.url).toBe('max-age=31536000; includeSubDomains');
       // Pages a browser renders get the document headers too (and a CSP of their own); JSON responses only what an
       // API needs.
-      const document = request.url.startsWith('/docs') || request.url === '/graphiql';
+      const document = request.url.startsWith('/docs') || request.url.startsWith('/%64ocs') || request.url === '/graphiql';
       if (!document) expect(response.headers['content-security-policy'], request.url).toBe("frame-ancestors 'none'");
       const expected = document ? documentSecurityHeaders : securityHeaders;
       expect(Object.keys(response.headers).filter((name) => name in documentSecurityHeaders).sort(), request.url).toEqual(Object.keys(expected).sort());
