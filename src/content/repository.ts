@@ -1,4 +1,5 @@
 import { and, asc, count, eq, gt, inArray, isNull, notInArray, sql } from 'drizzle-orm';
+import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import type { Db } from '../db/client.js';
 import { createCommitCache } from '../db/commit-cache.js';
 import { cheatSheetRows, flashcards, modules, moduleTags, moduleVersions, revisionItems, takeaways } from '../db/schema.js';
@@ -102,6 +103,14 @@ export function createContentRepository(db: Db) {
     .orderBy(asc(revisionItems.position))
     .prepare();
   const flashcardById = db.select().from(flashcards).where(eq(flashcards.id, placeholder('id'))).prepare();
+  // Id lists are bound as one JSON array (json_each), so these are prepared once whatever the number of ids.
+  const inIds = (column: SQLiteColumn) => sql`${column} IN (SELECT value FROM json_each(${placeholder('ids')}))`;
+  const modulesByIds = db.select().from(modules).where(inIds(modules.id)).prepare();
+  const liveFlashcardsByIds = db
+    .select()
+    .from(flashcards)
+    .where(and(inIds(flashcards.id), isNull(flashcards.archivedAt)))
+    .prepare();
 
   return {
     /** `read(work)`: one snapshot, no write lock; `write(work)`: one IMMEDIATE transaction (db/transactions.ts). */
@@ -121,8 +130,7 @@ export function createContentRepository(db: Db) {
     },
 
     findModulesByIds(ids: readonly string[]): ModuleRecord[] {
-      if (!ids.length) return [];
-      return db.select().from(modules).where(inArray(modules.id, [...ids])).all().map(toModule);
+      return ids.length ? modulesByIds.all({ ids: JSON.stringify(ids) }).map(toModule) : [];
     },
 
     /** Live (not archived) modules in slug order, after a keyset cursor. */
@@ -189,6 +197,11 @@ export function createContentRepository(db: Db) {
         .orderBy(asc(revisionItems.moduleId), asc(revisionItems.position))
         .all()
         .map(toRevisionItem);
+    },
+
+    /** Flashcards by id that are in their module's deck (not archived by a re-import). */
+    findLiveFlashcardsByIds(ids: readonly string[]): FlashcardRecord[] {
+      return ids.length ? liveFlashcardsByIds.all({ ids: JSON.stringify(ids) }).map(toFlashcard) : [];
     },
 
     findFlashcardById(id: string): FlashcardRecord | undefined {

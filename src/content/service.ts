@@ -125,16 +125,13 @@ export function createContentService(repository: ContentRepository, options: Con
   // Each cached version's deck by card id, built on first use and dropped with the version.
   const deckIndexes = new WeakMap<ModuleContent, Map<string, FlashcardRecord>>();
 
-  function liveDeck(slug: string): { module: ModuleRecord; cards: Map<string, FlashcardRecord> } | null {
-    const head = couldBeSlug(slug) ? visible(repository.findModuleHead(slug), liveOnly) : undefined;
-    if (!head) return null;
-    const content = moduleContent(slug);
+  function deckIndexOf(content: ModuleContent): Map<string, FlashcardRecord> {
     let cards = deckIndexes.get(content);
     if (!cards) {
       cards = new Map(content.flashcards.map((card) => [card.id, card]));
       deckIndexes.set(content, cards);
     }
-    return { module: content.module, cards };
+    return cards;
   }
 
   /** The normalised source a version was imported from, and the ids its items were stored under. */
@@ -289,15 +286,26 @@ export function createContentService(repository: ContentRepository, options: Con
      */
     liveFlashcards(refs: readonly { flashcardId: string; moduleSlug: string }[]): Map<string, { card: FlashcardRecord; module: ModuleRecord }> {
       const found = new Map<string, { card: FlashcardRecord; module: ModuleRecord }>();
-      const decks = new Map<string, { module: ModuleRecord; cards: Map<string, FlashcardRecord> } | null>();
+      // Cards of a version in memory come from its deck; the others are read by id (not the whole module: a
+      // learner's queue may span many modules that nobody else reads).
+      const unread: string[] = [];
+      const heads = new Map<string, ModuleHead | undefined>();
       for (const ref of refs) {
-        let deck = decks.get(ref.moduleSlug);
-        if (deck === undefined) {
-          deck = liveDeck(ref.moduleSlug);
-          decks.set(ref.moduleSlug, deck);
+        if (!heads.has(ref.moduleSlug)) heads.set(ref.moduleSlug, couldBeSlug(ref.moduleSlug) ? visible(repository.findModuleHead(ref.moduleSlug), liveOnly) : undefined);
+        const head = heads.get(ref.moduleSlug);
+        if (!head) continue;
+        const content = contentCache.get(cacheKey(head));
+        const card = content && deckIndexOf(content).get(ref.flashcardId);
+        if (content && card) found.set(card.id, { card, module: content.module });
+        else if (!content) unread.push(ref.flashcardId);
+      }
+      if (unread.length) {
+        const cards = repository.findLiveFlashcardsByIds(unread);
+        const modules = new Map(repository.findModulesByIds([...new Set(cards.map((card) => card.moduleId))]).map((module) => [module.id, module]));
+        for (const card of cards) {
+          const module = visible(modules.get(card.moduleId), liveOnly);
+          if (module) found.set(card.id, { card, module });
         }
-        const card = deck?.cards.get(ref.flashcardId);
-        if (deck && card) found.set(card.id, { card, module: deck.module });
       }
       return found;
     },
