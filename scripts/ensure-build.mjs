@@ -80,6 +80,9 @@ async function bundleServer() {
     format: 'esm',
     target: 'node20',
     sourcemap: true,
+    // Whitespace and syntax only: V8 parses a smaller file sooner, and names stay readable in stack traces.
+    minifyWhitespace: true,
+    minifySyntax: true,
     logLevel: 'warning',
     external: ['better-sqlite3', '@fastify/swagger-ui', 'pino', 'thread-stream'],
     // CommonJS packages inside an ES module bundle still call require().

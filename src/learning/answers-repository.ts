@@ -53,7 +53,7 @@ export interface LearnerRead {
 }
 
 /** Derived learner reads kept in memory, at most this many bytes (approximately) in all, and per learner. */
-const learnerReadBytes = 32 * 1024 * 1024;
+const learnerReadBytes = 16 * 1024 * 1024;
 const learnerReadsPerLearner = 16;
 
 export interface FlashcardRef {
