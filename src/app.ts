@@ -1,4 +1,3 @@
-import compress from '@fastify/compress';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Config } from './config.js';
@@ -11,6 +10,7 @@ import { contentRoutes } from './content/routes.js';
 import { databasePlugin } from './db/plugin.js';
 import { graphqlPlugin } from './graphql/plugin.js';
 import { docsPlugin } from './http/docs.js';
+import { registerCompression } from './http/compression.js';
 import { registerDrain, type DrainOptions } from './http/drain.js';
 import { healthRoutes } from './http/health-routes.js';
 import { protectionPlugin } from './http/protection.js';
@@ -62,7 +62,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   await app.register(servicesPlugin, { config });
   await app.register(authPlugin);
   await app.register(protectionPlugin, { config: config.protection });
-  await app.register(compress, { encodings: ['br', 'gzip'], threshold: 1024 });
+  registerCompression(app);
   await app.register(docsPlugin);
   // GraphQL carries module sources in importModule, so its body limit follows the import limit.
   await app.register(graphqlPlugin, {

@@ -20,7 +20,8 @@ export interface Representation {
   onEncoded?: () => void;
 }
 
-const minCompressBytes = 1024;
+/** Bodies smaller than this are sent as they are: compressing them saves less than the headers cost. */
+export const minCompressBytes = 1024;
 // Accept-Encoding values are client-controlled, so the memo of negotiated headers is bounded.
 const negotiator = new Negotiator({ supportedValues: ['br', 'gzip', 'identity'], cache: new LRUCache<string, string>({ max: 256 }) });
 
@@ -65,11 +66,13 @@ export class RepresentationCache {
   }
 }
 
+/** The encoding a client's Accept-Encoding prefers among br, gzip and identity. */
+export const negotiateEncoding = (header: string | undefined): Encoding =>
+  header ? ((negotiator.negotiate(header) as Encoding | null) ?? 'identity') : 'identity';
+
 function chooseEncoding(request: FastifyRequest, representation: Representation): Encoding {
   if (representation.body.length < minCompressBytes) return 'identity';
-  const header = request.headers['accept-encoding'];
-  if (!header) return 'identity';
-  return (negotiator.negotiate(header) as Encoding | null) ?? 'identity';
+  return negotiateEncoding(request.headers['accept-encoding']);
 }
 
 function encodedBody(representation: Representation, encoding: 'br' | 'gzip'): Buffer {
@@ -95,7 +98,8 @@ function matchesIfNoneMatch(header: string, etagBase: string): boolean {
 
 /**
  * Route options for routes that answer with sendRepresentation: a representation carries its own compressed
- * variants, so the generic compression hooks are left off these routes (they cost more than a 304 itself).
+ * variants, so the generic compression hooks (http/compression.ts) are left off these routes (they cost more than
+ * a 304 itself).
  */
 export const representationRoute = { compress: false } as const;
 

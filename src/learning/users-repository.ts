@@ -1,16 +1,19 @@
 import { and, asc, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { createCommitCache } from '../db/commit-cache.js';
 import { users, type UserRow } from '../db/schema.js';
 import { transactionsOf } from '../db/transactions.js';
 
 /** All SQL for learners. */
 export function createUsersRepository(db: Db) {
   const userById = db.select().from(users).where(eq(users.id, sql.placeholder('id'))).prepare();
+  // Every learner request reads its learner: kept between commits, dropped by this connection's own user writes.
+  const usersById = createCommitCache<UserRow>(db, { max: 10_000, cacheMisses: false });
 
   return {
     ...transactionsOf(db),
 
-    findUser: (id: string): UserRow | undefined => userById.get({ id }),
+    findUser: (id: string): UserRow | undefined => usersById.get(id, () => userById.get({ id })),
     findUserByOwner: (owner: string, externalId: string): UserRow | undefined =>
       db.select().from(users).where(and(eq(users.owner, owner), eq(users.externalId, externalId))).get(),
     findUsersByExternalId: (externalId: string, owner?: string): UserRow[] =>
@@ -22,9 +25,15 @@ export function createUsersRepository(db: Db) {
         .limit(100)
         .all(),
     insertUser: (user: UserRow) => void db.insert(users).values(user).onConflictDoNothing().run(),
-    setDisplayName: (id: string, displayName: string | null) => void db.update(users).set({ displayName }).where(eq(users.id, id)).run(),
+    setDisplayName(id: string, displayName: string | null): void {
+      usersById.clear();
+      db.update(users).set({ displayName }).where(eq(users.id, id)).run();
+    },
     /** Answers, card states and learner keys go with the user (ON DELETE CASCADE). */
-    deleteUser: (id: string) => db.delete(users).where(eq(users.id, id)).run().changes > 0,
+    deleteUser(id: string): boolean {
+      usersById.clear();
+      return db.delete(users).where(eq(users.id, id)).run().changes > 0;
+    },
 
     /**
      * Copies every committed page into the database file and truncates the WAL to zero bytes, so that frames

@@ -169,3 +169,24 @@ describe('history page cache', () => {
     expect(await history(learner)).toEqual([kept]);
   });
 });
+
+describe('learner rows', () => {
+  it("follow this process's rename and erasure and another process's rename at once", async () => {
+    const learner = await newLearner();
+    const me = () => app.inject({ url: `/v1/users/${learner.userId}`, headers: actors.integration });
+    expect((await me()).json().displayName ?? null).toBeNull();
+    const renamed = await app.inject({ method: 'PATCH', url: `/v1/users/${learner.userId}`, headers: actors.integration, payload: { displayName: 'Ada' } });
+    expect(renamed.statusCode, renamed.body).toBe(200);
+    expect((await me()).json().displayName).toBe('Ada');
+    const other = new Database(databasePath);
+    try {
+      other.pragma('busy_timeout = 5000');
+      expect(other.prepare('UPDATE users SET display_name = ? WHERE id = ?').run('Grace', learner.userId).changes).toBe(1);
+    } finally {
+      other.close();
+    }
+    expect((await me()).json().displayName).toBe('Grace');
+    expect((await app.inject({ method: 'DELETE', url: `/v1/users/${learner.userId}`, headers: actors.integration })).statusCode).toBe(204);
+    expect((await app.inject({ url: `/v1/users/${learner.userId}`, headers: actors.integration })).statusCode).toBe(404);
+  });
+});

@@ -1,0 +1,72 @@
+import type { FastifyInstance } from 'fastify';
+import { brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestApp } from '../helpers/app.js';
+import { answer, createActors, type Actors } from '../helpers/learners.js';
+
+let app: FastifyInstance;
+let actors: Actors;
+
+beforeAll(async () => {
+  app = await buildTestApp({ seed: true, config: { limits: { jsonBodyBytes: 64 * 1024, importBodyBytes: 1024 * 1024 } } });
+  actors = await createActors(app);
+  // A history page larger than the compression threshold.
+  const answers = actors.deck.map((id, index) => answer(id, { answeredAt: new Date(Date.now() - (index + 1) * 60_000).toISOString(), response: 'x'.repeat(300) }));
+  const batch = await app.inject({ method: 'POST', url: '/v1/me/answers/batch', headers: actors.learner.headers, payload: { answers } });
+  expect(batch.statusCode).toBe(200);
+});
+afterAll(() => app.close());
+
+describe('response compression (routes without cached representations)', () => {
+  it('sends gzip or brotli when accepted, the same JSON, with Vary: Accept-Encoding', async () => {
+    const url = '/v1/me/answers?limit=50';
+    const plain = await app.inject({ url, headers: actors.learner.headers });
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(plain.body.length).toBeGreaterThan(1024);
+    const gzip = await app.inject({ url, headers: { ...actors.learner.headers, 'accept-encoding': 'gzip' } });
+    expect(gzip.headers['content-encoding']).toBe('gzip');
+    expect(gzip.headers.vary).toMatch(/accept-encoding/i);
+    expect(gunzipSync(gzip.rawPayload).toString()).toBe(plain.body);
+    const br = await app.inject({ url, headers: { ...actors.learner.headers, 'accept-encoding': 'br;q=1, gzip;q=0.5' } });
+    expect(br.headers['content-encoding']).toBe('br');
+    expect(brotliDecompressSync(br.rawPayload).toString()).toBe(plain.body);
+  });
+
+  it('leaves small bodies and unaccepted encodings alone', async () => {
+    const small = await app.inject({ url: '/healthz', headers: { 'accept-encoding': 'gzip' } });
+    expect(small.headers['content-encoding']).toBeUndefined();
+    const refused = await app.inject({ url: '/v1/me/answers?limit=50', headers: { ...actors.learner.headers, 'accept-encoding': 'compress, zstd' } });
+    expect(refused.headers['content-encoding']).toBeUndefined();
+    expect(refused.json().items.length).toBeGreaterThan(0);
+  });
+});
+
+describe('encoded request bodies', () => {
+  const post = (body: Buffer, encoding: string) =>
+    app.inject({
+      method: 'POST',
+      url: '/v1/me/answers',
+      headers: { ...actors.learner.headers, 'content-type': 'application/json', 'content-encoding': encoding },
+      payload: body,
+    });
+
+  it('accepts a gzip body', async () => {
+    const response = await post(gzipSync(JSON.stringify(answer(actors.deck[0]!))), 'gzip');
+    expect(response.statusCode, response.body).toBe(201);
+  });
+
+  it('refuses an unknown encoding with 415, a body that does not decode with 400, and a bomb with 413', async () => {
+    const unknown = await post(Buffer.from(JSON.stringify(answer(actors.deck[0]!))), 'zstd');
+    expect(unknown.statusCode).toBe(415);
+    expect(unknown.headers['content-type']).toMatch(/problem\+json/);
+    const corrupt = await post(Buffer.from('certainly not gzip'), 'gzip');
+    expect(corrupt.statusCode).toBe(400);
+    expect(corrupt.headers['content-type']).toMatch(/problem\+json/);
+    // 8 MiB of spaces compress to a few KiB: the limit counts what it decodes to.
+    const bomb = gzipSync(Buffer.concat([Buffer.from('{"clientAnswerId":"'), Buffer.alloc(8 * 1024 * 1024, 0x20), Buffer.from('"}')]));
+    expect(bomb.length).toBeLessThan(64 * 1024);
+    const refused = await post(bomb, 'gzip');
+    expect(refused.statusCode).toBe(413);
+    expect(refused.headers['content-type']).toMatch(/problem\+json/);
+  });
+});
