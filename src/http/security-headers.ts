@@ -2,10 +2,12 @@ import type { FastifyInstance } from 'fastify';
 
 /**
  * The headers a JSON API sends on every response (OWASP REST Security cheat sheet: no framing, no MIME sniffing,
- * HTTPS only; Cache-Control is set per route), as one precomputed block. Each header a client must parse on every
+ * HTTPS only, and nothing stored unless the route says what may be: content routes set their own Cache-Control),
+ * as one precomputed block. Each header a client must parse on every
  * response costs it: helmet's twelve made a JSON response's headers three times the size of its body.
  */
 export const securityHeaders = Object.freeze({
+  'cache-control': 'no-store',
   'content-security-policy': "frame-ancestors 'none'",
   'strict-transport-security': 'max-age=31536000; includeSubDomains',
   'x-content-type-options': 'nosniff',

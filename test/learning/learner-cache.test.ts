@@ -136,6 +136,8 @@ describe('history page cache', () => {
   const history = async (learner: Learner, query = 'limit=50') => {
     const response = await app.inject({ url: `/v1/me/answers?${query}`, headers: learner.headers });
     expect(response.statusCode, response.body).toBe(200);
+    // Cached in the server for this learner only, and never by anything between.
+    expect(response.headers['cache-control']).toBe('no-store');
     return (response.json().items as { clientAnswerId: string }[]).map((item) => item.clientAnswerId);
   };
 

@@ -107,6 +107,9 @@ describe('headers', () => {
       // API needs.
       const document = request.url.startsWith('/docs') || request.url.startsWith('/%64ocs') || request.url === '/graphiql';
       if (!document) expect(response.headers['content-security-policy'], request.url).toBe("frame-ancestors 'none'");
+      // Content says what may be cached; everything else (problems, GraphQL, learner data) is not stored.
+      const content = request.url.startsWith('/v1/modules') && !request.url.includes('nothing-here');
+      if (!document) expect(response.headers['cache-control'], request.url).toBe(content ? 'public, no-cache' : 'no-store');
       const expected = document ? documentSecurityHeaders : securityHeaders;
       expect(Object.keys(response.headers).filter((name) => name in documentSecurityHeaders).sort(), request.url).toEqual(Object.keys(expected).sort());
       if (document) expect(response.headers['referrer-policy'], request.url).toBe('no-referrer');
