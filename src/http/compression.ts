@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { pipeline, Transform, type Readable } from 'node:stream';
 import { brotliCompress, constants, createBrotliCompress, createBrotliDecompress, createGunzip, createGzip, createInflate, gzip } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { AppError } from '../errors.js';
@@ -40,29 +40,65 @@ function compressReply(request: FastifyRequest, reply: FastifyReply, payload: un
   else gzip(payload, finish);
 }
 
-const decoders: Record<string, () => NodeJS.ReadWriteStream> = { gzip: createGunzip, 'x-gzip': createGunzip, br: createBrotliDecompress, deflate: createInflate };
+const decoders = new Map<string, () => Transform>([
+  ['gzip', createGunzip],
+  ['x-gzip', createGunzip],
+  ['br', createBrotliDecompress],
+  ['deflate', createInflate],
+]);
 
 /**
- * Request bodies sent with `Content-Encoding` (gzip, br, deflate) are decoded before parsing. Fastify counts the
- * body limit on the decoded stream, so a small compressed body cannot expand past it.
+ * A request body decoded from `encoding`, refused with 413 once it decodes to more than `limit` bytes. The decoder
+ * is torn down on the first error (or when the body stream is destroyed), so a bomb stops inflating as soon as it
+ * is refused.
  */
-function decodeRequest(request: FastifyRequest, _reply: FastifyReply, payload: Readable, done: (error: Error | null, payload?: Readable) => void): void {
-  const header = request.headers['content-encoding'];
-  if (header === undefined || header === 'identity') return done(null, payload);
-  const decoder = decoders[header.trim().toLowerCase()];
-  if (!decoder) return done(new AppError('MNEMO_REQUEST_UNSUPPORTED_MEDIA_TYPE', `request bodies encoded as "${header.slice(0, 40)}" are not accepted (gzip, br, deflate or none)`));
-  const decoded = decoder();
-  // A body that does not decode is the client's error.
-  decoded.on('error', (error: Error & { statusCode?: number }) => {
-    error.statusCode = 400;
+export function decodedBody(payload: Readable, encoding: string, limit: number): Readable & { receivedEncodedLength: number } {
+  const decoder = decoders.get(encoding);
+  if (!decoder) throw new AppError('MNEMO_REQUEST_UNSUPPORTED_MEDIA_TYPE', `request bodies encoded as "${encoding.slice(0, 40)}" are not accepted (gzip, br, deflate or none)`);
+  let decodedBytes = 0;
+  const limited = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      decodedBytes += chunk.length;
+      if (decodedBytes > limit) callback(new AppError('MNEMO_REQUEST_TOO_LARGE', `the request body decodes to more than ${limit} bytes`));
+      else callback(null, chunk);
+    },
   });
-  payload.on('error', (error) => decoded.emit('error', error));
   // Content-Length counts the encoded bytes: Fastify compares it with this count when the stream provides one.
-  const counted = Object.assign(decoded, { receivedEncodedLength: 0 });
+  const body = Object.assign(limited, { receivedEncodedLength: 0 });
   payload.on('data', (chunk: Buffer) => {
-    counted.receivedEncodedLength += chunk.length;
+    body.receivedEncodedLength += chunk.length;
   });
-  done(null, payload.pipe(counted) as unknown as Readable);
+  const decoding = decoder();
+  // A body that does not decode is the client's error (the limit's own 413 passes through here too).
+  decoding.once('error', (error: Error & { statusCode?: number }) => {
+    if (!(error instanceof AppError)) error.statusCode ??= 400;
+  });
+  // The request itself is not part of the pipeline: destroying it would close the socket before the 413 is sent.
+  payload.on('error', (error) => decoding.destroy(error));
+  payload.pipe(decoding);
+  pipeline(decoding, limited, (error) => {
+    if (error) payload.unpipe(decoding);
+  });
+  return body;
+}
+
+/**
+ * Request bodies sent with `Content-Encoding` (gzip, br, deflate) are decoded before parsing, within the route's
+ * body limit; the decoding stops when the response is sent or the client goes away.
+ */
+function decodeRequest(request: FastifyRequest, reply: FastifyReply, payload: Readable, done: (error: Error | null, payload?: Readable) => void): void {
+  const header = request.headers['content-encoding'];
+  const encoding = header?.trim().toLowerCase();
+  const hasBody = request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined;
+  if (encoding === undefined || encoding === '' || encoding === 'identity' || !hasBody) return done(null, payload);
+  let body: ReturnType<typeof decodedBody>;
+  try {
+    body = decodedBody(payload, encoding, request.routeOptions.bodyLimit ?? Number.POSITIVE_INFINITY);
+  } catch (error) {
+    return done(error as Error);
+  }
+  reply.raw.once('close', () => body.destroy());
+  done(null, body);
 }
 
 const asArray = <T>(hooks: T | T[] | undefined): T[] => (hooks === undefined ? [] : Array.isArray(hooks) ? hooks : [hooks]);

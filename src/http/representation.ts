@@ -67,8 +67,18 @@ export class RepresentationCache {
 }
 
 /** The encoding a client's Accept-Encoding prefers among br, gzip and identity. */
-export const negotiateEncoding = (header: string | undefined): Encoding =>
-  header ? ((negotiator.negotiate(header) as Encoding | null) ?? 'identity') : 'identity';
+export function negotiateEncoding(header: string | undefined): Encoding {
+  if (!header) return 'identity';
+  const chosen = (negotiator.negotiate(header) as Encoding | null) ?? 'identity';
+  // The negotiator lets `*` pick an encoding the header refuses by name (`br;q=0, *`).
+  return chosen !== 'identity' && header.includes('q=0') && refusedByName(header, chosen) ? 'identity' : chosen;
+}
+
+const refusedByName = (header: string, encoding: string) =>
+  header.split(',').some((part) => {
+    const [name, ...parameters] = part.split(';').map((piece) => piece.trim().toLowerCase());
+    return name === encoding && parameters.some((parameter) => /^q=0(\.0{0,3})?$/.test(parameter));
+  });
 
 function chooseEncoding(request: FastifyRequest, representation: Representation): Encoding {
   if (representation.body.length < minCompressBytes) return 'identity';

@@ -1,6 +1,9 @@
 import type { FastifyInstance } from 'fastify';
-import { brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
+import { Readable } from 'node:stream';
+import { brotliCompressSync, brotliDecompressSync, constants, gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AppError } from '../../src/errors.js';
+import { decodedBody } from '../../src/http/compression.js';
 import { buildTestApp } from '../helpers/app.js';
 import { answer, createActors, type Actors } from '../helpers/learners.js';
 
@@ -68,5 +71,49 @@ describe('encoded request bodies', () => {
     const refused = await post(bomb, 'gzip');
     expect(refused.statusCode).toBe(413);
     expect(refused.headers['content-type']).toMatch(/problem\+json/);
+  });
+});
+
+describe('decoding edge cases (attack review)', () => {
+  const post = (body: Buffer, encoding: string) =>
+    app.inject({
+      method: 'POST',
+      url: '/v1/me/answers',
+      headers: { ...actors.learner.headers, 'content-type': 'application/json', 'content-encoding': encoding },
+      payload: body,
+    });
+
+  it('refuses encodings named like object properties with 415, and takes identity in any spelling', async () => {
+    for (const encoding of ['__proto__', 'constructor', 'toString']) {
+      const response = await post(Buffer.from('{}'), encoding);
+      expect(response.statusCode, encoding).toBe(415);
+    }
+    const identity = await post(Buffer.from(JSON.stringify(answer(actors.deck[1]!))), ' IDENTITY ');
+    expect(identity.statusCode, identity.body).toBe(201);
+    const noBody = await app.inject({ url: '/healthz', headers: { 'content-encoding': 'bogus' } });
+    expect(noBody.statusCode).toBe(200);
+  });
+
+  it('stops decoding a bomb once it passes the limit, and tears the decoder down', async () => {
+    const bomb = brotliCompressSync(Buffer.alloc(64 * 1024 * 1024, 0x20), { params: { [constants.BROTLI_PARAM_QUALITY]: 1 } });
+    const source = Readable.from([bomb]);
+    const body = decodedBody(source, 'br', 64 * 1024);
+    let decoded = 0;
+    const failure = await new Promise<Error>((resolve) => {
+      body.on('data', (chunk: Buffer) => (decoded += chunk.length));
+      body.on('error', resolve);
+    });
+    expect(failure).toBeInstanceOf(AppError);
+    expect((failure as AppError).status).toBe(413);
+    expect(decoded).toBeLessThanOrEqual(64 * 1024);
+    expect(body.destroyed).toBe(true);
+  });
+
+  it('does not pick an encoding the client refuses by name', async () => {
+    const refused = await app.inject({ url: '/v1/me/answers?limit=50', headers: { ...actors.learner.headers, 'accept-encoding': 'br;q=0, *' } });
+    expect(refused.statusCode).toBe(200);
+    expect(refused.headers['content-encoding']).not.toBe('br');
+    const head = await app.inject({ method: 'HEAD', url: '/v1/me/answers?limit=50', headers: { ...actors.learner.headers, 'accept-encoding': 'gzip' } });
+    expect(head.headers['content-encoding']).toBeUndefined();
   });
 });
