@@ -1,7 +1,7 @@
 import { and, asc, count, eq, gt, inArray, isNull, notInArray, sql } from 'drizzle-orm';
-import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import type { Db } from '../db/client.js';
 import { createCommitCache } from '../db/commit-cache.js';
+import { idList, inIdList } from '../db/id-list.js';
 import { cheatSheetRows, flashcards, modules, moduleTags, moduleVersions, revisionItems, takeaways } from '../db/schema.js';
 import { transactionsOf } from '../db/transactions.js';
 import type { CheatSheetRowRecord, FlashcardRecord, ModuleRecord, ModuleSections, ModuleWrite, RevisionItemRecord, SectionWrite, TakeawayRecord } from './records.js';
@@ -103,13 +103,11 @@ export function createContentRepository(db: Db) {
     .orderBy(asc(revisionItems.position))
     .prepare();
   const flashcardById = db.select().from(flashcards).where(eq(flashcards.id, placeholder('id'))).prepare();
-  // Id lists are bound as one JSON array (json_each), so these are prepared once whatever the number of ids.
-  const inIds = (column: SQLiteColumn) => sql`${column} IN (SELECT value FROM json_each(${placeholder('ids')}))`;
-  const modulesByIds = db.select().from(modules).where(inIds(modules.id)).prepare();
+  const modulesByIds = db.select().from(modules).where(inIdList(modules.id)).prepare();
   const liveFlashcardsByIds = db
     .select()
     .from(flashcards)
-    .where(and(inIds(flashcards.id), isNull(flashcards.archivedAt)))
+    .where(and(inIdList(flashcards.id), isNull(flashcards.archivedAt)))
     .prepare();
 
   return {
@@ -130,7 +128,7 @@ export function createContentRepository(db: Db) {
     },
 
     findModulesByIds(ids: readonly string[]): ModuleRecord[] {
-      return ids.length ? modulesByIds.all({ ids: JSON.stringify(ids) }).map(toModule) : [];
+      return ids.length ? modulesByIds.all({ ids: idList(ids) }).map(toModule) : [];
     },
 
     /** Live (not archived) modules in slug order, after a keyset cursor. */
@@ -201,7 +199,7 @@ export function createContentRepository(db: Db) {
 
     /** Flashcards by id that are in their module's deck (not archived by a re-import). */
     findLiveFlashcardsByIds(ids: readonly string[]): FlashcardRecord[] {
-      return ids.length ? liveFlashcardsByIds.all({ ids: JSON.stringify(ids) }).map(toFlashcard) : [];
+      return ids.length ? liveFlashcardsByIds.all({ ids: idList(ids) }).map(toFlashcard) : [];
     },
 
     findFlashcardById(id: string): FlashcardRecord | undefined {

@@ -96,8 +96,11 @@ export function createContentService(repository: ContentRepository, options: Con
   // `module(slug:)` takes any string, so a 250 KB "slug" per request filled memory until the process died.
   const couldBeSlug = (slug: string) => slug.length <= sourceLimits.slugLength && slugPattern.test(slug);
 
+  const findModuleHead = (slug: string, visibility: Visibility): ModuleHead | undefined =>
+    couldBeSlug(slug) ? visible(repository.findModuleHead(slug), visibility) : undefined;
+
   function getModuleHead(slug: string, visibility: Visibility = liveOnly): ModuleHead {
-    const head = couldBeSlug(slug) ? visible(repository.findModuleHead(slug), visibility) : undefined;
+    const head = findModuleHead(slug, visibility);
     if (!head) throw moduleNotFound(slug);
     return head;
   }
@@ -106,20 +109,6 @@ export function createContentService(repository: ContentRepository, options: Con
     const module = couldBeSlug(slug) ? visible(repository.findModuleBySlug(slug), visibility) : undefined;
     if (!module) throw moduleNotFound(slug);
     return module;
-  }
-
-  /** The whole module, served from memory while its version is current. */
-  function moduleContent(slug: string, visibility: Visibility = liveOnly): ModuleContent {
-    const head = getModuleHead(slug, visibility);
-    const cached = contentCache.get(cacheKey(head));
-    if (cached) return cached;
-    // Head and sections read in one snapshot, so a concurrent import cannot mix two versions.
-    const content = repository.read(() => {
-      const module = visibleModule(slug, visibility);
-      return { module, ...repository.sectionsOf(module.id) };
-    });
-    contentCache.set(cacheKey(content.module), content);
-    return content;
   }
 
   // Each cached version's deck by card id, built on first use and dropped with the version.
@@ -204,7 +193,18 @@ export function createContentService(repository: ContentRepository, options: Con
     getModuleHead,
 
     /** The whole module, served from memory while its version is current. */
-    getModuleContent: moduleContent,
+    getModuleContent(slug: string, visibility: Visibility = liveOnly): ModuleContent {
+      const head = getModuleHead(slug, visibility);
+      const cached = contentCache.get(cacheKey(head));
+      if (cached) return cached;
+      // Head and sections read in one snapshot, so a concurrent import cannot mix two versions.
+      const content = repository.read(() => {
+        const module = visibleModule(slug, visibility);
+        return { module, ...repository.sectionsOf(module.id) };
+      });
+      contentCache.set(cacheKey(content.module), content);
+      return content;
+    },
 
     /** Live modules in slug order (a list: archived modules are left out for every caller). */
     listModules(query: { limit: number; cursor?: string | undefined; tag?: string | undefined }): ModulePage {
@@ -289,10 +289,8 @@ export function createContentService(repository: ContentRepository, options: Con
       // Cards of a version in memory come from its deck; the others are read by id (not the whole module: a
       // learner's queue may span many modules that nobody else reads).
       const unread: string[] = [];
-      const heads = new Map<string, ModuleHead | undefined>();
       for (const ref of refs) {
-        if (!heads.has(ref.moduleSlug)) heads.set(ref.moduleSlug, couldBeSlug(ref.moduleSlug) ? visible(repository.findModuleHead(ref.moduleSlug), liveOnly) : undefined);
-        const head = heads.get(ref.moduleSlug);
+        const head = findModuleHead(ref.moduleSlug, liveOnly);
         if (!head) continue;
         const content = contentCache.get(cacheKey(head));
         const card = content && deckIndexOf(content).get(ref.flashcardId);

@@ -1,8 +1,8 @@
 import { and, asc, desc, eq, getTableColumns, gt, gte, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
-import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import { liveModule } from '../content/repository.js';
 import type { Db } from '../db/client.js';
 import { createCommitCache } from '../db/commit-cache.js';
+import { idList, inIdList } from '../db/id-list.js';
 import { answers, cardStates, cardStateSnapshots, flashcards, modules, users, type AnswerRow, type CardStateRow } from '../db/schema.js';
 import { transactionsOf } from '../db/transactions.js';
 import { defined, optional, prepared, shapeOf, type PreparedAll } from './prepared-statements.js';
@@ -159,24 +159,22 @@ export function createAnswersRepository(db: Db) {
     .innerJoin(modules, eq(modules.id, flashcards.moduleId))
     .where(and(eq(flashcards.id, p('id')), liveModule))
     .prepare();
-  // Id lists are bound as one JSON array (json_each), so these are prepared once whatever the batch size.
-  const inJsonArray = (column: SQLiteColumn) => sql`${column} IN (SELECT value FROM json_each(${p('ids')}))`;
   const answersByClientIds = db
     .select(answerColumns)
     .from(answers)
     .innerJoin(modules, eq(modules.id, answers.moduleId))
-    .where(and(eq(answers.userId, p('userId')), inJsonArray(answers.clientAnswerId)))
+    .where(and(eq(answers.userId, p('userId')), inIdList(answers.clientAnswerId)))
     .prepare();
   const flashcardRefsByIds = db
     .select(refColumns)
     .from(flashcards)
     .innerJoin(modules, eq(modules.id, flashcards.moduleId))
-    .where(and(inJsonArray(flashcards.id), liveModule))
+    .where(and(inIdList(flashcards.id), liveModule))
     .prepare();
   const statesByCardIds = db
     .select()
     .from(cardStates)
-    .where(and(eq(cardStates.userId, p('userId')), inJsonArray(cardStates.flashcardId)))
+    .where(and(eq(cardStates.userId, p('userId')), inIdList(cardStates.flashcardId)))
     .prepare();
   // The answer write path runs these once per answer: prepared once, not rebuilt per call.
   const answerColumnsToInsert = [
@@ -203,13 +201,13 @@ export function createAnswersRepository(db: Db) {
     /** A batch's earlier answers in one query (idempotency check for the whole batch); one id is a key lookup. */
     findAnswers(userId: string, clientAnswerIds: string[]): AnswerRecord[] {
       if (clientAnswerIds.length === 1) return optional(answerByClientId.get({ userId, clientAnswerId: clientAnswerIds[0]! }));
-      return clientAnswerIds.length ? answersByClientIds.all({ userId, ids: JSON.stringify(clientAnswerIds) }) : [];
+      return clientAnswerIds.length ? answersByClientIds.all({ userId, ids: idList(clientAnswerIds) }) : [];
     },
 
     /** The flashcards answers may be recorded on, by id: cards of archived modules are left out (as unknown). */
     findFlashcardRefs(ids: string[]): FlashcardRef[] {
       if (ids.length === 1) return optional(flashcardRef.get({ id: ids[0]! }));
-      return ids.length ? flashcardRefsByIds.all({ ids: JSON.stringify(ids) }) : [];
+      return ids.length ? flashcardRefsByIds.all({ ids: idList(ids) }) : [];
     },
     insertAnswer(answer: AnswerRow): void {
       learnerReads.forget(answer.userId);
@@ -283,7 +281,7 @@ export function createAnswersRepository(db: Db) {
     /** A batch's card states in one query (their `reps` count the answers stored per card); one id is a key lookup. */
     findStates(userId: string, flashcardIds: string[]): CardStateRow[] {
       if (flashcardIds.length === 1) return optional(stateOf.get({ userId, flashcardId: flashcardIds[0]! }));
-      return flashcardIds.length ? statesByCardIds.all({ userId, ids: JSON.stringify(flashcardIds) }) : [];
+      return flashcardIds.length ? statesByCardIds.all({ userId, ids: idList(flashcardIds) }) : [];
     },
 
     saveState(userId: string, card: Pick<FlashcardRef, 'id' | 'moduleId'>, state: StoredCard): void {

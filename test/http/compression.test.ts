@@ -20,6 +20,15 @@ beforeAll(async () => {
 });
 afterAll(() => app.close());
 
+/** An answer POST with an encoded body. */
+const post = (body: Buffer, encoding: string) =>
+  app.inject({
+    method: 'POST',
+    url: '/v1/me/answers',
+    headers: { ...actors.learner.headers, 'content-type': 'application/json', 'content-encoding': encoding },
+    payload: body,
+  });
+
 describe('response compression (routes without cached representations)', () => {
   it('sends gzip or brotli when accepted, the same JSON, with Vary: Accept-Encoding', async () => {
     const url = '/v1/me/answers?limit=50';
@@ -45,14 +54,6 @@ describe('response compression (routes without cached representations)', () => {
 });
 
 describe('encoded request bodies', () => {
-  const post = (body: Buffer, encoding: string) =>
-    app.inject({
-      method: 'POST',
-      url: '/v1/me/answers',
-      headers: { ...actors.learner.headers, 'content-type': 'application/json', 'content-encoding': encoding },
-      payload: body,
-    });
-
   it('accepts a gzip body', async () => {
     const response = await post(gzipSync(JSON.stringify(answer(actors.deck[0]!))), 'gzip');
     expect(response.statusCode, response.body).toBe(201);
@@ -75,14 +76,6 @@ describe('encoded request bodies', () => {
 });
 
 describe('decoding edge cases (attack review)', () => {
-  const post = (body: Buffer, encoding: string) =>
-    app.inject({
-      method: 'POST',
-      url: '/v1/me/answers',
-      headers: { ...actors.learner.headers, 'content-type': 'application/json', 'content-encoding': encoding },
-      payload: body,
-    });
-
   it('refuses encodings named like object properties with 415, and takes identity in any spelling', async () => {
     for (const encoding of ['__proto__', 'constructor', 'toString']) {
       const response = await post(Buffer.from('{}'), encoding);
