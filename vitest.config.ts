@@ -11,5 +11,7 @@ export default defineConfig({
     environment: 'node',
     testTimeout: 20_000,
     hookTimeout: 30_000,
+    // One PostgreSQL server per run (local, TEST_DATABASE_URL or a throw-away embedded one); files get their own database.
+    globalSetup: ['test/helpers/postgres-global-setup.ts'],
   },
 });

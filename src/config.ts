@@ -1,3 +1,4 @@
+import { redactUrl } from './lib/redact-url.js';
 import { z } from 'zod';
 
 const booleanFromEnv = z
@@ -12,6 +13,14 @@ export const configSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: integer(0, 65_535).default(3000),
   DATABASE_PATH: z.string().min(1).default('./data/mnemo.db'),
+  DATABASE_URL: z
+    .string()
+    .max(4000)
+    .refine((value) => URL.canParse(value) && ['postgres:', 'postgresql:'].includes(new URL(value).protocol), 'must be a postgres:// or postgresql:// URL')
+    .optional(),
+  DATABASE_POOL_MAX: integer(1, 1000).default(10),
+  DATABASE_STATEMENT_TIMEOUT_MS: integer(100, 3_600_000).default(15_000),
+  DATABASE_CONNECT_TIMEOUT_MS: integer(100, 120_000).default(5000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SEED_DIR: z.string().min(1).default('./seed'),
   SEED_ON_START: booleanFromEnv.default(true),
@@ -60,6 +69,8 @@ export interface Config {
   host: string;
   port: number;
   databasePath: string;
+  /** PostgreSQL instead of the SQLite file at databasePath, when DATABASE_URL is set. */
+  postgres: PostgresConfig | undefined;
   logLevel: EnvConfig['LOG_LEVEL'];
   seedDir: string;
   seedOnStart: boolean;
@@ -86,6 +97,15 @@ export interface Config {
   /** Require an API key for content reads (they are anonymous by default). */
   contentRequiresAuth: boolean;
   protection: ProtectionConfig;
+}
+
+export interface PostgresConfig {
+  url: string;
+  /** Connections per process. */
+  poolMax: number;
+  /** The server cancels a statement running longer than this. */
+  statementTimeoutMs: number;
+  connectTimeoutMs: number;
 }
 
 export interface ProtectionConfig {
@@ -130,6 +150,9 @@ export interface GraphqlConfig {
   maxResponseBytes: number;
 }
 
+/** Variables whose values may hold a password: a message shows them with it replaced. */
+const secretVariables = new Set(['DATABASE_URL']);
+
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
@@ -145,7 +168,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {
       const name = issue.path.join('.');
-      return `  ${name}=${JSON.stringify(env[name] ?? '')}: ${issue.message}`;
+      return `  ${name}=${JSON.stringify(secretVariables.has(name) ? redactUrl(env[name] ?? '') : (env[name] ?? ''))}: ${issue.message}`;
     });
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
@@ -158,6 +181,15 @@ function fromEnv(env: EnvConfig): Config {
     host: env.HOST,
     port: env.PORT,
     databasePath: env.DATABASE_PATH,
+    postgres:
+      env.DATABASE_URL === undefined
+        ? undefined
+        : {
+            url: env.DATABASE_URL,
+            poolMax: env.DATABASE_POOL_MAX,
+            statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+            connectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS,
+          },
     logLevel: env.LOG_LEVEL,
     seedDir: env.SEED_DIR,
     seedOnStart: env.SEED_ON_START,

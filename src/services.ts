@@ -43,10 +43,10 @@ export function createServices(db: Db, config: ServicesConfig, log: (message: st
     versionRenderer,
   });
   const changes = createChangesService(createChangesRepository(db));
-  const search = createSearchService(createSearchRepository(db), (moduleId) => content.sectionsOf(moduleId));
+  const search = createSearchService(createSearchRepository(db), (moduleId) => content.sectionsOfWork(moduleId));
   content.addListener(changes.listener);
   content.addListener(search.listener);
-  return { auth, content, changes, search, learning: createLearningServices(db, content, changes.contentStamp, auth, config), close: async () => void (await Promise.all([sourceReader.close(), versionRenderer.close()])) };
+  return { auth, content, changes, search, learning: createLearningServices(db, content, changes.contentStampWork, auth, config), close: async () => void (await Promise.all([sourceReader.close(), versionRenderer.close()])) };
 }
 
 declare module 'fastify' {

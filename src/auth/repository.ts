@@ -3,6 +3,7 @@ import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { createCommitCache } from '../db/commit-cache.js';
 import { transactionsOf } from '../db/transactions.js';
+import { step, type Work } from '../db/work.js';
 import { apiKeys, type ApiKeyRow, type Role } from '../db/schema.js';
 
 export interface NewApiKey {
@@ -22,6 +23,9 @@ export function createAuthRepository(db: Db) {
     .from(apiKeys)
     .where(and(eq(apiKeys.tokenHash, sql.placeholder('hash')), isNull(apiKeys.revokedAt)))
     .prepare();
+  function* loadByHash(hash: string): Work<ApiKeyRow | undefined> {
+    return yield* step(() => byHash.get({ hash }));
+  }
 
   // Live keys by token hash from memory between changes: authentication is on every learner request. Another
   // connection's commit (the CLI revoking a key) drops the cache, and so does every write to api_keys on this
@@ -29,18 +33,29 @@ export function createAuthRepository(db: Db) {
   // tokens are never cached: they could only crowd out live ones.
   const liveKeys = createCommitCache<ApiKeyRow>(db, { max: 10_000, cacheMisses: false });
   onApiKeysChanged(db.$client, liveKeys.clear);
-  const findActiveByHash = (hash: string): ApiKeyRow | undefined => liveKeys.get(hash, () => byHash.get({ hash }));
 
   return {
     ...transactionsOf(db),
     /** The live (unrevoked) key with this token hash. */
-    findActiveByHash,
-    findById: (id: string): ApiKeyRow | undefined => db.select().from(apiKeys).where(eq(apiKeys.id, id)).get(),
-    insert: (key: NewApiKey) => void db.insert(apiKeys).values(key).run(),
-    revoke: (id: string, at: string) =>
-      db.update(apiKeys).set({ revokedAt: at }).where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt))).run().changes > 0,
-    list: (): ApiKeyRow[] => db.select().from(apiKeys).orderBy(asc(apiKeys.createdAt), asc(apiKeys.id)).all(),
-    listForUser: (userId: string): ApiKeyRow[] => db.select().from(apiKeys).where(eq(apiKeys.userId, userId)).all(),
+    *findActiveByHash(hash: string): Work<ApiKeyRow | undefined> {
+      return yield* liveKeys.get(hash, () => loadByHash(hash));
+    },
+    *findById(id: string): Work<ApiKeyRow | undefined> {
+      return yield* step(() => db.select().from(apiKeys).where(eq(apiKeys.id, id)).get());
+    },
+    *insert(key: NewApiKey): Work<void> {
+      yield* step(() => db.insert(apiKeys).values(key).run());
+    },
+    *revoke(id: string, at: string): Work<boolean> {
+      const result = yield* step(() => db.update(apiKeys).set({ revokedAt: at }).where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt))).run());
+      return result.changes > 0;
+    },
+    *list(): Work<ApiKeyRow[]> {
+      return yield* step(() => db.select().from(apiKeys).orderBy(asc(apiKeys.createdAt), asc(apiKeys.id)).all());
+    },
+    *listForUser(userId: string): Work<ApiKeyRow[]> {
+      return yield* step(() => db.select().from(apiKeys).where(eq(apiKeys.userId, userId)).all());
+    },
   };
 }
 

@@ -42,7 +42,7 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request) => {
       requireRole(request.principal, 'admin');
-      return { items: service.listKeys() };
+      return { items: await service.listKeys() };
     },
   );
 

@@ -1,4 +1,5 @@
 import type { Role } from '../db/schema.js';
+import type { Work } from '../db/work.js';
 import { AppError } from '../errors.js';
 import { newId } from '../ids.js';
 import type { Principal } from './principal.js';
@@ -30,19 +31,23 @@ export function createAuthService(repository: AuthRepository, now: () => Date = 
     revokedAt: row.revokedAt,
   });
 
+  function* keysOfUserWork(userId: string): Work<KeyInfo[]> {
+    return (yield* repository.listForUser(userId)).map(info);
+  }
+
   return {
     /**
      * The principal for an Authorization header: null without one; 401 for anything that is not a live
      * `Bearer` token, so a client with a bad token learns it even on routes that allow anonymous access.
      */
-    authenticate(header: string | undefined): Principal | null {
+    async authenticate(header: string | undefined): Promise<Principal | null> {
       if (header === undefined) return null;
       const match = /^Bearer +(\S+) *$/i.exec(header);
       if (!match || !looksLikeToken(match[1]!)) {
         throw new AppError('MNEMO_AUTH_INVALID_TOKEN', 'the Authorization header must be "Bearer <token>" with a mnemo token');
       }
       const hash = hashToken(match[1]!);
-      const key = repository.findActiveByHash(hash);
+      const key = await repository.run(repository.findActiveByHash(hash));
       if (!key || !sameHash(key.tokenHash, hash)) {
         throw new AppError('MNEMO_AUTH_INVALID_TOKEN', 'the token is unknown or has been revoked');
       }
@@ -53,8 +58,11 @@ export function createAuthService(repository: AuthRepository, now: () => Date = 
       return { keyId: key.id, name: key.name, role: key.role };
     },
 
-    /** `check` runs inside the write, before the insert: what it verifies cannot change before the key exists. */
-    async createKey(input: { role: Role; name: string; userId?: string | null }, createdBy: Principal | null, check?: () => void): Promise<CreatedKey> {
+    /**
+     * `check` runs inside the write, before the insert: what it verifies cannot change before the key exists. It is
+     * a work of the caller's (its reads join this transaction); what it answers is ignored, what it throws aborts.
+     */
+    async createKey(input: { role: Role; name: string; userId?: string | null }, createdBy: Principal | null, check?: () => Work<unknown>): Promise<CreatedKey> {
       const token = generateToken();
       const row = {
         id: newId('key'),
@@ -65,29 +73,31 @@ export function createAuthService(repository: AuthRepository, now: () => Date = 
         createdByKeyId: createdBy?.keyId ?? null,
         createdAt: now().toISOString(),
       };
-      await repository.write(() => {
-        check?.();
-        repository.insert(row);
+      await repository.write(function* () {
+        if (check) yield* check();
+        yield* repository.insert(row);
       });
       return { ...info({ ...row, revokedAt: null }), token };
     },
 
     revokeKey(id: string): Promise<KeyInfo> {
-      return repository.write(() => {
-        const key = repository.findById(id);
+      return repository.write(function* () {
+        const key = yield* repository.findById(id);
         if (!key) throw new AppError('MNEMO_AUTH_KEY_NOT_FOUND', `no API key with id "${id}"`);
-        repository.revoke(id, now().toISOString());
-        return info(repository.findById(id)!);
+        yield* repository.revoke(id, now().toISOString());
+        return info((yield* repository.findById(id))!);
       });
     },
 
-    getKey(id: string): KeyInfo | undefined {
-      const key = repository.findById(id);
+    async getKey(id: string): Promise<KeyInfo | undefined> {
+      const key = await repository.run(repository.findById(id));
       return key && info(key);
     },
 
-    listKeys: (): KeyInfo[] => repository.list().map(info),
-    keysOfUser: (userId: string): KeyInfo[] => repository.listForUser(userId).map(info),
+    listKeys: async (): Promise<KeyInfo[]> => (await repository.run(repository.list())).map(info),
+    keysOfUser: (userId: string): Promise<KeyInfo[]> => repository.run(keysOfUserWork(userId)),
+    /** The learner's keys as a work, for a caller's snapshot or transaction (a learner's export). */
+    keysOfUserWork,
   };
 }
 

@@ -50,6 +50,6 @@ export const changesRoutes: FastifyPluginAsyncZod<{ requireAuth: boolean }> = as
         },
       },
     },
-    async (request, reply) => reply.header('cache-control', 'no-store').send(app.changes.feed(request.query)),
+    async (request, reply) => reply.header('cache-control', 'no-store').send(await app.changes.feed(request.query)),
   );
 };

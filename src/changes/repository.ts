@@ -2,6 +2,8 @@ import { asc, desc, gt, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { createCommitCache } from '../db/commit-cache.js';
 import { changes, type ChangeRow } from '../db/schema.js';
+import { transactionsOf } from '../db/transactions.js';
+import { step, type Work } from '../db/work.js';
 
 export type NewChange = Omit<ChangeRow, 'seq'>;
 
@@ -19,18 +21,29 @@ export function createChangesRepository(db: Db) {
   // Read by every request that serves a cached derived response: kept until this connection records a change or
   // another one commits.
   const latestCache = createCommitCache<{ seq: number }>(db, { max: 1, cacheMisses: false });
+  function* loadLatest(): Work<{ seq: number }> {
+    return { seq: (yield* step(() => latest.get()))?.seq ?? 0 };
+  }
 
   return {
-    /** The newest sequence number: it moves whenever visible content changes. */
-    latestSeq: (): number => latestCache.get('latest', () => ({ seq: latest.get()?.seq ?? 0 }))!.seq,
+    ...transactionsOf(db),
 
-    record(entries: NewChange[]): void {
+    /** The newest sequence number: it moves whenever visible content changes. */
+    *latestSeq(): Work<number> {
+      return (yield* latestCache.get('latest', loadLatest))!.seq;
+    },
+
+    *record(entries: NewChange[]): Work<void> {
       latestCache.clear();
       for (let index = 0; index < entries.length; index += 200) {
-        db.insert(changes).values(entries.slice(index, index + 200)).run();
+        const chunk = entries.slice(index, index + 200);
+        yield* step(() => db.insert(changes).values(chunk).run());
       }
     },
-    after: (seq: number, limit: number): ChangeRow[] => page.all({ after: seq, limit }),
+
+    *after(seq: number, limit: number): Work<ChangeRow[]> {
+      return yield* step(() => page.all({ after: seq, limit }));
+    },
   };
 }
 

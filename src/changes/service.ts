@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { ContentListener } from '../content/import-module.js';
+import type { Work } from '../db/work.js';
 import { decodeCursor, encodeCursor } from '../lib/cursor.js';
 import { keysetPage } from '../lib/page.js';
 import type { ChangesRepository, NewChange } from './repository.js';
@@ -22,7 +23,7 @@ const feedCursor = { seq: z.number().int().min(0) };
  */
 export function createChangesService(repository: ChangesRepository, now: () => Date = () => new Date()) {
   const listener: ContentListener = {
-    moduleWritten({ module, upsertedFlashcardIds, archivedFlashcardIds }) {
+    *moduleWritten({ module, upsertedFlashcardIds, archivedFlashcardIds }) {
       // While a module is archived its edits stay out of the feed; restoring it announces its current state.
       if (module.archivedAt !== null) return;
       const at = now().toISOString();
@@ -34,17 +35,17 @@ export function createChangesService(repository: ChangesRepository, now: () => D
         version: module.version,
         createdAt: at,
       });
-      repository.record([
+      yield* repository.record([
         entry('module', module.id, 'upsert'),
         ...upsertedFlashcardIds.map((id) => entry('flashcard', id, 'upsert')),
         ...archivedFlashcardIds.map((id) => entry('flashcard', id, 'archive')),
       ]);
     },
-    moduleArchived(module) {
-      repository.record([{ entity: 'module', entityId: module.id, op: 'archive', moduleSlug: module.slug, version: module.version, createdAt: now().toISOString() }]);
+    *moduleArchived(module) {
+      yield* repository.record([{ entity: 'module', entityId: module.id, op: 'archive', moduleSlug: module.slug, version: module.version, createdAt: now().toISOString() }]);
     },
-    moduleRestored(module) {
-      repository.record([{ entity: 'module', entityId: module.id, op: 'upsert', moduleSlug: module.slug, version: module.version, createdAt: now().toISOString() }]);
+    *moduleRestored(module) {
+      yield* repository.record([{ entity: 'module', entityId: module.id, op: 'upsert', moduleSlug: module.slug, version: module.version, createdAt: now().toISOString() }]);
     },
   };
 
@@ -55,12 +56,14 @@ export function createChangesService(repository: ChangesRepository, now: () => D
      * A stamp of all content visible to non-admins: every import of a live module, archive and restore writes a
      * change in its own transaction, so equal stamps mean equal content. Caches of derived responses key on it.
      */
-    contentStamp: (): number => repository.latestSeq(),
+    contentStamp: (): Promise<number> => repository.run(repository.latestSeq()),
+    /** `contentStamp` as a work, for a caller's snapshot or commit-cached work. */
+    contentStampWork: (): Work<number> => repository.latestSeq(),
 
     /** Changes after `since` (from the beginning without one). `nextCursor` is always set: store it, ask again. */
-    feed(query: { since?: string | undefined; limit: number }): { changes: ChangeDto[]; nextCursor: string; hasMore: boolean } {
+    async feed(query: { since?: string | undefined; limit: number }): Promise<{ changes: ChangeDto[]; nextCursor: string; hasMore: boolean }> {
       const after = query.since === undefined ? 0 : decodeCursor('changes', query.since, feedCursor).seq;
-      const page = keysetPage('changes', query.limit, (limit) => repository.after(after, limit), (row) => ({ seq: row.seq }));
+      const page = await repository.run(keysetPage('changes', query.limit, (limit) => repository.after(after, limit), (row) => ({ seq: row.seq })));
       return {
         changes: page.items.map((row) => ({
           entity: row.entity,

@@ -81,7 +81,7 @@ function openServices(config: Config) {
   };
 }
 
-function runExport(config: Config, slug: string | undefined, format: string | undefined): number {
+async function runExport(config: Config, slug: string | undefined, format: string | undefined): Promise<number> {
   if (!slug || !['md', 'markdown', 'json', undefined].includes(format)) {
     console.error('mnemo: export needs a module slug and --format md|json');
     return 2;
@@ -89,7 +89,7 @@ function runExport(config: Config, slug: string | undefined, format: string | un
   const { services, close } = openServices(config);
   try {
     // The operator at the CLI sees archived modules, as an admin does.
-    process.stdout.write(services.content.exportModule(slug, format === 'json' ? 'json' : 'markdown', includingArchived));
+    process.stdout.write(await services.content.exportModule(slug, format === 'json' ? 'json' : 'markdown', includingArchived));
     return 0;
   } catch (error) {
     console.error(`mnemo: ${isAppError(error) ? error.message : String(error)}`);
@@ -122,7 +122,7 @@ async function runKeys(config: Config, [action, ...rest]: string[], options: Key
           console.error('mnemo: --user goes with --role learner, and a learner key needs it');
           return 2;
         }
-        if (options.user !== undefined && !services.learning.users.findUser(options.user)) {
+        if (options.user !== undefined && !(await services.learning.users.findUser(options.user))) {
           console.error(`mnemo: no user with id "${options.user}"`);
           return 1;
         }
@@ -132,7 +132,7 @@ async function runKeys(config: Config, [action, ...rest]: string[], options: Key
         return 0;
       }
       case 'list': {
-        const keys = auth.listKeys();
+        const keys = await auth.listKeys();
         if (options.json) {
           for (const key of keys) console.log(JSON.stringify(key));
           return 0;
@@ -150,7 +150,7 @@ async function runKeys(config: Config, [action, ...rest]: string[], options: Key
           console.error('mnemo: keys revoke needs a key id');
           return 2;
         }
-        const key = auth.getKey(id);
+        const key = await auth.getKey(id);
         if (!key) {
           console.error(`mnemo: no API key with id "${id}"`);
           return 1;

@@ -173,21 +173,21 @@ const pageArgs = z.object({
 function resolvers(service: ContentService): IResolvers {
   return {
     Query: {
-      modules: (_root: unknown, args: { first: number; after?: string | null; tag?: string | null }): ConnectionNode => {
+      modules: async (_root: unknown, args: { first: number; after?: string | null; tag?: string | null }): Promise<ConnectionNode> => {
         const parsed = pageArgs.safeParse(args);
         if (!parsed.success) {
           throw new AppError('MNEMO_REQUEST_INVALID', parsed.error.issues.map((issue) => issue.message).join('; '));
         }
         const { first, after, tag } = parsed.data;
-        const page = service.listModules({ limit: first, cursor: after ?? undefined, tag: tag ?? undefined });
+        const page = await service.listModules({ limit: first, cursor: after ?? undefined, tag: tag ?? undefined });
         return { nodes: page.items, pageInfo: pageInfo(page), tag: tag ?? undefined };
       },
       // The whole-module content comes from the service's version-keyed cache, so section loaders find it there.
       module: (_root: unknown, args: { slug: string }, context: MercuriusContext) => {
-        return nullWhenNotFound(() => service.getModuleContent(args.slug, context.contentAccess).module, 'MNEMO_CONTENT_MODULE_NOT_FOUND');
+        return nullWhenNotFound(async () => (await service.getModuleContent(args.slug, context.contentAccess)).module, 'MNEMO_CONTENT_MODULE_NOT_FOUND');
       },
       flashcard: (_root: unknown, args: { id: string }, context: MercuriusContext) => {
-        return nullWhenNotFound(() => service.getFlashcard(args.id, context.contentAccess).card, 'MNEMO_CONTENT_FLASHCARD_NOT_FOUND');
+        return nullWhenNotFound(async () => (await service.getFlashcard(args.id, context.contentAccess)).card, 'MNEMO_CONTENT_FLASHCARD_NOT_FOUND');
       },
     },
     Mutation: {
@@ -236,7 +236,7 @@ function resolvers(service: ContentService): IResolvers {
 type Query<T> = { obj: T }[];
 type LoaderContext = Pick<MercuriusContext, 'contentAccess'>;
 // Loader results are plain records; mercurius' own loader cache would serialise every parent to build its key.
-const uncached = <T>(loader: (queries: Query<T>, context: LoaderContext) => unknown[]) => ({
+const uncached = <T>(loader: (queries: Query<T>, context: LoaderContext) => Promise<unknown[]>) => ({
   loader: async (queries: Query<T>, context: LoaderContext) => loader(queries, context),
   opts: { cache: false },
 });
@@ -248,9 +248,9 @@ function loaders(service: ContentService): MercuriusLoaders {
       takeaways: uncached((queries: Query<ModuleRecord>) => service.takeawaysOfMany(modulesOf(queries))),
       flashcards: uncached((queries: Query<ModuleRecord>) => service.decksOfMany(modulesOf(queries))),
       revisionItems: uncached((queries: Query<ModuleRecord>) => service.revisionItemsOfMany(modulesOf(queries))),
-      cheatSheet: uncached((queries: Query<ModuleRecord>) => {
+      cheatSheet: uncached(async (queries: Query<ModuleRecord>) => {
         const modules = modulesOf(queries);
-        const rows = service.cheatSheetRowsOfMany(modules);
+        const rows = await service.cheatSheetRowsOfMany(modules);
         return modules.map((module, index): CheatSheetNode | null =>
           module.cheatSheetColumns ? { columns: module.cheatSheetColumns, rows: rows[index]! } : null,
         );

@@ -1,3 +1,4 @@
+import type { Work } from '../db/work.js';
 import { newId } from '../ids.js';
 import type { ModuleFormat } from './module-source/parse-module-source.js';
 import type { RenderedModule } from './module-source/render-module.js';
@@ -42,11 +43,14 @@ export interface ModuleWrittenEvent {
   archivedFlashcardIds: string[];
 }
 
-/** Writers that must stay consistent with content: each runs inside the content transaction. */
+/**
+ * Writers that must stay consistent with content: each answers with a work that the content transaction's body
+ * composes, so its statements commit or roll back with the content they follow.
+ */
 export interface ContentListener {
-  moduleWritten(event: ModuleWrittenEvent): void;
-  moduleArchived(module: ModuleRecord): void;
-  moduleRestored(module: ModuleRecord): void;
+  moduleWritten(event: ModuleWrittenEvent): Work<void>;
+  moduleArchived(module: ModuleRecord): Work<void>;
+  moduleRestored(module: ModuleRecord): Work<void>;
 }
 
 /** The ids a version's items were stored under (kept with the version so old versions keep their ids). */
@@ -72,23 +76,23 @@ export function createModuleImporter(
     const rendered = await readSource(source, format);
     const dryRun = options.dryRun === true;
     // A dry run only reads: it plans against a snapshot and takes no write lock.
-    return (dryRun ? repository.read : repository.write)((): ImportResult => {
-      const existing = repository.findModuleBySlug(rendered.source.slug);
+    return (dryRun ? repository.read : repository.write)(function* (): Work<ImportResult> {
+      const existing = yield* repository.findModuleBySlug(rendered.source.slug);
       if (existing && existing.contentHash === rendered.hash) {
         return { slug: existing.slug, version: existing.version, status: 'unchanged', changes: noChanges(), dryRun };
       }
-      const plan = planWrite(repository, rendered, existing, now().toISOString());
+      const plan = yield* planWrite(repository, rendered, existing, now().toISOString());
       if (!dryRun) {
-        if (existing) repository.updateModule(plan.module);
-        else repository.insertModule(plan.module);
-        repository.writeSections(plan.module.id, plan.sections, plan.module.updatedAt);
+        if (existing) yield* repository.updateModule(plan.module);
+        else yield* repository.insertModule(plan.module);
+        yield* repository.writeSections(plan.module.id, plan.sections, plan.module.updatedAt);
         const ids: VersionIds = {
           takeaways: plan.sections.takeaways.map((item) => item.id),
           flashcards: plan.sections.flashcards.map((item) => item.id),
           cheatSheetRows: plan.sections.cheatSheetRows.map((item) => item.id),
           revisionItems: plan.sections.revisionItems.map((item) => item.id),
         };
-        repository.insertVersion({
+        yield* repository.insertVersion({
           moduleId: plan.module.id,
           version: plan.module.version,
           source: JSON.stringify(rendered.source),
@@ -103,7 +107,7 @@ export function createModuleImporter(
           upsertedFlashcardIds: plan.upsertedFlashcardIds,
           archivedFlashcardIds: plan.archivedFlashcardIds,
         };
-        for (const listener of listeners) listener.moduleWritten(event);
+        for (const listener of listeners) yield* listener.moduleWritten(event);
       }
       return {
         slug: plan.module.slug,
@@ -118,9 +122,9 @@ export function createModuleImporter(
 
 export type ModuleImporter = ReturnType<typeof createModuleImporter>;
 
-function planWrite(repository: ContentRepository, rendered: RenderedModule, existing: ModuleRecord | undefined, now: string) {
+function* planWrite(repository: ContentRepository, rendered: RenderedModule, existing: ModuleRecord | undefined, now: string) {
   const old = existing
-    ? { ...repository.sectionsOf(existing.id), flashcards: repository.allFlashcardsOf(existing.id) }
+    ? { ...(yield* repository.sectionsOf(existing.id)), flashcards: yield* repository.allFlashcardsOf(existing.id) }
     : { takeaways: [], flashcards: [], cheatSheetRows: [], revisionItems: [] };
 
   const takeaways = matchItems(

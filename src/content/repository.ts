@@ -4,6 +4,7 @@ import { createCommitCache } from '../db/commit-cache.js';
 import { idList, inIdList } from '../db/id-list.js';
 import { cheatSheetRows, flashcards, modules, moduleTags, moduleVersions, revisionItems, takeaways } from '../db/schema.js';
 import { transactionsOf } from '../db/transactions.js';
+import { step, type Work } from '../db/work.js';
 import type { CheatSheetRowRecord, FlashcardRecord, ModuleRecord, ModuleSections, ModuleWrite, RevisionItemRecord, SectionWrite, TakeawayRecord } from './records.js';
 import { columns, jsonColumns, toCheatSheetRow, toFlashcard, toModule, toModuleRow, toRevisionItem, toTakeaway } from './row-mappers.js';
 
@@ -16,6 +17,9 @@ export interface ModuleVersionWrite {
   importedBy: string | null;
   createdAt: string;
 }
+
+export type ModuleVersionRow = typeof moduleVersions.$inferSelect;
+export type VersionRow = Pick<ModuleVersionRow, 'version' | 'createdAt' | 'importedBy' | 'changes'>;
 
 export interface ModuleHead {
   id: string;
@@ -56,7 +60,9 @@ export function createContentRepository(db: Db) {
   // modules clear them; unknown slugs are remembered too, within the bound.
   const heads = createCommitCache<ModuleHead>(db, { max: 10_000, cacheMisses: true });
   const forgetHeads = () => heads.clear();
-  const cachedHead = (slug: string): ModuleHead | undefined => heads.get(slug, () => headBySlug.get({ slug }));
+  function* loadHead(slug: string): Work<ModuleHead | undefined> {
+    return yield* step(() => headBySlug.get({ slug }));
+  }
   const modulesPage = db
     .select()
     .from(modules)
@@ -111,119 +117,131 @@ export function createContentRepository(db: Db) {
     .prepare();
 
   return {
-    /** `read(work)`: one snapshot, no write lock; `write(work)`: one IMMEDIATE transaction (db/transactions.ts). */
+    /** `run(work)`, `read(body)`: one snapshot, no write lock; `write(body)`: one IMMEDIATE transaction (db/transactions.ts). */
     ...transactionsOf(db),
 
-    findModuleBySlug(slug: string): ModuleRecord | undefined {
-      const row = moduleBySlug.get({ slug });
+    *findModuleBySlug(slug: string): Work<ModuleRecord | undefined> {
+      const row = yield* step(() => moduleBySlug.get({ slug }));
       return row && toModule(row);
     },
 
     /** Just what decides whether cached content is current: the hot path of every content read. */
-    findModuleHead: cachedHead,
+    *findModuleHead(slug: string): Work<ModuleHead | undefined> {
+      return yield* heads.get(slug, () => loadHead(slug));
+    },
 
-    findModuleById(id: string): ModuleRecord | undefined {
-      const row = moduleById.get({ id });
+    *findModuleById(id: string): Work<ModuleRecord | undefined> {
+      const row = yield* step(() => moduleById.get({ id }));
       return row && toModule(row);
     },
 
-    findModulesByIds(ids: readonly string[]): ModuleRecord[] {
-      return ids.length ? modulesByIds.all({ ids: idList(ids) }).map(toModule) : [];
+    *findModulesByIds(ids: readonly string[]): Work<ModuleRecord[]> {
+      if (!ids.length) return [];
+      return (yield* step(() => modulesByIds.all({ ids: idList(ids) }))).map(toModule);
     },
 
     /** Live (not archived) modules in slug order, after a keyset cursor. */
-    listModules(query: ListModulesQuery): ModuleRecord[] {
+    *listModules(query: ListModulesQuery): Work<ModuleRecord[]> {
       const params = { after: query.afterSlug, limit: query.limit };
-      const rows = query.tag === undefined ? modulesPage.all(params) : modulesPageByTag.all({ ...params, tag: query.tag });
+      const rows = yield* step(() => (query.tag === undefined ? modulesPage.all(params) : modulesPageByTag.all({ ...params, tag: query.tag })));
       return rows.map(toModule);
     },
 
-    countModules(tag: string | undefined): number {
-      return (tag === undefined ? liveCount.get() : liveCountByTag.get({ tag }))?.n ?? 0;
+    *countModules(tag: string | undefined): Work<number> {
+      return (yield* step(() => (tag === undefined ? liveCount.get() : liveCountByTag.get({ tag }))))?.n ?? 0;
     },
 
     /** Every module ever imported, archived ones included (decides whether the store needs seeding). */
-    countAllModules(): number {
-      return db.select({ n: count() }).from(modules).get()?.n ?? 0;
+    *countAllModules(): Work<number> {
+      return (yield* step(() => db.select({ n: count() }).from(modules).get()))?.n ?? 0;
     },
 
-    sectionsOf(moduleId: string): ModuleSections {
+    *sectionsOf(moduleId: string): Work<ModuleSections> {
       return {
-        takeaways: takeawaysOf.all({ moduleId }).map(toTakeaway),
-        flashcards: deckOf.all({ moduleId }).map(toFlashcard),
-        cheatSheetRows: rowsOf.all({ moduleId }).map(toCheatSheetRow),
-        revisionItems: revisionItemsOf.all({ moduleId }).map(toRevisionItem),
+        takeaways: (yield* step(() => takeawaysOf.all({ moduleId }))).map(toTakeaway),
+        flashcards: (yield* step(() => deckOf.all({ moduleId }))).map(toFlashcard),
+        cheatSheetRows: (yield* step(() => rowsOf.all({ moduleId }))).map(toCheatSheetRow),
+        revisionItems: (yield* step(() => revisionItemsOf.all({ moduleId }))).map(toRevisionItem),
       };
     },
 
     /** One query per section for a batch of modules (GraphQL loaders); rows come back in position order. */
-    takeawaysOfMany(moduleIds: readonly string[]): TakeawayRecord[] {
-      return db
-        .select()
-        .from(takeaways)
-        .where(inArray(takeaways.moduleId, [...moduleIds]))
-        .orderBy(asc(takeaways.moduleId), asc(takeaways.position))
-        .all()
-        .map(toTakeaway);
+    *takeawaysOfMany(moduleIds: readonly string[]): Work<TakeawayRecord[]> {
+      const rows = yield* step(() =>
+        db
+          .select()
+          .from(takeaways)
+          .where(inArray(takeaways.moduleId, [...moduleIds]))
+          .orderBy(asc(takeaways.moduleId), asc(takeaways.position))
+          .all(),
+      );
+      return rows.map(toTakeaway);
     },
 
-    decksOfMany(moduleIds: readonly string[]): FlashcardRecord[] {
-      return db
-        .select()
-        .from(flashcards)
-        .where(and(inArray(flashcards.moduleId, [...moduleIds]), isNull(flashcards.archivedAt)))
-        .orderBy(asc(flashcards.moduleId), asc(flashcards.position))
-        .all()
-        .map(toFlashcard);
+    *decksOfMany(moduleIds: readonly string[]): Work<FlashcardRecord[]> {
+      const rows = yield* step(() =>
+        db
+          .select()
+          .from(flashcards)
+          .where(and(inArray(flashcards.moduleId, [...moduleIds]), isNull(flashcards.archivedAt)))
+          .orderBy(asc(flashcards.moduleId), asc(flashcards.position))
+          .all(),
+      );
+      return rows.map(toFlashcard);
     },
 
-    cheatSheetRowsOfMany(moduleIds: readonly string[]): CheatSheetRowRecord[] {
-      return db
-        .select()
-        .from(cheatSheetRows)
-        .where(inArray(cheatSheetRows.moduleId, [...moduleIds]))
-        .orderBy(asc(cheatSheetRows.moduleId), asc(cheatSheetRows.position))
-        .all()
-        .map(toCheatSheetRow);
+    *cheatSheetRowsOfMany(moduleIds: readonly string[]): Work<CheatSheetRowRecord[]> {
+      const rows = yield* step(() =>
+        db
+          .select()
+          .from(cheatSheetRows)
+          .where(inArray(cheatSheetRows.moduleId, [...moduleIds]))
+          .orderBy(asc(cheatSheetRows.moduleId), asc(cheatSheetRows.position))
+          .all(),
+      );
+      return rows.map(toCheatSheetRow);
     },
 
-    revisionItemsOfMany(moduleIds: readonly string[]): RevisionItemRecord[] {
-      return db
-        .select()
-        .from(revisionItems)
-        .where(inArray(revisionItems.moduleId, [...moduleIds]))
-        .orderBy(asc(revisionItems.moduleId), asc(revisionItems.position))
-        .all()
-        .map(toRevisionItem);
+    *revisionItemsOfMany(moduleIds: readonly string[]): Work<RevisionItemRecord[]> {
+      const rows = yield* step(() =>
+        db
+          .select()
+          .from(revisionItems)
+          .where(inArray(revisionItems.moduleId, [...moduleIds]))
+          .orderBy(asc(revisionItems.moduleId), asc(revisionItems.position))
+          .all(),
+      );
+      return rows.map(toRevisionItem);
     },
 
     /** Flashcards by id that are in their module's deck (not archived by a re-import). */
-    findLiveFlashcardsByIds(ids: readonly string[]): FlashcardRecord[] {
-      return ids.length ? liveFlashcardsByIds.all({ ids: idList(ids) }).map(toFlashcard) : [];
+    *findLiveFlashcardsByIds(ids: readonly string[]): Work<FlashcardRecord[]> {
+      if (!ids.length) return [];
+      return (yield* step(() => liveFlashcardsByIds.all({ ids: idList(ids) }))).map(toFlashcard);
     },
 
-    findFlashcardById(id: string): FlashcardRecord | undefined {
-      const row = flashcardById.get({ id });
+    *findFlashcardById(id: string): Work<FlashcardRecord | undefined> {
+      const row = yield* step(() => flashcardById.get({ id }));
       return row && toFlashcard(row);
     },
 
     /** Every flashcard of a module, archived ones included: imports match them by key. */
-    allFlashcardsOf(moduleId: string): FlashcardRecord[] {
-      return db.select().from(flashcards).where(eq(flashcards.moduleId, moduleId)).all().map(toFlashcard);
+    *allFlashcardsOf(moduleId: string): Work<FlashcardRecord[]> {
+      return (yield* step(() => db.select().from(flashcards).where(eq(flashcards.moduleId, moduleId)).all())).map(toFlashcard);
     },
 
-    insertModule(module: ModuleWrite): void {
+    *insertModule(module: ModuleWrite): Work<void> {
       forgetHeads();
-      db.insert(modules).values(toModuleRow(module)).run();
-      writeTags(module.id, module.tags);
+      yield* step(() => db.insert(modules).values(toModuleRow(module)).run());
+      yield* writeTags(module.id, module.tags);
     },
 
-    updateModule(module: ModuleWrite): void {
+    *updateModule(module: ModuleWrite): Work<void> {
       const { id, createdAt: _createdAt, ...fields } = toModuleRow(module);
       forgetHeads();
-      db.update(modules).set(fields).where(eq(modules.id, id)).run();
-      db.delete(moduleTags).where(eq(moduleTags.moduleId, id)).run();
-      writeTags(id, module.tags);
+      yield* step(() => db.update(modules).set(fields).where(eq(modules.id, id)).run());
+      yield* step(() => db.delete(moduleTags).where(eq(moduleTags.moduleId, id)).run());
+      yield* writeTags(id, module.tags);
     },
 
     /**
@@ -231,88 +249,109 @@ export function createContentRepository(db: Db) {
      * items are rewritten; flashcards are upserted, and cards missing from `sections` are archived, never deleted,
      * because answer history refers to them.
      */
-    writeSections(moduleId: string, sections: SectionWrite, now: string): void {
-      db.delete(takeaways).where(eq(takeaways.moduleId, moduleId)).run();
-      db.delete(cheatSheetRows).where(eq(cheatSheetRows.moduleId, moduleId)).run();
-      db.delete(revisionItems).where(eq(revisionItems.moduleId, moduleId)).run();
+    *writeSections(moduleId: string, sections: SectionWrite, now: string): Work<void> {
+      yield* step(() => db.delete(takeaways).where(eq(takeaways.moduleId, moduleId)).run());
+      yield* step(() => db.delete(cheatSheetRows).where(eq(cheatSheetRows.moduleId, moduleId)).run());
+      yield* step(() => db.delete(revisionItems).where(eq(revisionItems.moduleId, moduleId)).run());
       for (const chunk of chunks(sections.takeaways)) {
-        db.insert(takeaways)
-          .values(chunk.map((item) => ({ moduleId, id: item.id, position: item.position, ...columns('title', item.title), ...columns('body', item.body) })))
-          .run();
+        yield* step(() =>
+          db
+            .insert(takeaways)
+            .values(chunk.map((item) => ({ moduleId, id: item.id, position: item.position, ...columns('title', item.title), ...columns('body', item.body) })))
+            .run(),
+        );
       }
       for (const chunk of chunks(sections.cheatSheetRows)) {
-        db.insert(cheatSheetRows)
-          .values(chunk.map((row) => ({ moduleId, id: row.id, position: row.position, ...jsonColumns('cells', row.cells) })))
-          .run();
+        yield* step(() =>
+          db
+            .insert(cheatSheetRows)
+            .values(chunk.map((row) => ({ moduleId, id: row.id, position: row.position, ...jsonColumns('cells', row.cells) })))
+            .run(),
+        );
       }
       for (const chunk of chunks(sections.revisionItems)) {
-        db.insert(revisionItems)
-          .values(chunk.map((item) => ({ moduleId, id: item.id, position: item.position, ...columns('term', item.term), ...columns('definition', item.definition) })))
-          .run();
+        yield* step(() =>
+          db
+            .insert(revisionItems)
+            .values(chunk.map((item) => ({ moduleId, id: item.id, position: item.position, ...columns('term', item.term), ...columns('definition', item.definition) })))
+            .run(),
+        );
       }
       for (const chunk of chunks(sections.flashcards)) {
-        db.insert(flashcards)
-          .values(
-            chunk.map((card) => ({
-              moduleId,
-              id: card.id,
-              key: card.key,
-              position: card.position,
-              ...columns('question', card.question),
-              ...columns('answer', card.answer),
-              archivedAt: null,
-            })),
-          )
-          .onConflictDoUpdate({
-            target: flashcards.id,
-            set: {
-              key: sql`excluded.key`,
-              position: sql`excluded.position`,
-              questionMd: sql`excluded.question_md`,
-              questionHtml: sql`excluded.question_html`,
-              questionText: sql`excluded.question_text`,
-              answerMd: sql`excluded.answer_md`,
-              answerHtml: sql`excluded.answer_html`,
-              answerText: sql`excluded.answer_text`,
-              archivedAt: sql`NULL`,
-            },
-          })
-          .run();
+        yield* step(() =>
+          db
+            .insert(flashcards)
+            .values(
+              chunk.map((card) => ({
+                moduleId,
+                id: card.id,
+                key: card.key,
+                position: card.position,
+                ...columns('question', card.question),
+                ...columns('answer', card.answer),
+                archivedAt: null,
+              })),
+            )
+            .onConflictDoUpdate({
+              target: flashcards.id,
+              set: {
+                key: sql`excluded.key`,
+                position: sql`excluded.position`,
+                questionMd: sql`excluded.question_md`,
+                questionHtml: sql`excluded.question_html`,
+                questionText: sql`excluded.question_text`,
+                answerMd: sql`excluded.answer_md`,
+                answerHtml: sql`excluded.answer_html`,
+                answerText: sql`excluded.answer_text`,
+                archivedAt: sql`NULL`,
+              },
+            })
+            .run(),
+        );
       }
       const kept = sections.flashcards.map((card) => card.id);
-      db.update(flashcards)
-        .set({ archivedAt: now })
-        .where(and(eq(flashcards.moduleId, moduleId), isNull(flashcards.archivedAt), notInArray(flashcards.id, kept)))
-        .run();
+      yield* step(() =>
+        db
+          .update(flashcards)
+          .set({ archivedAt: now })
+          .where(and(eq(flashcards.moduleId, moduleId), isNull(flashcards.archivedAt), notInArray(flashcards.id, kept)))
+          .run(),
+      );
     },
 
-    insertVersion(version: ModuleVersionWrite): void {
-      db.insert(moduleVersions).values(version).run();
+    *insertVersion(version: ModuleVersionWrite): Work<void> {
+      yield* step(() => db.insert(moduleVersions).values(version).run());
     },
 
-    setArchived(moduleId: string, archivedAt: string | null): void {
+    *setArchived(moduleId: string, archivedAt: string | null): Work<void> {
       forgetHeads();
-      db.update(modules).set({ archivedAt }).where(eq(modules.id, moduleId)).run();
+      yield* step(() => db.update(modules).set({ archivedAt }).where(eq(modules.id, moduleId)).run());
     },
 
-    listVersions: (moduleId: string) =>
-      db
-        .select({ version: moduleVersions.version, createdAt: moduleVersions.createdAt, importedBy: moduleVersions.importedBy, changes: moduleVersions.changes })
-        .from(moduleVersions)
-        .where(eq(moduleVersions.moduleId, moduleId))
-        .orderBy(asc(moduleVersions.version))
-        .all(),
+    *listVersions(moduleId: string): Work<VersionRow[]> {
+      return yield* step(() =>
+        db
+          .select({ version: moduleVersions.version, createdAt: moduleVersions.createdAt, importedBy: moduleVersions.importedBy, changes: moduleVersions.changes })
+          .from(moduleVersions)
+          .where(eq(moduleVersions.moduleId, moduleId))
+          .orderBy(asc(moduleVersions.version))
+          .all(),
+      );
+    },
 
-    findVersion: (moduleId: string, version: number) =>
-      db
-        .select()
-        .from(moduleVersions)
-        .where(and(eq(moduleVersions.moduleId, moduleId), eq(moduleVersions.version, version)))
-        .get(),
+    *findVersion(moduleId: string, version: number): Work<ModuleVersionRow | undefined> {
+      return yield* step(() =>
+        db
+          .select()
+          .from(moduleVersions)
+          .where(and(eq(moduleVersions.moduleId, moduleId), eq(moduleVersions.version, version)))
+          .get(),
+      );
+    },
   };
 
-  function writeTags(moduleId: string, tags: string[]): void {
-    if (tags.length) db.insert(moduleTags).values(tags.map((tag) => ({ moduleId, tag }))).run();
+  function* writeTags(moduleId: string, tags: string[]): Work<void> {
+    if (tags.length) yield* step(() => db.insert(moduleTags).values(tags.map((tag) => ({ moduleId, tag }))).run());
   }
 }
 

@@ -79,10 +79,10 @@ export const contentRoutes: FastifyPluginAsyncZod<{ cacheBytes: number; requireA
         const { slug } = request.params;
         // The hot path is one indexed lookup of the current version and a cache hit; content is loaded only
         // to build a representation that is not cached.
-        const head = service.getModuleHead(slug, visibility(request));
+        const head = await service.getModuleHead(slug, visibility(request));
         let representation = representations.peek(`${head.id}:${head.version}:${format}:${view}`);
         if (!representation) {
-          const content = service.getModuleContent(slug, visibility(request));
+          const content = await service.getModuleContent(slug, visibility(request));
           if (view === 'cheatSheet' && content.module.cheatSheetColumns === null) {
             throw new AppError('MNEMO_CONTENT_CHEAT_SHEET_NOT_FOUND', `module "${content.module.slug}" has no cheat sheet`);
           }
@@ -107,11 +107,12 @@ export const contentRoutes: FastifyPluginAsyncZod<{ cacheBytes: number; requireA
     async (request, reply) => {
       const { limit, cursor, tag, format } = request.query;
       // Lists change only when content does: cached per content stamp, so a page is built once per change.
-      const key = JSON.stringify(['list', app.changes.contentStamp(), limit, cursor ?? null, tag ?? null, format]);
-      const representation = representations.get(key, () => {
-        const page = service.listModules({ limit, cursor, tag });
-        return { items: page.items.map((module) => presentModuleSummary(module, format)), nextCursor: page.nextCursor };
-      });
+      const key = JSON.stringify(['list', await app.changes.contentStamp(), limit, cursor ?? null, tag ?? null, format]);
+      let representation = representations.peek(key);
+      if (!representation) {
+        const page = await service.listModules({ limit, cursor, tag });
+        representation = representations.get(key, () => ({ items: page.items.map((module) => presentModuleSummary(module, format)), nextCursor: page.nextCursor }));
+      }
       return sendRepresentation(request, reply, representation, cacheControl);
     },
   );
@@ -134,7 +135,7 @@ export const contentRoutes: FastifyPluginAsyncZod<{ cacheBytes: number; requireA
     },
     async (request, reply) => {
       const admin = request.principal?.role === 'admin';
-      const items = service.listVersions(request.params.slug, visibility(request), admin);
+      const items = await service.listVersions(request.params.slug, visibility(request), admin);
       // An admin's answer names keys (importedBy): no cache may keep it, lest it reach someone else.
       return reply.header('cache-control', admin ? 'private, no-store' : cacheControl).send({ items });
     },
@@ -176,7 +177,7 @@ export const contentRoutes: FastifyPluginAsyncZod<{ cacheBytes: number; requireA
     },
     async (request, reply) => {
       const json = request.query.format === 'json';
-      const source = service.exportModule(request.params.slug, json ? 'json' : 'markdown', visibility(request));
+      const source = await service.exportModule(request.params.slug, json ? 'json' : 'markdown', visibility(request));
       return reply
         .header('cache-control', cacheControl)
         .header('content-disposition', `attachment; filename="${request.params.slug}.${json ? 'json' : 'md'}"`)
@@ -199,7 +200,7 @@ export const contentRoutes: FastifyPluginAsyncZod<{ cacheBytes: number; requireA
     },
     async (request, reply) => {
       const { format } = request.query;
-      const { card, module } = service.getFlashcard(request.params.id, visibility(request));
+      const { card, module } = await service.getFlashcard(request.params.id, visibility(request));
       const key = `${card.id}:${module.version}:${format}:flashcard`;
       const representation = representations.get(key, () => presentStandaloneFlashcard(card, module, format));
       return sendRepresentation(request, reply, representation, cacheControl);

@@ -9,7 +9,7 @@ import type { ContentService } from './service.js';
  * import stops startup: serving an empty store silently would hide the problem.
  */
 export async function seedIfEmpty(content: ContentService, seedDir: string, log: FastifyBaseLogger): Promise<void> {
-  if (!content.isEmpty()) return;
+  if (!(await content.isEmpty())) return;
   if (!existsSync(seedDir)) {
     log.warn({ seedDir }, 'store is empty and the seed folder does not exist; starting without content');
     return;

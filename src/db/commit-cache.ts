@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { Db } from './client.js';
+import { done, type Work } from './work.js';
 
 const missing = Symbol('missing');
 
@@ -33,6 +34,20 @@ function commitCounterOf(client: Client): () => unknown {
   return counter;
 }
 
+/** What tells a commit cache that its rows may have changed, on either engine. */
+export interface CommitSource {
+  /** A value that moves whenever another connection may have committed a change to what the cache holds. */
+  version(): unknown;
+  /** Whether the work runs inside a transaction, whose reads might still roll back. */
+  inTransaction(): Work<boolean>;
+}
+
+/** SQLite's: the connection's data_version, and the connection's own transaction state. */
+export function sqliteCommitSource(db: Db): CommitSource {
+  const version = commitCounterOf(db.$client);
+  return { version, inTransaction: () => done(db.$client.inTransaction) };
+}
+
 export interface CommitCacheOptions<V> {
   max: number;
   cacheMisses: boolean;
@@ -43,12 +58,13 @@ export interface CommitCacheOptions<V> {
 }
 
 /**
- * Rows served from memory between commits. SQLite moves `PRAGMA data_version` when another connection (the CLI,
- * another server) commits, and the cache is dropped then; this connection's own writes are the owner's to report
- * with `clear()`, or `forget(group)` for the entries of one group (one learner's). Nothing is cached inside a
- * transaction, which might still roll back.
+ * Rows served from memory between commits. The source's version moves when another connection commits (SQLite's
+ * data_version: the CLI, another server; PostgreSQL's notifications: another instance), and the cache is dropped
+ * then; this connection's own writes are the owner's to report with `clear()`, or `forget(group)` for the entries of
+ * one group (one learner's). Nothing is cached inside a transaction, which might still roll back.
  */
-export function createCommitCache<V extends object>(db: Db, options: CommitCacheOptions<V>) {
+export function createCommitCache<V extends object>(from: Db | CommitSource, options: CommitCacheOptions<V>) {
+  const source = 'version' in from ? from : sqliteCommitSource(from);
   // Keys of each group, so that one group's entries can be dropped without walking the whole cache.
   const groups = new Map<string, Set<string>>();
   const groupOf = new Map<string, string>();
@@ -64,8 +80,7 @@ export function createCommitCache<V extends object>(db: Db, options: CommitCache
       if (keys?.size === 0) groups.delete(group);
     },
   });
-  const dataVersion = commitCounterOf(db.$client);
-  let seenDataVersion: unknown;
+  let seenVersion: unknown;
   return {
     clear: () => entries.clear(),
     /** Drops the entries stored under `group` (its own writes changed what they were loaded from). */
@@ -73,16 +88,19 @@ export function createCommitCache<V extends object>(db: Db, options: CommitCache
       for (const key of [...(groups.get(group) ?? [])]) entries.delete(key);
     },
     /** The row for `key`, from memory when no commit can have changed it since it was loaded. */
-    get(key: string, load: () => V | undefined, group?: string): V | undefined {
-      if (db.$client.inTransaction) return load();
-      const version = dataVersion();
-      if (version !== seenDataVersion) {
+    *get(key: string, load: () => Work<V | undefined>, group?: string): Work<V | undefined> {
+      if (yield* source.inTransaction()) return yield* load();
+      const version = source.version();
+      if (version !== seenVersion) {
         entries.clear();
-        seenDataVersion = version;
+        seenVersion = version;
       }
       const known = entries.get(key);
       if (known !== undefined) return known === missing ? undefined : known;
-      const row = load();
+      const row = yield* load();
+      // A commit reported while the row was loading may be newer than the row: not kept. (On SQLite the load runs
+      // in the same synchronous run, so nothing can be reported meanwhile.)
+      if (source.version() !== version) return row;
       if (!row && !options.cacheMisses) return row;
       entries.set(key, row ?? missing);
       if (group !== undefined && entries.has(key)) {

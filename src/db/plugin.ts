@@ -3,22 +3,36 @@ import type { Config } from '../config.js';
 import { configureWal, startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { openDatabase, type DatabaseHandle } from './client.js';
 import { watchFileIdentity } from './file-identity.js';
+import { openPostgresStore, sqliteStore, type Store } from './store.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
+    /** The process's database on either engine; services reach it only through repositories. */
+    store: Store;
+    /** The SQLite connection, when SQLite is the engine (pragmas, backups, tests' statement counts). */
     database: DatabaseHandle;
   }
 }
 
-/** Opens the process's one SQLite connection (migrated) and closes it when the app closes. */
+/**
+ * Opens the process's database, migrated, and closes it when the app closes: PostgreSQL when DATABASE_URL is set,
+ * otherwise the process's one SQLite connection with its file watch and WAL checkpointer.
+ */
 export const databasePlugin = fp<{ config: Config }>(
   async (app, { config }) => {
+    if (config.postgres) {
+      const store = await openPostgresStore(config.postgres, (error) => app.log.warn({ err: error }, 'a PostgreSQL connection failed; reconnecting'));
+      app.decorate('store', store);
+      app.addHook('onClose', () => store.close());
+      return;
+    }
     const handle = openDatabase({
       path: config.databasePath,
       synchronous: config.sqlite.synchronous,
       busyTimeoutMs: config.sqlite.busyTimeoutMs,
     });
     app.decorate('database', handle);
+    app.decorate('store', sqliteStore(handle));
     // A database file (or its WAL) removed or replaced under the server: writes and readiness refused until restart.
     const identity = watchFileIdentity(handle, config.databasePath, {
       onLoss: ({ message, advice, changes, openDescriptors }) => app.log.error({ changes, openDescriptors }, `storage refused: ${message}; ${advice}`),

@@ -4,6 +4,7 @@ import type { Db } from './client.js';
 import { diskProblem } from './disk-space.js';
 import { fileIdentityOf } from './file-identity.js';
 import { storageHealthOf } from './storage-health.js';
+import { committed, newWorkContext, runNow, type Transactions, type WorkContext } from './work.js';
 
 /**
  * A callback's result that is not a promise. Transactions here are synchronous (one connection, better-sqlite3):
@@ -125,15 +126,39 @@ export async function writeTransaction<T>(db: Db, work: TransactionWork<T>): Pro
   }
 }
 
-/** What every repository offers its services: a read snapshot and a write transaction on its connection. */
-export interface Transactions {
-  read<T>(work: TransactionWork<T>): T;
-  write<T>(work: TransactionWork<T>): Promise<T>;
-}
-
+/**
+ * SQLite's runner of works (db/work.ts): every statement is synchronous, so `run` executes the work at once, `read`
+ * inside one deferred snapshot and `write` inside one `BEGIN IMMEDIATE` transaction, each body one synchronous run.
+ */
 export function transactionsOf(db: Db): Transactions {
   return {
-    read: (work) => readSnapshot(db, work),
-    write: (work) => writeTransaction(db, work),
-  };
+    run: (work) => settled(() => runThenCommitted((context) => runNow(work, undefined, context))),
+    read: (body) => settled(() => runThenCommitted((context) => readSnapshot(db, () => runNow(body(), undefined, context) as NotPromise<unknown>))),
+    async write(body) {
+      // A fresh context per attempt: effects of an attempt that rolled back are dropped with it.
+      let context = newWorkContext();
+      const result = await writeTransaction(db, () => {
+        context = newWorkContext();
+        return runNow(body(), undefined, context) as NotPromise<unknown>;
+      });
+      committed(context);
+      return result;
+    },
+  } as Transactions;
+}
+
+function runThenCommitted<T>(run: (context: WorkContext) => T): T {
+  const context = newWorkContext();
+  const result = run(context);
+  committed(context);
+  return result;
+}
+
+/** The work's result as a promise, its error as a rejection (never a synchronous throw to an async caller). */
+function settled<T>(run: () => T): Promise<T> {
+  try {
+    return Promise.resolve(run());
+  } catch (error) {
+    return Promise.reject(error as Error);
+  }
 }

@@ -4,9 +4,9 @@ import { isAppError, type ErrorCode } from '../errors.js';
  * The one rule for nullable lookups (`module`, `flashcard`, `user`): "not found" (or not visible to the caller,
  * which answers the same) becomes null, as the schema promises; every other error propagates.
  */
-export function nullWhenNotFound<T>(lookup: () => T, ...notFound: ErrorCode[]): T | null {
+export async function nullWhenNotFound<T>(lookup: () => T | Promise<T>, ...notFound: ErrorCode[]): Promise<T | null> {
   try {
-    return lookup();
+    return await lookup();
   } catch (error) {
     if (isAppError(error) && notFound.includes(error.code)) return null;
     throw error;

@@ -59,7 +59,7 @@ export class GraphqlResponseCache {
   private readonly queries = new LRUCache<string, boolean>({ max: 2000, maxSize: 2000 * 1024, sizeCalculation: (_value, text) => Math.max(1, text.length) });
   /** Persisted-query hash -> its text; only verified pairs (sha256(text) === hash) are ever stored. */
   private readonly persisted = new LRUCache<string, string>({ max: 2000, maxSize: 2000 * 1024, sizeCalculation: (text) => Math.max(1, text.length) });
-  private stamp: (() => number) | undefined;
+  private stamp: (() => Promise<number>) | undefined;
 
   /** scopeOf: the part of the caller a cacheable answer may depend on, or undefined when nothing is cached. */
   constructor(
@@ -71,7 +71,7 @@ export class GraphqlResponseCache {
   }
 
   /** Turns the cache on with the source of the content stamp (the change feed). */
-  useStamp(stamp: () => number): void {
+  useStamp(stamp: () => Promise<number>): void {
     this.stamp = stamp;
   }
 
@@ -87,7 +87,7 @@ export class GraphqlResponseCache {
     const keyed = JSON.stringify([scope, resolved.text, operation.variables ?? null, operation.operationName ?? null]);
     if (keyed.length > maxCacheableBytes || !this.isQuery(resolved.text)) return;
     const key = sha256Hex(keyed);
-    const stamp = this.stamp();
+    const stamp = await this.stamp();
     // A request that registers a persisted query must reach mercurius, which stores the hash; its answer is
     // still cached for later requests.
     const hit = resolved.registering ? undefined : this.responses.get(key);

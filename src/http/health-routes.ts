@@ -16,7 +16,7 @@ export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
   const schema = { tags: ['health'], response: { 200: status, 503: status } };
   app.get('/healthz', { schema }, async () => ({ status: 'ok' as const }));
   app.get('/readyz', { schema }, async (_request, reply) => {
-    const checks = app.database.health();
+    const checks = await app.store.health();
     const ready = checks.database && checks.migrations && checks.storage;
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'unavailable', checks });
   });

@@ -5,8 +5,9 @@ import { createCommitCache } from '../db/commit-cache.js';
 import { idList, inIdList } from '../db/id-list.js';
 import { answers, cardStates, cardStateSnapshots, flashcards, modules, users, type AnswerRow, type CardStateRow } from '../db/schema.js';
 import { transactionsOf } from '../db/transactions.js';
+import { done, step, type Work } from '../db/work.js';
 import { defined, optional, prepared, shapeOf, type PreparedAll } from './prepared-statements.js';
-import type { StoredCard } from './scheduler.js';
+import type { ScheduledAnswer, StoredCard } from './scheduler.js';
 
 export interface AnswerRecord extends AnswerRow {
   moduleSlug: string;
@@ -198,45 +199,65 @@ export function createAnswersRepository(db: Db) {
   return {
     ...transactionsOf(db),
 
+    /**
+     * Serialises the writes of one learner's rows (answers, keys) with each other and with the learner's erasure;
+     * PostgreSQL takes a transaction lock on the learner. Nothing to do on SQLite: a write is one BEGIN IMMEDIATE
+     * transaction, which already serialises every writer.
+     */
+    lockLearner: (_userId: string): Work<void> => done(undefined),
+
     /** A batch's earlier answers in one query (idempotency check for the whole batch); one id is a key lookup. */
-    findAnswers(userId: string, clientAnswerIds: string[]): AnswerRecord[] {
-      if (clientAnswerIds.length === 1) return optional(answerByClientId.get({ userId, clientAnswerId: clientAnswerIds[0]! }));
-      return clientAnswerIds.length ? answersByClientIds.all({ userId, ids: idList(clientAnswerIds) }) : [];
+    *findAnswers(userId: string, clientAnswerIds: string[]): Work<AnswerRecord[]> {
+      if (clientAnswerIds.length === 1) return optional(yield* step(() => answerByClientId.get({ userId, clientAnswerId: clientAnswerIds[0]! })));
+      return clientAnswerIds.length ? yield* step(() => answersByClientIds.all({ userId, ids: idList(clientAnswerIds) })) : [];
     },
 
     /** The flashcards answers may be recorded on, by id: cards of archived modules are left out (as unknown). */
-    findFlashcardRefs(ids: string[]): FlashcardRef[] {
-      if (ids.length === 1) return optional(flashcardRef.get({ id: ids[0]! }));
-      return ids.length ? flashcardRefsByIds.all({ ids: idList(ids) }) : [];
+    *findFlashcardRefs(ids: string[]): Work<FlashcardRef[]> {
+      if (ids.length === 1) return optional(yield* step(() => flashcardRef.get({ id: ids[0]! })));
+      return ids.length ? yield* step(() => flashcardRefsByIds.all({ ids: idList(ids) })) : [];
     },
-    insertAnswer(answer: AnswerRow): void {
+    *insertAnswer(answer: AnswerRow): Work<void> {
       learnerReads.forget(answer.userId);
-      insertAnswer.run(answer);
+      yield* step(() => insertAnswer.run(answer));
     },
 
     /**
      * A read derived from one learner's answers and states (and from content, which `key` must then name by its
      * stamp), loaded once and served from memory until the learner's next write or another process's commit.
      */
-    cachedForLearner: <T extends LearnerRead>(userId: string, key: string, load: () => T): T =>
-      learnerReads.get(`${userId}\u0000${key}`, load, userId) as T,
+    cachedForLearner: <T extends LearnerRead>(userId: string, key: string, load: () => Work<T>): Work<T> =>
+      learnerReads.get(`${userId}\u0000${key}`, load, userId) as Work<T>,
     /** Drops what `cachedForLearner` holds for the learner: their data was written (or erased) elsewhere than here. */
     forgetLearner: (userId: string) => learnerReads.forget(userId),
-    answersOfCard: (userId: string, flashcardId: string) => answersOfCard.all({ userId, flashcardId }),
+    *answersOfCard(userId: string, flashcardId: string): Work<ScheduledAnswer[]> {
+      return yield* step(() => answersOfCard.all({ userId, flashcardId }));
+    },
     /** Whether the learner still exists: checked inside the write, as an erasure may commit while a write waits. */
-    userExists: (userId: string) => userById.get({ userId }) !== undefined,
+    *userExists(userId: string): Work<boolean> {
+      return (yield* step(() => userById.get({ userId }))) !== undefined;
+    },
     /** A card's answers that sort after `key`, in order. */
-    answersAfter: (userId: string, flashcardId: string, key: AnswerKey) => answersOfCardAfter.all({ userId, flashcardId, ...key }),
+    *answersAfter(userId: string, flashcardId: string, key: AnswerKey): Work<ScheduledAnswer[]> {
+      return yield* step(() => answersOfCardAfter.all({ userId, flashcardId, ...key }));
+    },
 
     /** The card's latest snapshot strictly before `key`, as a state (its last answer is the snapshot's key). */
-    snapshotBefore: (userId: string, flashcardId: string, key: AnswerKey): StoredCard | undefined =>
-      latestSnapshotBefore.get({ userId, flashcardId, ...key }),
+    *snapshotBefore(userId: string, flashcardId: string, key: AnswerKey): Work<StoredCard | undefined> {
+      return yield* step(() => latestSnapshotBefore.get({ userId, flashcardId, ...key }));
+    },
     /** Drops the card's snapshots at or after `key`: they no longer hold once an answer sorting at `key` is stored. */
-    deleteSnapshotsFrom: (userId: string, flashcardId: string, key: AnswerKey) => void deleteSnapshotsFrom.run({ userId, flashcardId, ...key }),
-    saveSnapshot: (userId: string, flashcardId: string, snapshot: StoredCard) => void upsertSnapshot.run({ userId, flashcardId, ...snapshot }),
-    snapshotsOf: (userId: string, flashcardId: string): StoredCard[] => snapshotsOfCard.all({ userId, flashcardId }),
+    *deleteSnapshotsFrom(userId: string, flashcardId: string, key: AnswerKey): Work<void> {
+      yield* step(() => deleteSnapshotsFrom.run({ userId, flashcardId, ...key }));
+    },
+    *saveSnapshot(userId: string, flashcardId: string, snapshot: StoredCard): Work<void> {
+      yield* step(() => upsertSnapshot.run({ userId, flashcardId, ...snapshot }));
+    },
+    *snapshotsOf(userId: string, flashcardId: string): Work<StoredCard[]> {
+      return yield* step(() => snapshotsOfCard.all({ userId, flashcardId }));
+    },
 
-    history(query: HistoryQuery): AnswerRecord[] {
+    *history(query: HistoryQuery): Work<AnswerRecord[]> {
       const shape = shapeOf(query.moduleId, query.flashcardId, query.since, query.until, query.before);
       const statement = prepared(historyStatements, shape, () =>
         db
@@ -259,38 +280,44 @@ export function createAnswersRepository(db: Db) {
           .limit(p('limit'))
           .prepare(),
       );
-      return statement.all({
+      const values = {
         userId: query.userId,
         limit: query.limit,
         ...defined({ moduleId: query.moduleId, flashcardId: query.flashcardId, since: query.since, until: query.until }),
         ...(query.before ? { beforeAt: query.before.answeredAt, beforeId: query.before.id } : {}),
-      });
+      };
+      return yield* step(() => statement.all(values));
     },
 
-    allAnswers: (userId: string): AnswerRecord[] =>
-      db
-        .select(answerColumns)
-        .from(answers)
-        .innerJoin(modules, eq(modules.id, answers.moduleId))
-        .where(eq(answers.userId, userId))
-        .orderBy(asc(answers.answeredAt), asc(answers.clientAnswerId))
-        .all(),
+    *allAnswers(userId: string): Work<AnswerRecord[]> {
+      return yield* step(() =>
+        db
+          .select(answerColumns)
+          .from(answers)
+          .innerJoin(modules, eq(modules.id, answers.moduleId))
+          .where(eq(answers.userId, userId))
+          .orderBy(asc(answers.answeredAt), asc(answers.clientAnswerId))
+          .all(),
+      );
+    },
 
-    findState: (userId: string, flashcardId: string): CardStateRow | undefined => stateOf.get({ userId, flashcardId }),
+    *findState(userId: string, flashcardId: string): Work<CardStateRow | undefined> {
+      return yield* step(() => stateOf.get({ userId, flashcardId }));
+    },
 
     /** A batch's card states in one query (their `reps` count the answers stored per card); one id is a key lookup. */
-    findStates(userId: string, flashcardIds: string[]): CardStateRow[] {
-      if (flashcardIds.length === 1) return optional(stateOf.get({ userId, flashcardId: flashcardIds[0]! }));
-      return flashcardIds.length ? statesByCardIds.all({ userId, ids: idList(flashcardIds) }) : [];
+    *findStates(userId: string, flashcardIds: string[]): Work<CardStateRow[]> {
+      if (flashcardIds.length === 1) return optional(yield* step(() => stateOf.get({ userId, flashcardId: flashcardIds[0]! })));
+      return flashcardIds.length ? yield* step(() => statesByCardIds.all({ userId, ids: idList(flashcardIds) })) : [];
     },
 
-    saveState(userId: string, card: Pick<FlashcardRef, 'id' | 'moduleId'>, state: StoredCard): void {
+    *saveState(userId: string, card: Pick<FlashcardRef, 'id' | 'moduleId'>, state: StoredCard): Work<void> {
       learnerReads.forget(userId);
-      upsertState.run({ userId, flashcardId: card.id, moduleId: card.moduleId, ...state });
+      yield* step(() => upsertState.run({ userId, flashcardId: card.id, moduleId: card.moduleId, ...state }));
     },
 
     /** Card states in flashcard-id order (stable keyset paging), optionally one module's or those due by a time. */
-    states(query: CardStatesQuery): CardStateRecord[] {
+    *states(query: CardStatesQuery): Work<CardStateRecord[]> {
       const shape = shapeOf(query.moduleId, query.dueBy, query.afterFlashcardId);
       const statement = prepared(stateStatements, shape, () =>
         db
@@ -309,37 +336,43 @@ export function createAnswersRepository(db: Db) {
           .limit(p('limit'))
           .prepare(),
       );
-      return statement.all({
+      const values = {
         userId: query.userId,
         limit: query.limit,
         ...defined({ moduleId: query.moduleId, dueBy: query.dueBy, afterFlashcardId: query.afterFlashcardId }),
-      });
+      };
+      return yield* step(() => statement.all(values));
     },
 
-    statesOfCards: (userId: string, flashcardIds: string[]): CardStateRecord[] =>
-      flashcardIds.length
-        ? db
-            .select(stateColumns)
-            .from(cardStates)
-            .innerJoin(modules, eq(modules.id, cardStates.moduleId))
-            .where(and(eq(cardStates.userId, userId), inArray(cardStates.flashcardId, flashcardIds)))
-            .all()
-        : [],
+    *statesOfCards(userId: string, flashcardIds: string[]): Work<CardStateRecord[]> {
+      if (!flashcardIds.length) return [];
+      return yield* step(() =>
+        db
+          .select(stateColumns)
+          .from(cardStates)
+          .innerJoin(modules, eq(modules.id, cardStates.moduleId))
+          .where(and(eq(cardStates.userId, userId), inArray(cardStates.flashcardId, flashcardIds)))
+          .all(),
+      );
+    },
 
-    allStates: (userId: string): CardStateRecord[] =>
-      db
-        .select(stateColumns)
-        .from(cardStates)
-        .innerJoin(modules, eq(modules.id, cardStates.moduleId))
-        .where(eq(cardStates.userId, userId))
-        .orderBy(asc(cardStates.flashcardId))
-        .all(),
+    *allStates(userId: string): Work<CardStateRecord[]> {
+      return yield* step(() =>
+        db
+          .select(stateColumns)
+          .from(cardStates)
+          .innerJoin(modules, eq(modules.id, cardStates.moduleId))
+          .where(eq(cardStates.userId, userId))
+          .orderBy(asc(cardStates.flashcardId))
+          .all(),
+      );
+    },
 
     /**
      * The states of live flashcards in live modules that fall due first, `limit` of them, whether due yet or not:
      * the cards due at any later time are a prefix of this list (as long as fewer than `limit` are due).
      */
-    earliestDue(userId: string, limit: number, moduleId?: string): CardStateRecord[] {
+    *earliestDue(userId: string, limit: number, moduleId?: string): Work<CardStateRecord[]> {
       const statement = prepared(dueStatements, moduleId === undefined ? 'all' : 'module', () =>
         db
           .select(stateColumns)
@@ -358,11 +391,11 @@ export function createAnswersRepository(db: Db) {
           .limit(p('limit'))
           .prepare(),
       );
-      return statement.all({ userId, limit, ...defined({ moduleId }) });
+      return yield* step(() => statement.all({ userId, limit, ...defined({ moduleId }) }));
     },
 
     /** Live flashcards the user has never answered, in module (slug) and deck order. */
-    newCards(userId: string, limit: number, moduleId?: string): StudyCardRef[] {
+    *newCards(userId: string, limit: number, moduleId?: string): Work<StudyCardRef[]> {
       const statement = prepared(newCardStatements, moduleId === undefined ? 'all' : 'module', () =>
         db
           .select({ flashcardId: flashcards.id, moduleSlug: modules.slug })
@@ -380,7 +413,7 @@ export function createAnswersRepository(db: Db) {
           .limit(p('limit'))
           .prepare(),
       );
-      return statement.all({ userId, limit, ...defined({ moduleId }) });
+      return yield* step(() => statement.all({ userId, limit, ...defined({ moduleId }) }));
     },
   };
 }

@@ -162,7 +162,7 @@ const connection = <T>(page: Page<T>) => ({ nodes: page.items, pageInfo: pageInf
 
 function resolvers({ users, answers, study }: LearningServices): IResolvers {
   /** The learner a mutation acts for: the caller's own (learner key) or `userId` (admin, integration). */
-  const actingFor = (principal: Principal | null, userId: string | null | undefined): UserRow =>
+  const actingFor = (principal: Principal | null, userId: string | null | undefined): Promise<UserRow> =>
     userId ? users.accessibleUser(principal, userId) : users.selfUser(principal);
 
   const outcome = (result: AnswerOutcome) => ({ ...presentOutcome(result), status: result.status.toUpperCase() });
@@ -175,25 +175,25 @@ function resolvers({ users, answers, study }: LearningServices): IResolvers {
     },
     Mutation: {
       recordAnswer: async (_root: unknown, args: { input: object; userId?: string | null }, context: Context) =>
-        (await answers.recordOne(actingFor(context.principal, args.userId), defined(args.input))).answer,
+        (await answers.recordOne(await actingFor(context.principal, args.userId), defined(args.input))).answer,
       recordAnswers: async (_root: unknown, args: { inputs: object[]; userId?: string | null }, context: Context) => {
         if (args.inputs.length > maxBatchAnswers) {
           throw new AppError('MNEMO_REQUEST_INVALID', `at most ${maxBatchAnswers} answers per batch`);
         }
-        const user = actingFor(context.principal, args.userId);
+        const user = await actingFor(context.principal, args.userId);
         return (await answers.recordBatch(user, args.inputs.map(defined))).map(outcome);
       },
     },
     // Arguments go through the zod schemas of the matching REST routes: one definition of every limit. A module
     // filter resolves under the caller's visibility, as over REST (admins may name an archived module).
     Learner: {
-      answers: (user: UserRow, args: PageArgs & { module?: string | null; flashcardId?: string | null; since?: string | null; until?: string | null }, context: LearnerContext) => {
+      answers: async (user: UserRow, args: PageArgs & { module?: string | null; flashcardId?: string | null; since?: string | null; until?: string | null }, context: LearnerContext) => {
         const { first, after, ...filters } = args;
-        return connection(answers.history(user, parseArguments(historyQuery, { ...filters, limit: first, cursor: after }), context.contentAccess));
+        return connection(await answers.history(user, parseArguments(historyQuery, { ...filters, limit: first, cursor: after }), context.contentAccess));
       },
-      cards: (user: UserRow, args: PageArgs & { module?: string | null; dueOnly: boolean }, context: LearnerContext) => {
+      cards: async (user: UserRow, args: PageArgs & { module?: string | null; dueOnly: boolean }, context: LearnerContext) => {
         const { due: _due, ...query } = parseArguments(cardsQuery, { module: args.module, limit: args.first, cursor: args.after });
-        return connection(study.cards(user, { ...query, due: args.dueOnly }, context.contentAccess));
+        return connection(await study.cards(user, { ...query, due: args.dueOnly }, context.contentAccess));
       },
       study: (user: UserRow, args: { module?: string | null; limit: number; newLimit: number }, context: LearnerContext) =>
         study.study(user, parseArguments(studyQuery, args), context.contentAccess),
@@ -218,7 +218,7 @@ function loaders({ users, study }: LearningServices): MercuriusLoaders {
         loader: async (queries: { obj: FlashcardRecord }[], context: Context) => {
           const principal = context.principal;
           if (principal?.role !== 'learner') return queries.map(() => null);
-          return study.statesOfCards(users.selfUser(principal), queries.map((query) => query.obj.id));
+          return study.statesOfCards(await users.selfUser(principal), queries.map((query) => query.obj.id));
         },
         opts: { cache: false },
       },

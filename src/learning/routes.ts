@@ -76,7 +76,7 @@ export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: z.object({ items: z.array(userSchema) }), ...problemResponses(400, 401, 403) },
       },
     },
-    async (request) => ({ items: users.findUsers(request.principal, request.query.externalId) }),
+    async (request) => ({ items: await users.findUsers(request.principal, request.query.externalId) }),
   );
 
   const userRoute = { tags: ['learners'], security, params: userIdParams };
@@ -152,7 +152,7 @@ export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
     params?: typeof userIdParams;
     tag: string;
     preValidation: ReturnType<typeof allow>;
-    user: (request: FastifyRequest) => UserRow;
+    user: (request: FastifyRequest) => Promise<UserRow>;
   }[] = [
     { prefix: '/me', tag: 'me', preValidation: allow('learner'), user: (request) => users.selfUser(request.principal) },
     {
@@ -180,7 +180,7 @@ export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
         },
       },
       async (request, reply) => {
-        const { created, answer } = await answers.recordOne(scope.user(request), request.body);
+        const { created, answer } = await answers.recordOne(await scope.user(request), request.body);
         return reply.code(created ? 201 : 200).send(answer);
       },
     );
@@ -197,7 +197,7 @@ export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
         },
       },
       async (request) => {
-        const outcomes = await answers.recordBatch(scope.user(request), request.body.answers);
+        const outcomes = await answers.recordBatch(await scope.user(request), request.body.answers);
         return { results: outcomes.map(presentOutcome) };
       },
     );
@@ -213,7 +213,7 @@ export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
           response: { 200: list(answerSchema), ...problemResponses(400, 401, 403, 404) },
         },
       },
-      async (request) => listed(answers.history(scope.user(request), request.query, visibility(request))),
+      async (request) => listed(await answers.history(await scope.user(request), request.query, visibility(request))),
     );
 
     app.get(
@@ -229,7 +229,7 @@ export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
       },
       async (request) => {
         const { due, ...query } = request.query;
-        return listed(study.cards(scope.user(request), { ...query, due: due === 'true' }, visibility(request)));
+        return listed(await study.cards(await scope.user(request), { ...query, due: due === 'true' }, visibility(request)));
       },
     );
 
@@ -246,7 +246,9 @@ export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
       },
       // Written as the response schema serialises it (src/learning/study-json.ts), card text escaped once per format.
       async (request, reply) =>
-        reply.type('application/json; charset=utf-8').send(studyItemsJson(study.study(scope.user(request), request.query, visibility(request)), request.query.format) as never),
+        reply
+          .type('application/json; charset=utf-8')
+          .send(studyItemsJson(await study.study(await scope.user(request), request.query, visibility(request)), request.query.format) as never),
     );
 
     app.get(
@@ -260,7 +262,7 @@ export const learningRoutes: FastifyPluginAsyncZod = async (app) => {
           response: { 200: z.object({ items: z.array(progressSchema) }), ...problemResponses(400, 401, 403, 404) },
         },
       },
-      async (request) => ({ items: study.progress(scope.user(request), request.query, visibility(request)) }),
+      async (request) => ({ items: await study.progress(await scope.user(request), request.query, visibility(request)) }),
     );
   }
 };

@@ -2,12 +2,17 @@ import type { AuthService } from '../auth/service.js';
 import type { Config } from '../config.js';
 import type { ContentService } from '../content/service.js';
 import type { Db } from '../db/client.js';
-import { createAnswersRepository } from './answers-repository.js';
+import type { Store } from '../db/store.js';
+import type { Work } from '../db/work.js';
+import { createAnswersRepository, type AnswersRepository } from './answers-repository.js';
+import { postgresAnswersRepository } from './answers-repository-postgres.js';
 import { createAnswersService, type AnswersService } from './answers-service.js';
 import { createScheduler } from './scheduler.js';
-import { createStatsRepository } from './stats-repository.js';
+import { createStatsRepository, type StatsRepository } from './stats-repository.js';
+import { postgresStatsRepository } from './stats-repository-postgres.js';
 import { createStudyService, type StudyService } from './study-service.js';
-import { createUsersRepository } from './users-repository.js';
+import { createUsersRepository, type UsersRepository } from './users-repository.js';
+import { postgresUsersRepository } from './users-repository-postgres.js';
 import { createUsersService, type UsersService } from './users-service.js';
 
 /** Learners, answers and scheduling, shared by the REST routes and the GraphQL resolvers. */
@@ -19,19 +24,40 @@ export interface LearningServices {
 
 export type LearningConfig = Pick<Config, 'fsrs' | 'maxAnswersPerCard'>;
 
-/** The learning domain over one connection; module filters are resolved by `content`, keys issued by `auth`. */
+/** The learning domain's repositories, on one engine. */
+export interface LearningRepositories {
+  users: UsersRepository;
+  answers: AnswersRepository;
+  stats: StatsRepository;
+}
+
+/** The learning repositories over the store's engine. */
+export function learningRepositories(store: Store): LearningRepositories {
+  if (store.engine === 'postgres') {
+    return { users: postgresUsersRepository(store), answers: postgresAnswersRepository(store), stats: postgresStatsRepository(store) };
+  }
+  return { users: createUsersRepository(store.db), answers: createAnswersRepository(store.db), stats: createStatsRepository(store.db) };
+}
+
+/**
+ * The learning domain over one connection (a SQLite `db`) or over repositories built for either engine
+ * (`learningRepositories`); module filters are resolved by `content`, keys issued by `auth`. `now` is the services'
+ * clock (tests fix it).
+ */
 export function createLearningServices(
-  db: Db,
+  source: Db | LearningRepositories,
   content: ContentService,
-  contentStamp: () => number,
+  contentStamp: () => Work<number>,
   auth: AuthService,
   config: LearningConfig,
+  now: () => Date = () => new Date(),
 ): LearningServices {
-  const answers = createAnswersRepository(db);
+  const repositories: LearningRepositories =
+    '$client' in source ? { users: createUsersRepository(source), answers: createAnswersRepository(source), stats: createStatsRepository(source) } : source;
   const scheduler = createScheduler(config.fsrs);
   return {
-    users: createUsersService(createUsersRepository(db), answers, auth),
-    answers: createAnswersService(answers, content, scheduler, { maxAnswersPerCard: config.maxAnswersPerCard }),
-    study: createStudyService(answers, createStatsRepository(db), content, scheduler, contentStamp),
+    users: createUsersService(repositories.users, repositories.answers, auth, now),
+    answers: createAnswersService(repositories.answers, content, scheduler, { maxAnswersPerCard: config.maxAnswersPerCard, now }),
+    study: createStudyService(repositories.answers, repositories.stats, content, scheduler, contentStamp, now),
   };
 }

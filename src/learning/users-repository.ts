@@ -3,36 +3,49 @@ import type { Db } from '../db/client.js';
 import { createCommitCache } from '../db/commit-cache.js';
 import { users, type UserRow } from '../db/schema.js';
 import { transactionsOf } from '../db/transactions.js';
+import { step, type Work } from '../db/work.js';
 
 /** All SQL for learners. */
 export function createUsersRepository(db: Db) {
   const userById = db.select().from(users).where(eq(users.id, sql.placeholder('id'))).prepare();
+  function* loadUser(id: string): Work<UserRow | undefined> {
+    return yield* step(() => userById.get({ id }));
+  }
   // Every learner request reads its learner: kept between commits, dropped by this connection's own user writes.
   const usersById = createCommitCache<UserRow>(db, { max: 10_000, cacheMisses: false });
 
   return {
     ...transactionsOf(db),
 
-    findUser: (id: string): UserRow | undefined => usersById.get(id, () => userById.get({ id })),
-    findUserByOwner: (owner: string, externalId: string): UserRow | undefined =>
-      db.select().from(users).where(and(eq(users.owner, owner), eq(users.externalId, externalId))).get(),
-    findUsersByExternalId: (externalId: string, owner?: string): UserRow[] =>
-      db
-        .select()
-        .from(users)
-        .where(and(eq(users.externalId, externalId), owner === undefined ? undefined : eq(users.owner, owner)))
-        .orderBy(asc(users.createdAt), asc(users.id))
-        .limit(100)
-        .all(),
-    insertUser: (user: UserRow) => void db.insert(users).values(user).onConflictDoNothing().run(),
-    setDisplayName(id: string, displayName: string | null): void {
+    *findUser(id: string): Work<UserRow | undefined> {
+      return yield* usersById.get(id, () => loadUser(id));
+    },
+    *findUserByOwner(owner: string, externalId: string): Work<UserRow | undefined> {
+      return yield* step(() => db.select().from(users).where(and(eq(users.owner, owner), eq(users.externalId, externalId))).get());
+    },
+    *findUsersByExternalId(externalId: string, owner?: string): Work<UserRow[]> {
+      return yield* step(() =>
+        db
+          .select()
+          .from(users)
+          .where(and(eq(users.externalId, externalId), owner === undefined ? undefined : eq(users.owner, owner)))
+          .orderBy(asc(users.createdAt), asc(users.id))
+          .limit(100)
+          .all(),
+      );
+    },
+    /** False when the owner already has a learner with that externalId (created meanwhile by another writer). */
+    *insertUser(user: UserRow): Work<boolean> {
+      return (yield* step(() => db.insert(users).values(user).onConflictDoNothing().run())).changes > 0;
+    },
+    *setDisplayName(id: string, displayName: string | null): Work<void> {
       usersById.clear();
-      db.update(users).set({ displayName }).where(eq(users.id, id)).run();
+      yield* step(() => db.update(users).set({ displayName }).where(eq(users.id, id)).run());
     },
     /** Answers, card states and learner keys go with the user (ON DELETE CASCADE). */
-    deleteUser(id: string): boolean {
+    *deleteUser(id: string): Work<boolean> {
       usersById.clear();
-      return db.delete(users).where(eq(users.id, id)).run().changes > 0;
+      return (yield* step(() => db.delete(users).where(eq(users.id, id)).run())).changes > 0;
     },
 
     /**

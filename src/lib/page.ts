@@ -1,3 +1,4 @@
+import type { Work } from '../db/work.js';
 import { encodeCursor } from './cursor.js';
 
 /** One page of a keyset-paginated list. */
@@ -12,15 +13,15 @@ export interface Page<T> {
 /**
  * Keyset pagination: asks `fetch` for one row more than the page holds, so whether another page follows is known
  * without counting; the page is the first `limit` rows, and its cursors encode the last row's `position` in
- * `list` (see lib/cursor.ts).
+ * `list` (see lib/cursor.ts). A work (db/work.ts), so that it runs inside the caller's snapshot on either engine.
  */
-export function keysetPage<T>(
+export function* keysetPage<T>(
   list: string,
   limit: number,
-  fetch: (limit: number) => T[],
+  fetch: (limit: number) => Work<T[]>,
   position: (item: T) => Record<string, string | number>,
-): Page<T> {
-  const rows = fetch(limit + 1);
+): Work<Page<T>> {
+  const rows = yield* fetch(limit + 1);
   const hasMore = rows.length > limit;
   const items = hasMore ? rows.slice(0, limit) : rows;
   const last = items.at(-1);

@@ -84,8 +84,8 @@ export const searchPlugin = fp<{ requireAuth: boolean; cacheBytes: number }>(
     const service = app.services.search;
     app.decorate('fullTextSearch', service);
 
-    const run = (query: SearchQuery) => {
-      const moduleId = query.module ? app.content.getModule(query.module).id : undefined;
+    const run = async (query: SearchQuery) => {
+      const moduleId = query.module ? (await app.content.getModule(query.module)).id : undefined;
       return service.search({ q: query.q, moduleId, kind: query.kind, limit: query.limit });
     };
 
@@ -123,8 +123,12 @@ export const searchPlugin = fp<{ requireAuth: boolean; cacheBytes: number }>(
           // Results change only with content: cached per content stamp, so repeated (type-ahead) queries for a
           // common word are answered without ranking every match again.
           const { q, module, kind, limit } = request.query;
-          const key = JSON.stringify([app.changes.contentStamp(), q, module ?? null, kind ?? null, limit]);
-          const representation = results.get(key, () => ({ items: run(request.query) }));
+          const key = JSON.stringify([await app.changes.contentStamp(), q, module ?? null, kind ?? null, limit]);
+          let representation = results.peek(key);
+          if (!representation) {
+            const items = await run(request.query);
+            representation = results.get(key, () => ({ items }));
+          }
           return sendRepresentation(request, reply, representation, options.requireAuth ? 'private, no-cache' : 'public, no-cache');
         },
       );

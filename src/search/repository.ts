@@ -1,5 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../db/client.js';
+import { transactionsOf } from '../db/transactions.js';
+import { step, type Work } from '../db/work.js';
 
 export const searchKinds = ['module', 'takeaway', 'flashcard', 'cheatSheetRow', 'revisionItem'] as const;
 export type SearchKind = (typeof searchKinds)[number];
@@ -17,12 +19,15 @@ export interface SearchRow {
   itemId: string;
   moduleSlug: string;
   title: string;
+  /** The text around the match, matched terms between `markStart` and `markEnd`, "…" where it was cut. */
   snippet: string;
+  /** Lower is better, as FTS5's bm25 (PostgreSQL's repository negates its rank to match). */
   rank: number;
 }
 
 /**
- * Put around matched terms by FTS5's snippet(), then turned into snippet segments. Control characters that the
+ * Put around matched terms by the engine (FTS5's snippet(), PostgreSQL's ts_headline), then turned into snippet
+ * segments. Control characters that the
  * service takes out of everything it indexes, so they cannot come from content.
  */
 export const markStart = '\u0002';
@@ -31,6 +36,20 @@ export const markEnd = '\u0003';
 /** Tokens in a snippet: at most one segment per token and one between each pair (and at the ends). */
 export const snippetTokens = 16;
 export const maxSnippetSegments = 2 * snippetTokens + 1;
+
+export interface SearchFilters {
+  moduleId?: string | undefined;
+  kind?: SearchKind | undefined;
+  limit: number;
+}
+
+/**
+ * The FTS5 MATCH expression for search terms (letters and digits only, see search/query.ts): each quoted as a
+ * phrase, all required, the last a prefix.
+ */
+export function matchExpression(terms: readonly string[]): string {
+  return terms.map((term, index) => `"${term}"${index === terms.length - 1 ? '*' : ''}`).join(' ');
+}
 
 /**
  * All SQL for the FTS5 index, a virtual table Drizzle does not model, so these are raw statements prepared once.
@@ -68,26 +87,29 @@ export function createSearchRepository(db: Db) {
   }
 
   return {
-    replaceModule(moduleId: string, entries: IndexEntry[]): void {
-      remove.run(moduleId);
-      for (const entry of entries) insert.run(entry.kind, moduleId, entry.itemId, entry.title, entry.body);
+    ...transactionsOf(db),
+
+    *replaceModule(moduleId: string, entries: IndexEntry[]): Work<void> {
+      yield* step(() => remove.run(moduleId));
+      for (const entry of entries) yield* step(() => insert.run(entry.kind, moduleId, entry.itemId, entry.title, entry.body));
     },
 
-    removeModule(moduleId: string): void {
-      remove.run(moduleId);
+    *removeModule(moduleId: string): Work<void> {
+      yield* step(() => remove.run(moduleId));
     },
 
-    /** `match` must be a MATCH expression built by the query builder, never raw user input. Best first. */
-    search(match: string, filters: { moduleId?: string | undefined; kind?: SearchKind | undefined; limit: number }): SearchRow[] {
+    /** Items matching every term (the last as a prefix), best first. `terms` come from `parseSearchTerms`. */
+    *search(terms: readonly string[], filters: SearchFilters): Work<SearchRow[]> {
       const statement = searchStatement(filters.moduleId !== undefined, filters.kind !== undefined);
-      return statement.all({
-        match,
+      const parameters = {
+        match: matchExpression(terms),
         markStart,
         markEnd,
         limit: filters.limit,
         ...(filters.moduleId !== undefined ? { moduleId: filters.moduleId } : {}),
         ...(filters.kind !== undefined ? { kind: filters.kind } : {}),
-      }) as SearchRow[];
+      };
+      return (yield* step(() => statement.all(parameters))) as SearchRow[];
     },
   };
 }

@@ -1,7 +1,8 @@
 import type { ContentListener } from '../content/import-module.js';
 import type { ModuleRecord, ModuleSections, SectionWrite } from '../content/records.js';
 import type { RenderedText } from '../content/module-source/text-format.js';
-import { buildMatchExpression } from './query.js';
+import type { Work } from '../db/work.js';
+import { parseSearchTerms } from './query.js';
 import { markEnd, markStart, type IndexEntry, type SearchKind, type SearchRepository } from './repository.js';
 
 /** A piece of a snippet: plain text, `match` when it is a term the query matched. */
@@ -26,7 +27,7 @@ export interface SearchHit {
 
 const markers = new RegExp(`(${markStart}|${markEnd})`);
 
-/** Splits an FTS5 snippet at the markers it put around matched terms; adjacent pieces of a kind are joined. */
+/** Splits a snippet at the markers the engine put around matched terms; adjacent pieces of a kind are joined. */
 export function snippetSegments(marked: string): SnippetSegment[] {
   const segments: SnippetSegment[] = [];
   let match = false;
@@ -43,8 +44,8 @@ export function snippetSegments(marked: string): SnippetSegment[] {
   return segments;
 }
 
-// The marker characters are taken out of indexed text, so a marker in a snippet is always FTS5's own. (The
-// tokenizer reads control characters as separators, so a space in their place indexes the same words.)
+// The marker characters are taken out of indexed text, so a marker in a snippet is always the engine's own. (Both
+// engines' tokenizers read control characters as separators, so a space in their place indexes the same words.)
 const markerCharacters = new RegExp(`[${markStart}${markEnd}]`, 'g');
 const indexable = (text: string) => text.replace(markerCharacters, ' ');
 
@@ -64,21 +65,23 @@ function entriesOf(module: Pick<ModuleRecord, 'id' | 'title' | 'summary'>, secti
  * Full-text search over live content. The index follows content inside its transactions (as a ContentListener):
  * an import reindexes the module, archiving removes it, restoring puts it back.
  */
-export function createSearchService(repository: SearchRepository, loadSections: (moduleId: string) => ModuleSections) {
+export function createSearchService(repository: SearchRepository, loadSections: (moduleId: string) => Work<ModuleSections>) {
   const listener: ContentListener = {
-    moduleWritten({ module, sections }) {
-      if (module.archivedAt === null) repository.replaceModule(module.id, entriesOf(module, sections));
+    *moduleWritten({ module, sections }) {
+      if (module.archivedAt === null) yield* repository.replaceModule(module.id, entriesOf(module, sections));
     },
     moduleArchived: (module) => repository.removeModule(module.id),
-    moduleRestored: (module) => repository.replaceModule(module.id, entriesOf(module, loadSections(module.id))),
+    *moduleRestored(module) {
+      yield* repository.replaceModule(module.id, entriesOf(module, yield* loadSections(module.id)));
+    },
   };
 
   return {
     listener,
 
-    search(query: { q: string; moduleId?: string | undefined; kind?: SearchKind | undefined; limit: number }): SearchHit[] {
-      const match = buildMatchExpression(query.q);
-      return repository.search(match, query).map((row) => ({
+    async search(query: { q: string; moduleId?: string | undefined; kind?: SearchKind | undefined; limit: number }): Promise<SearchHit[]> {
+      const terms = parseSearchTerms(query.q);
+      return (await repository.run(repository.search(terms, query))).map((row) => ({
         kind: row.kind,
         moduleSlug: row.moduleSlug,
         id: row.itemId,

@@ -69,10 +69,10 @@ describe('token cache', () => {
 
   it('forgets keys deleted by a cascade on its own connection (no other connection commits)', async () => {
     const learner = await newLearner('cascade-here');
-    expect(app.services.auth.authenticate(learner.headers.authorization)).toMatchObject({ userId: learner.userId });
+    await expect(app.services.auth.authenticate(learner.headers.authorization)).resolves.toMatchObject({ userId: learner.userId });
     app.database.sqlite.prepare('DELETE FROM users WHERE id = ?').run(learner.userId);
     // Asked of the service itself: the learner routes would also refuse the token for its missing user.
-    expect(() => app.services.auth.authenticate(learner.headers.authorization)).toThrow(/unknown or has been revoked/);
+    await expect(app.services.auth.authenticate(learner.headers.authorization)).rejects.toThrow(/unknown or has been revoked/);
   });
 
   it('forgets a key revoked by the CLI in another process', async () => {

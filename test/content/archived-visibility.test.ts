@@ -23,11 +23,11 @@ beforeAll(async () => {
   actors = await createActors(app);
   headersOf = { anonymous: {}, learner: actors.learner.headers, integration: actors.integration, admin: actors.admin };
   await app.content.importModule(JSON.stringify(generatedModule('hidden', 3)), 'json', { importedBy: 'test' });
-  hiddenCards = app.content.getModuleContent('hidden').flashcards.map((card) => card.id);
+  hiddenCards = (await app.content.getModuleContent('hidden')).flashcards.map((card) => card.id);
   // The learner answered in the module while it was live: there are figures to hide.
   const answered = await app.inject({ method: 'POST', url: '/v1/me/answers', headers: actors.learner.headers, payload: answer(hiddenCards[0]!) });
   expect(answered.statusCode).toBe(201);
-  app.content.archiveModule('hidden');
+  await app.content.archiveModule('hidden');
 });
 afterAll(() => app.close());
 
@@ -150,11 +150,11 @@ describe('answers on a card of an archived module', () => {
 });
 
 describe('services under a visibility', () => {
-  it('resolve an archived module only when the visibility includes archived modules', () => {
-    expect(() => app.content.getModuleHead('hidden')).toThrow(expect.objectContaining({ code: 'MNEMO_CONTENT_MODULE_NOT_FOUND' }));
-    expect(app.content.getModuleHead('hidden', includingArchived).version).toBe(1);
-    const [hiddenModule] = app.content.getModuleContent('hidden', includingArchived).flashcards.map((card) => card.moduleId);
-    expect(app.content.modulesByIds([hiddenModule!])).toEqual([null]);
-    expect(app.content.modulesByIds([hiddenModule!], includingArchived).map((module) => module?.slug)).toEqual(['hidden']);
+  it('resolve an archived module only when the visibility includes archived modules', async () => {
+    await expect(app.content.getModuleHead('hidden')).rejects.toThrow(expect.objectContaining({ code: 'MNEMO_CONTENT_MODULE_NOT_FOUND' }));
+    expect((await app.content.getModuleHead('hidden', includingArchived)).version).toBe(1);
+    const [hiddenModule] = (await app.content.getModuleContent('hidden', includingArchived)).flashcards.map((card) => card.moduleId);
+    expect(await app.content.modulesByIds([hiddenModule!])).toEqual([null]);
+    expect((await app.content.modulesByIds([hiddenModule!], includingArchived)).map((module) => module?.slug)).toEqual(['hidden']);
   });
 });

@@ -50,7 +50,7 @@ describe('GET /v1/changes', () => {
 
     await app.content.importModule(JSON.stringify(generatedModule('second', 2)), 'json');
     await app.content.importModule(seedSource().replace(/### Why might a NetworkPolicy[^\n]*\n\n[^\n]*\n\n/, '').replace('kube-proxy (using', 'kube-proxy (in'), 'markdown');
-    app.content.archiveModule('second');
+    await app.content.archiveModule('second');
     page = await feed(cursor);
     expect(page.changes.map((change) => [change.entity, change.moduleSlug, change.op])).toEqual([
       ['module', 'second', 'upsert'],
@@ -70,8 +70,8 @@ describe('GET /v1/changes', () => {
     const { nextCursor } = await feed();
     const before = new Date().toISOString();
     await app.content.importModule(seedSource().replace('kube-proxy (using', 'kube-proxy (in'), 'markdown');
-    app.content.archiveModule('networking');
-    app.content.restoreModule('networking');
+    await app.content.archiveModule('networking');
+    await app.content.restoreModule('networking');
     const after = new Date().toISOString();
     const { changes } = await feed(nextCursor);
     expect(changes.map((change) => change.op)).toEqual(['upsert', 'upsert', 'archive', 'upsert']);
@@ -182,7 +182,7 @@ describe('GET /v1/search', () => {
   it('drops archived modules and removed flashcards from the index', async () => {
     await app.content.importModule(seedSource().replace(/### Why might a NetworkPolicy[^\n]*\n\n[^\n]*\n\n/, ''), 'markdown');
     expect((await search('q=underlying&kind=flashcard')).body.items).toEqual([]);
-    app.content.archiveModule('networking');
+    await app.content.archiveModule('networking');
     expect((await search('q=ingress')).body.items).toEqual([]);
   });
 

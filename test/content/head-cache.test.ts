@@ -60,9 +60,9 @@ describe('the in-memory module head', () => {
   it('sees this process\'s own archive, restore and import at once', async () => {
     const app = await open(true);
     await app.inject('/v1/modules/networking');
-    app.content.archiveModule('networking');
+    await app.content.archiveModule('networking');
     expect((await app.inject('/v1/modules/networking')).statusCode).toBe(404);
-    app.content.restoreModule('networking');
+    await app.content.restoreModule('networking');
     expect((await app.inject('/v1/modules/networking')).statusCode).toBe(200);
     expect((await app.inject('/v1/modules/unknown-yet')).statusCode).toBe(404);
     await app.content.importModule(seedSource().replace('slug: networking', 'slug: unknown-yet'), 'markdown');

@@ -40,7 +40,7 @@ beforeAll(async () => {
   });
   await app.content.importModule(JSON.stringify(big), 'json');
   actors = await createActors(app);
-  cardId = app.content.getModuleContent('big-deck').flashcards[0]!.id;
+  cardId = (await app.content.getModuleContent('big-deck')).flashcards[0]!.id;
   const answers = [...actors.deck, cardId].map((id, index) => answer(id, { answeredAt: new Date(Date.now() - (index + 1) * 3_600_000).toISOString(), response: 'x'.repeat(200) }));
   const posted = await app.inject({ method: 'POST', url: '/v1/me/answers/batch', headers: actors.learner.headers, payload: { answers } });
   expect(posted.statusCode).toBe(200);

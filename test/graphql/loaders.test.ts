@@ -64,7 +64,7 @@ async function learnerWithCards(cardCount: number): Promise<{ app: FastifyInstan
   const integration = await built.inject({ method: 'POST', url: '/v1/keys', headers: admin, payload: { role: 'integration', name: 'lms' } });
   const learner = await createLearner(built, bearer(integration.json().token), `loader-learner-${cardCount}`);
   const yesterday = new Date(Date.now() - 86_400_000).toISOString();
-  const cards = built.content.getModuleContent('loader-deck').flashcards.map((card) => card.id);
+  const cards = (await built.content.getModuleContent('loader-deck')).flashcards.map((card) => card.id);
   const batch = await built.inject({
     method: 'POST',
     url: '/v1/me/answers/batch',

@@ -28,12 +28,12 @@ describe('GraphQL response cache', () => {
     expect(after.data.module.version).toBe(2);
     expect(after.data.module.flashcards[0].question).toBe('Which component implements Service VIPs?');
 
-    app.content.archiveModule('networking');
+    await app.content.archiveModule('networking');
     expect(await ask(question)).toEqual({ data: { module: null } });
   });
 
   it('serves admins an import into an archived module at once (their answers are not cached)', async () => {
-    app.content.archiveModule('networking');
+    await app.content.archiveModule('networking');
     expect((await ask(question, actors.admin)).data.module.version).toBe(1);
     // An archived module's import writes no change-feed entry, so the content stamp does not move.
     await app.content.importModule(seedSource().replace('What component implements Service VIPs (ClusterIP)?', 'Which component implements Service VIPs?'), 'markdown');
@@ -58,7 +58,7 @@ describe('GraphQL response cache', () => {
     expect((await ask(withState, actors.learner.headers)).data.module.flashcards[0].myState).toEqual({ reps: 1 });
     expect((await ask(withState)).data.module.flashcards[0].myState).toBeNull();
 
-    app.content.archiveModule('networking');
+    await app.content.archiveModule('networking');
     expect((await ask(question, actors.admin)).data.module.version).toBe(1);
     expect((await ask(question)).data.module).toBeNull();
   });

@@ -29,7 +29,7 @@ export async function createActors(app: FastifyInstance, options: { deckFrom?: '
   const learner = await createLearner(app, integration, `learner-${randomUUID()}`);
   const deck =
     options.deckFrom === 'service'
-      ? app.content.getModuleContent('networking').flashcards.map((card) => card.id)
+      ? (await app.content.getModuleContent('networking')).flashcards.map((card) => card.id)
       : (await app.inject('/v1/modules/networking/flashcards')).json().items.map((card: { id: string }) => card.id);
   return { admin, integration, learner, deck };
 }

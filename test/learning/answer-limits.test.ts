@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testConfig } from '../../src/config.js';
+import { runNow } from '../../src/db/work.js';
 import { createAnswersService } from '../../src/learning/answers-service.js';
 import { createAnswersRepository } from '../../src/learning/answers-repository.js';
 import { createScheduler, type ScheduledAnswer, type StoredCard } from '../../src/learning/scheduler.js';
@@ -118,8 +119,8 @@ describe('the per-card answer limit (MAX_ANSWERS_PER_CARD)', () => {
     const service = createAnswersService(
       {
         ...repository,
-        answersOfCard: (userId: string, flashcardId: string) => {
-          const rows = repository.answersOfCard(userId, flashcardId);
+        *answersOfCard(userId: string, flashcardId: string) {
+          const rows = yield* repository.answersOfCard(userId, flashcardId);
           history.push(rows.length);
           return rows;
         },
@@ -134,7 +135,7 @@ describe('the per-card answer limit (MAX_ANSWERS_PER_CARD)', () => {
       },
       { maxAnswersPerCard: cap },
     );
-    const user = app.learning.users.findUser(learner.userId)!;
+    const user = (await app.learning.users.findUser(learner.userId))!;
 
     expect((await service.recordBatch(user, inOrder(card, cap - 1, 100))).every((outcome) => outcome.status === 'created')).toBe(true);
     // One late answer fills the card: before every snapshot, its replay covers the whole history, exactly the limit.
@@ -154,7 +155,7 @@ describe('the per-card answer limit (MAX_ANSWERS_PER_CARD)', () => {
     const state = app.database.sqlite
       .prepare('SELECT reps, due, stability, difficulty, last_client_answer_id AS last FROM card_states WHERE user_id = ? AND flashcard_id = ?')
       .get(learner.userId, card) as { reps: number; due: string; stability: number; difficulty: number; last: string };
-    const expected = scheduler.replay(repository.answersOfCard(learner.userId, card));
+    const expected = scheduler.replay(runNow(repository.answersOfCard(learner.userId, card)));
     expect(state).toEqual({ reps: cap, due: expected.due, stability: expected.stability, difficulty: expected.difficulty, last: expected.lastClientAnswerId });
   });
 

@@ -203,7 +203,7 @@ beforeAll(async () => {
   app = await buildTestApp({ seed: true });
   actors = await createActors(app);
   await app.content.importModule(JSON.stringify(generatedModule('reference-deck', deckSize)), 'json');
-  deck = app.content.getModuleContent('reference-deck').flashcards.map((card) => card.id);
+  deck = (await app.content.getModuleContent('reference-deck')).flashcards.map((card) => card.id);
 });
 afterAll(() => app.close());
 
@@ -265,7 +265,7 @@ describe('progress against the reference', () => {
     expect(chosen.filter((card) => card.lapsed), 'and lapsed cards').toHaveLength(4);
 
     await app.content.importModule(JSON.stringify(generatedModule('mastery-deck', chosen.length)), 'json');
-    const cards = app.content.getModuleContent('mastery-deck').flashcards.map((card) => card.id);
+    const cards = (await app.content.getModuleContent('mastery-deck')).flashcards.map((card) => card.id);
     const learner = await createLearner(app, actors.integration, `mastery-${randomUUID()}`);
     await postOneByOne(app, learner, rng.shuffle(answersFor(cards, chosen.map((card) => card.reviews))));
 

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testConfig } from '../../src/config.js';
 import type { UserRow } from '../../src/db/schema.js';
+import { runNow } from '../../src/db/work.js';
 import { createAnswersRepository } from '../../src/learning/answers-repository.js';
 import { createAnswersService } from '../../src/learning/answers-service.js';
 import { createScheduler, type ScheduledAnswer, type Scheduler, type StoredCard } from '../../src/learning/scheduler.js';
@@ -45,7 +46,7 @@ function serviceWith(options: { snapshotEvery: number; now?: () => Date; maxAnsw
 
 async function newUser(): Promise<UserRow> {
   const learner = await createLearner(app, actors.integration, `snapshots-${randomUUID()}`);
-  return app.learning.users.findUser(learner.userId)!;
+  return (await app.learning.users.findUser(learner.userId))!;
 }
 
 const stateColumns = (state: StoredCard): StoredCard => ({
@@ -65,11 +66,11 @@ const stateColumns = (state: StoredCard): StoredCard => ({
 
 /** The stored state and snapshots of a card equal a full replay of its stored answers, field for field. */
 function expectFullReplay(userId: string, flashcardId: string, every: number) {
-  const history = repository.answersOfCard(userId, flashcardId);
+  const history = runNow(repository.answersOfCard(userId, flashcardId));
   const full = scheduler.run(null, history, every);
-  const stored = repository.findState(userId, flashcardId);
+  const stored = runNow(repository.findState(userId, flashcardId));
   expect(stored && stateColumns(stored)).toEqual(full.state);
-  expect(repository.snapshotsOf(userId, flashcardId)).toEqual(full.snapshots);
+  expect(runNow(repository.snapshotsOf(userId, flashcardId))).toEqual(full.snapshots);
   expect(full.snapshots.map((snapshot) => snapshot.reps)).toEqual(Array.from({ length: Math.floor(history.length / every) }, (_, index) => (index + 1) * every));
 }
 
@@ -142,7 +143,7 @@ describe(`card states replayed from snapshots (property, seed ${seed})`, () => {
     const answers = Array.from({ length: 40 }, (_, index) => item(card, minutes(index * 97), 1 + ((index * 7) % 4)));
     const order = [...answers.slice(20), ...answers.slice(0, 20).reverse()];
     for (const body of order) expect((await service.recordOne(user, body)).created).toBe(true);
-    const stored = repository.findState(user.id, card)!;
+    const stored = runNow(repository.findState(user.id, card))!;
     expect(stateColumns(stored)).toEqual(scheduler.replay(answers as ScheduledAnswer[]));
     expectFullReplay(user.id, card, 3);
   });
@@ -166,7 +167,7 @@ describe('the cost of an answer in FSRS steps', () => {
     // Late answers at several depths: each replays from the latest snapshot before it.
     for (const after of [0, 1, 7, 16, 17, 40, 250]) {
       steps.length = 0;
-      const history = repository.answersOfCard(user.id, card);
+      const history = runNow(repository.answersOfCard(user.id, card));
       const before = Date.parse(history[history.length - after - 1]!.answeredAt);
       const next = Date.parse(history[history.length - after]?.answeredAt ?? minutes(100_000));
       // Halfway between its neighbours, so exactly `after` stored answers sort after it.
@@ -181,7 +182,7 @@ describe('the cost of an answer in FSRS steps', () => {
     // The earliest possible late answer changes every state after it: the whole history, and no more.
     steps.length = 0;
     await service.recordOne(user, item(card, minutes(0)));
-    expect(steps).toEqual([repository.answersOfCard(user.id, card).length]);
+    expect(steps).toEqual([runNow(repository.answersOfCard(user.id, card)).length]);
     expectFullReplay(user.id, card, every);
   });
 
@@ -207,7 +208,7 @@ describe('the cost of an answer in FSRS steps', () => {
       expect(steps[0]).toBeLessThanOrEqual(every + 2);
     }
     expectFullReplay(user.id, card, every);
-    expect(repository.findState(user.id, card)).toMatchObject({ reps: 351, lastClientAnswerId: ahead.clientAnswerId });
+    expect(runNow(repository.findState(user.id, card))).toMatchObject({ reps: 351, lastClientAnswerId: ahead.clientAnswerId });
   });
 
   it('replays a card answered before snapshots existed from its first answer once, then from its snapshots', async () => {

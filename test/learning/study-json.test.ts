@@ -40,7 +40,7 @@ describe('study queue body', () => {
         expect(items[0]!.state).not.toBeNull();
         expect(items[3]!.state).toBeNull();
         // The same items serialised by the schema's serializer from the reference presentation.
-        const studied = app.learning.study.study(user, { limit: 4, newLimit: 2 });
+        const studied = await app.learning.study.study(user, { limit: 4, newLimit: 2 });
         const expected = routeSerializer({ items: studied.map((item) => presentStudyItem(item, format)) });
         expect(studyItemsJson(studied, format)).toBe(expected);
         // Retrievability moves with the clock: compare the response with it taken out.

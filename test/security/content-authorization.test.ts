@@ -28,7 +28,7 @@ beforeAll(async () => {
     admin: actors.admin,
   };
   await app.content.importModule(JSON.stringify({ slug: 'hidden', title: 'Hidden', takeaways: [], flashcards: [{ key: 'k', question: 'Q?', answer: 'A.' }], revisionItems: [] }), 'json');
-  app.content.archiveModule('hidden');
+  await app.content.archiveModule('hidden');
 });
 afterAll(() => app.close());
 
@@ -58,7 +58,7 @@ describe('content reads across callers', () => {
   }
 
   it('archived modules stay out of search and lists for everyone, and their cards resolve for admins only', async () => {
-    const card = app.content.getModuleContent('hidden', { includeArchived: true }).flashcards[0]!.id;
+    const card = (await app.content.getModuleContent('hidden', { includeArchived: true })).flashcards[0]!.id;
     for (const [name, headers] of Object.entries(callers)) {
       expect((await app.inject({ url: '/v1/modules', headers })).json().items.map((item: { slug: string }) => item.slug), name).not.toContain('hidden');
       expect((await app.inject({ url: `/v1/flashcards/${card}`, headers })).statusCode, name).toBe(name === 'admin' ? 200 : 404);

@@ -33,7 +33,7 @@ async function world(config: { contentRequiresAuth?: boolean } = {}): Promise<Wo
   };
   const x = await tenant('x');
   const y = await tenant('y');
-  const deck = app.content.getModuleContent('networking').flashcards.map((card) => card.id);
+  const deck = (await app.content.getModuleContent('networking')).flashcards.map((card) => card.id);
   for (const side of [x, y]) {
     const posted = await app.inject({
       method: 'POST',

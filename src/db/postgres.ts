@@ -1,0 +1,166 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
+import { migrate } from 'drizzle-orm/node-postgres/migrator';
+import pg from 'pg';
+import { redactUrl } from '../lib/redact-url.js';
+import { packageRoot } from '../lib/package-root.js';
+import type { PgTransaction } from 'drizzle-orm/pg-core';
+import type { NodePgQueryResultHKT } from 'drizzle-orm/node-postgres';
+import type { ExtractTablesWithRelations } from 'drizzle-orm';
+import * as schema from './schema-pg.js';
+import { committed, newWorkContext, runAwaiting, type Transactions } from './work.js';
+
+export type PgDb = NodePgDatabase<typeof schema> & { $client: pg.Pool };
+
+/** What a PostgreSQL repository's statements run on: the pool (outside a transaction) or the work's transaction. */
+export type PgExecutor = PgDb | PgTransaction<NodePgQueryResultHKT, typeof schema, ExtractTablesWithRelations<typeof schema>>;
+
+export interface PostgresOptions {
+  /** A postgres:// or postgresql:// URL (DATABASE_URL). */
+  url: string;
+  /** Connections this process may hold (DATABASE_POOL_MAX). */
+  poolMax: number;
+  /** A statement running longer is cancelled by the server (DATABASE_STATEMENT_TIMEOUT_MS). */
+  statementTimeoutMs: number;
+  /** How long opening a connection may take before it fails. */
+  connectTimeoutMs: number;
+  /** Apply pending migrations (the server and CLI do). */
+  migrate?: boolean;
+}
+
+export interface PostgresHandle {
+  db: PgDb;
+  pool: pg.Pool;
+  /** Readiness: a connection answers and every committed migration is applied. */
+  health(): Promise<{ database: boolean; migrations: boolean; storage: boolean }>;
+  close(): Promise<void>;
+}
+
+/** The committed PostgreSQL migrations (drizzle-postgres.config.ts). */
+export const postgresMigrationsFolder = join(packageRoot, 'migrations', 'postgres');
+
+/**
+ * Instances starting together take this session lock around the migrator, so that one applies the migrations and
+ * the others find them applied (drizzle's migrator alone would run the same DDL twice and fail one of them).
+ */
+const migrationLockKey = 0x6d6e656d6f; // "mnemo"
+
+/** A connection failure the operator must fix, naming the variable and never the password. */
+export class DatabaseUrlError extends Error {
+  override readonly name = 'DatabaseUrlError';
+}
+
+/**
+ * Opens the process's pool and applies pending migrations under the lock. The pool's idle connections may be
+ * dropped by the server (a restart, a failover): the error is logged and the next query opens a new connection,
+ * so the process recovers when the database comes back.
+ */
+export async function openPostgres(options: PostgresOptions, onIdleError: (error: Error) => void = () => {}): Promise<PostgresHandle> {
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolMax,
+    statement_timeout: options.statementTimeoutMs,
+    connectionTimeoutMillis: options.connectTimeoutMs,
+    // A transaction left open by a bug would hold its locks and a connection for ever; the server ends it.
+    idle_in_transaction_session_timeout: Math.max(options.statementTimeoutMs * 2, 10_000),
+    application_name: 'mnemo',
+  });
+  pool.on('error', onIdleError);
+  const db = drizzle(pool, { schema });
+  try {
+    if (options.migrate !== false) await migrateUnderLock(pool);
+    else await pool.query('SELECT 1');
+  } catch (error) {
+    await pool.end().catch(() => {});
+    throw new DatabaseUrlError(`DATABASE_URL=${redactUrl(options.url)}: ${describeConnectionError(error)}`, { cause: error });
+  }
+  return {
+    db,
+    pool,
+    health: () => postgresHealth(pool),
+    close: () => pool.end(),
+  };
+}
+
+async function migrateUnderLock(pool: pg.Pool): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [migrationLockKey]);
+    try {
+      await migrate(drizzle(client, { schema }), { migrationsFolder: postgresMigrationsFolder });
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [migrationLockKey]);
+    }
+  } finally {
+    client.release();
+  }
+}
+
+/** What went wrong, in the driver's words where they are safe to show (they never include the password). */
+function describeConnectionError(error: unknown): string {
+  const { code, message } = error as { code?: string; message?: string };
+  const reason = message ?? String(error);
+  return code ? `${reason} (${code})` : reason;
+}
+
+interface Journal {
+  entries: { when: number }[];
+}
+
+let latestMigrationAt: number | undefined;
+
+async function postgresHealth(pool: pg.Pool): Promise<{ database: boolean; migrations: boolean; storage: boolean }> {
+  latestMigrationAt ??= (JSON.parse(readFileSync(join(postgresMigrationsFolder, 'meta', '_journal.json'), 'utf8')) as Journal).entries.at(-1)?.when ?? 0;
+  try {
+    const result = await pool.query<{ last: string | null }>('SELECT max(created_at) AS last FROM drizzle.__drizzle_migrations');
+    const last = result.rows[0]?.last;
+    // Storage problems surface as failed statements on PostgreSQL; the server reports its own disk.
+    return { database: true, migrations: last != null && Number(last) >= latestMigrationAt, storage: true };
+  } catch {
+    return { database: false, migrations: false, storage: false };
+  }
+}
+
+/** A serialization failure or deadlock: the transaction did nothing and is run again. */
+const isRetryable = (error: unknown) => {
+  const code = (error as { code?: unknown } | null)?.code ?? (error as { cause?: { code?: unknown } } | null)?.cause?.code;
+  return code === '40001' || code === '40P01';
+};
+const retriesOnConflict = 5;
+
+/**
+ * PostgreSQL's runner of works (db/work.ts): each statement is awaited on the work's transaction. `read` is one
+ * REPEATABLE READ, READ ONLY snapshot (it takes no lock a writer waits for); `write` is one READ COMMITTED
+ * transaction, run again when PostgreSQL reports a deadlock or serialization failure. A body never awaits anything
+ * but its own statements, so a transaction is never held across unrelated work.
+ */
+export function transactionsOfPg(db: PgDb): Transactions {
+  return {
+    run: async (work) => {
+      const context = newWorkContext();
+      const result = await runAwaiting(work, db, context);
+      committed(context);
+      return result;
+    },
+    read: async (body) => {
+      const context = newWorkContext();
+      const result = await db.transaction((tx) => runAwaiting(body(), tx, context), { isolationLevel: 'repeatable read', accessMode: 'read only' });
+      committed(context);
+      return result;
+    },
+    async write(body) {
+      for (let attempt = 1; ; attempt++) {
+        // A fresh context per attempt: effects of an attempt that rolled back are dropped with it.
+        const context = newWorkContext();
+        try {
+          const result = await db.transaction((tx) => runAwaiting(body(), tx, context));
+          committed(context);
+          return result;
+        } catch (error) {
+          if (attempt >= retriesOnConflict || !isRetryable(error)) throw error;
+        }
+      }
+    },
+  };
+}

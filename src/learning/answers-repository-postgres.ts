@@ -1,0 +1,381 @@
+import { and, asc, desc, eq, getTableColumns, gt, gte, isNull, lt, lte, or, sql, type SQL } from 'drizzle-orm';
+import type { PgColumn } from 'drizzle-orm/pg-core';
+import { createCommitCache, type CommitSource } from '../db/commit-cache.js';
+import { transactionsOfPg, type PgExecutor } from '../db/postgres.js';
+import { answers, cardStates, cardStateSnapshots, flashcards, modules, users } from '../db/schema-pg.js';
+import type { AnswerRow, CardStateRow } from '../db/schema.js';
+import type { PostgresStore } from '../db/store.js';
+import { afterCommit, step, type Work } from '../db/work.js';
+import type { AnswerKey, AnswerRecord, AnswersRepository, CardStateRecord, CardStatesQuery, FlashcardRef, HistoryQuery, LearnerRead, StudyCardRef } from './answers-repository.js';
+import type { ScheduledAnswer, StoredCard } from './scheduler.js';
+
+/** Derived learner reads kept in memory, as on SQLite (answers-repository.ts). */
+const learnerReadBytes = 16 * 1024 * 1024;
+const learnerReadsPerLearner = 16;
+
+/**
+ * The first key of the learners' advisory locks (the second is the learner id's hash). Two-key advisory locks are a
+ * key space apart from the one-key (bigint) locks of the migrator and the change feed, so they never meet those.
+ */
+const learnerLockSpace = 0x6d6e6c72; // "mnlr"
+
+/** As `liveModule` on SQLite (content/repository.ts): answers and the study queue go to live modules only. */
+const liveModule = isNull(modules.archivedAt);
+
+/** `column = ANY(ids)`: SQLite's `json_each` id list, the ids bound as one array whatever their number. */
+const inIds = (column: PgColumn, ids: readonly string[]): SQL => sql`${column} = ANY(${sql.param([...ids])}::text[])`;
+
+// Rows with the slug of their module (what clients see), columns in table order.
+const answerColumns = { ...getTableColumns(answers), moduleSlug: modules.slug };
+const stateColumns = { ...getTableColumns(cardStates), moduleSlug: modules.slug };
+const refColumns = { id: flashcards.id, moduleId: flashcards.moduleId, moduleSlug: modules.slug };
+const scheduledColumns = { answeredAt: answers.answeredAt, clientAnswerId: answers.clientAnswerId, rating: answers.rating };
+
+// A snapshot read as a state: its key is the state's last answer.
+const { userId: _userId, flashcardId: _flashcardId, answeredAt: snapshotAnsweredAt, clientAnswerId: snapshotClientAnswerId, ...snapshotFsrsColumns } =
+  getTableColumns(cardStateSnapshots);
+const snapshotColumns = { ...snapshotFsrsColumns, lastAnsweredAt: snapshotAnsweredAt, lastClientAnswerId: snapshotClientAnswerId };
+
+/** Row values compare as the answers are ordered, (answeredAt, clientAnswerId), byte by byte (COLLATE "C"). */
+const answerKey = (table: typeof answers | typeof cardStateSnapshots) => sql`(${table.answeredAt}, ${table.clientAnswerId})`;
+const boundKey = (key: AnswerKey) => sql`(${key.answeredAt}, ${key.clientAnswerId})`;
+
+const fsrsValues = (state: StoredCard) => ({
+  state: state.state,
+  due: state.due,
+  stability: state.stability,
+  difficulty: state.difficulty,
+  elapsedDays: state.elapsedDays,
+  scheduledDays: state.scheduledDays,
+  learningSteps: state.learningSteps,
+  reps: state.reps,
+  lapses: state.lapses,
+  lastReview: state.lastReview,
+});
+
+/** `excluded.<column>` for each of `columns`: an upsert's new values. */
+const excluded = <T extends string>(table: Record<T, PgColumn>, columns: readonly T[]) =>
+  Object.fromEntries(columns.map((column) => [column, sql.raw(`excluded.${table[column].name}`)])) as Record<T, SQL>;
+
+const fsrsColumnNames = ['state', 'due', 'stability', 'difficulty', 'elapsedDays', 'scheduledDays', 'learningSteps', 'reps', 'lapses', 'lastReview'] as const;
+
+/**
+ * All SQL for answers and the card states derived from them, on PostgreSQL: the SQLite repository's methods
+ * (answers-repository.ts) with the same results and ordering.
+ */
+export function postgresAnswersRepository(store: PostgresStore): AnswersRepository {
+  const { db } = store;
+  // Learner reads from memory between commits, as on SQLite: another instance's commit to what they derive from
+  // drops them all. So does this instance's own, through the same notifications; `ownWrites` moves as soon as such a
+  // write has committed, before its notification arrives, so that a read outside the write that loaded the rows as
+  // they were before the commit cannot keep them, and whoever awaited the write reads its result.
+  const commits = store.commits.sourceFor(['answers', 'card_states', 'flashcards', 'modules'], (executor) => executor !== db);
+  let ownWrites = 0;
+  const source: CommitSource = { version: () => `${String(commits.version())}:${ownWrites}`, inTransaction: commits.inTransaction };
+  const learnerReads = createCommitCache<LearnerRead>(source, {
+    max: 8192,
+    cacheMisses: false,
+    size: { max: learnerReadBytes, of: (read) => read.bytes },
+    maxPerGroup: learnerReadsPerLearner,
+  });
+  function* learnerWritten(userId: string): Work<void> {
+    yield* afterCommit(() => {
+      ownWrites++;
+      learnerReads.forget(userId);
+    });
+  }
+
+  return {
+    ...transactionsOfPg(db),
+
+    /**
+     * Serialises the writes of one learner's rows (answers, keys) with each other and with the learner's erasure,
+     * across instances, until the transaction ends: the second of two writes waits here, then (READ COMMITTED) reads
+     * what the first committed. So a retried clientAnswerId is a duplicate rather than a unique violation, a card's
+     * state is built from every answer stored before it, and a write after an erasure finds no learner (404) instead
+     * of failing on the deleted row. Hash collisions between learners only make two of them queue.
+     */
+    *lockLearner(userId: string): Work<void> {
+      yield* step(async (executor: PgExecutor) => void (await executor.execute(sql`SELECT pg_advisory_xact_lock(${learnerLockSpace}::int4, hashtext(${userId}))`)));
+    },
+
+    /** A batch's earlier answers in one query (idempotency check for the whole batch). */
+    *findAnswers(userId: string, clientAnswerIds: string[]): Work<AnswerRecord[]> {
+      if (!clientAnswerIds.length) return [];
+      return yield* step((executor: PgExecutor) =>
+        executor
+          .select(answerColumns)
+          .from(answers)
+          .innerJoin(modules, eq(modules.id, answers.moduleId))
+          .where(and(eq(answers.userId, userId), clientAnswerIds.length === 1 ? eq(answers.clientAnswerId, clientAnswerIds[0]!) : inIds(answers.clientAnswerId, clientAnswerIds)))
+          .orderBy(asc(answers.clientAnswerId)),
+      );
+    },
+
+    /** The flashcards answers may be recorded on, by id: cards of archived modules are left out (as unknown). */
+    *findFlashcardRefs(ids: string[]): Work<FlashcardRef[]> {
+      if (!ids.length) return [];
+      return yield* step((executor: PgExecutor) =>
+        executor
+          .select(refColumns)
+          .from(flashcards)
+          .innerJoin(modules, eq(modules.id, flashcards.moduleId))
+          .where(and(ids.length === 1 ? eq(flashcards.id, ids[0]!) : inIds(flashcards.id, ids), liveModule))
+          .orderBy(asc(flashcards.id)),
+      );
+    },
+    *insertAnswer(answer: AnswerRow): Work<void> {
+      yield* step(async (executor: PgExecutor) => void (await executor.insert(answers).values(answer)));
+      yield* learnerWritten(answer.userId);
+    },
+
+    /**
+     * A read derived from one learner's answers and states (and from content, which `key` must then name by its
+     * stamp), loaded once and served from memory until the learner's next write or another commit to its tables.
+     */
+    cachedForLearner: <T extends LearnerRead>(userId: string, key: string, load: () => Work<T>): Work<T> =>
+      learnerReads.get(`${userId}\u0000${key}`, load, userId) as Work<T>,
+    /** Drops what `cachedForLearner` holds for the learner: their data was written (or erased) elsewhere than here. */
+    forgetLearner: (userId: string) => learnerReads.forget(userId),
+    *answersOfCard(userId: string, flashcardId: string): Work<ScheduledAnswer[]> {
+      return yield* step((executor: PgExecutor) =>
+        executor
+          .select(scheduledColumns)
+          .from(answers)
+          .where(and(eq(answers.userId, userId), eq(answers.flashcardId, flashcardId)))
+          .orderBy(asc(answers.answeredAt), asc(answers.clientAnswerId)),
+      );
+    },
+    /** Whether the learner still exists: checked inside the write, as an erasure may commit while a write waits. */
+    *userExists(userId: string): Work<boolean> {
+      const rows = yield* step((executor: PgExecutor) => executor.select({ id: users.id }).from(users).where(eq(users.id, userId)).limit(1));
+      return rows.length > 0;
+    },
+    /** A card's answers that sort after `key`, in order. */
+    *answersAfter(userId: string, flashcardId: string, key: AnswerKey): Work<ScheduledAnswer[]> {
+      return yield* step((executor: PgExecutor) =>
+        executor
+          .select(scheduledColumns)
+          .from(answers)
+          .where(and(eq(answers.userId, userId), eq(answers.flashcardId, flashcardId), sql`${answerKey(answers)} > ${boundKey(key)}`))
+          .orderBy(asc(answers.answeredAt), asc(answers.clientAnswerId)),
+      );
+    },
+
+    /** The card's latest snapshot strictly before `key`, as a state (its last answer is the snapshot's key). */
+    *snapshotBefore(userId: string, flashcardId: string, key: AnswerKey): Work<StoredCard | undefined> {
+      return yield* step(
+        async (executor: PgExecutor) =>
+          (await executor
+            .select(snapshotColumns)
+            .from(cardStateSnapshots)
+            .where(
+              and(
+                eq(cardStateSnapshots.userId, userId),
+                eq(cardStateSnapshots.flashcardId, flashcardId),
+                sql`${answerKey(cardStateSnapshots)} < ${boundKey(key)}`,
+              ),
+            )
+            .orderBy(desc(cardStateSnapshots.answeredAt), desc(cardStateSnapshots.clientAnswerId))
+            .limit(1))[0],
+      );
+    },
+    /** Drops the card's snapshots at or after `key`: they no longer hold once an answer sorting at `key` is stored. */
+    *deleteSnapshotsFrom(userId: string, flashcardId: string, key: AnswerKey): Work<void> {
+      yield* step(
+        async (executor: PgExecutor) =>
+          void (await executor
+            .delete(cardStateSnapshots)
+            .where(
+              and(
+                eq(cardStateSnapshots.userId, userId),
+                eq(cardStateSnapshots.flashcardId, flashcardId),
+                sql`${answerKey(cardStateSnapshots)} >= ${boundKey(key)}`,
+              ),
+            )),
+      );
+    },
+    *saveSnapshot(userId: string, flashcardId: string, snapshot: StoredCard): Work<void> {
+      yield* step(
+        async (executor: PgExecutor) =>
+          void (await executor
+            .insert(cardStateSnapshots)
+            .values({ userId, flashcardId, answeredAt: snapshot.lastAnsweredAt, clientAnswerId: snapshot.lastClientAnswerId, ...fsrsValues(snapshot) })
+            .onConflictDoUpdate({
+              target: [cardStateSnapshots.userId, cardStateSnapshots.flashcardId, cardStateSnapshots.answeredAt, cardStateSnapshots.clientAnswerId],
+              set: excluded(cardStateSnapshots, fsrsColumnNames),
+            })),
+      );
+    },
+    *snapshotsOf(userId: string, flashcardId: string): Work<StoredCard[]> {
+      return yield* step((executor: PgExecutor) =>
+        executor
+          .select(snapshotColumns)
+          .from(cardStateSnapshots)
+          .where(and(eq(cardStateSnapshots.userId, userId), eq(cardStateSnapshots.flashcardId, flashcardId)))
+          .orderBy(asc(cardStateSnapshots.answeredAt), asc(cardStateSnapshots.clientAnswerId)),
+      );
+    },
+
+    *history(query: HistoryQuery): Work<AnswerRecord[]> {
+      const { before } = query;
+      return yield* step((executor: PgExecutor) =>
+        executor
+          .select(answerColumns)
+          .from(answers)
+          .innerJoin(modules, eq(modules.id, answers.moduleId))
+          .where(
+            and(
+              eq(answers.userId, query.userId),
+              query.moduleId !== undefined ? eq(answers.moduleId, query.moduleId) : undefined,
+              query.flashcardId !== undefined ? eq(answers.flashcardId, query.flashcardId) : undefined,
+              query.since !== undefined ? gte(answers.answeredAt, query.since) : undefined,
+              query.until !== undefined ? lt(answers.answeredAt, query.until) : undefined,
+              before !== undefined
+                ? or(lt(answers.answeredAt, before.answeredAt), and(eq(answers.answeredAt, before.answeredAt), lt(answers.id, before.id)))
+                : undefined,
+            ),
+          )
+          .orderBy(desc(answers.answeredAt), desc(answers.id))
+          .limit(query.limit),
+      );
+    },
+
+    *allAnswers(userId: string): Work<AnswerRecord[]> {
+      return yield* step((executor: PgExecutor) =>
+        executor
+          .select(answerColumns)
+          .from(answers)
+          .innerJoin(modules, eq(modules.id, answers.moduleId))
+          .where(eq(answers.userId, userId))
+          .orderBy(asc(answers.answeredAt), asc(answers.clientAnswerId)),
+      );
+    },
+
+    *findState(userId: string, flashcardId: string): Work<CardStateRow | undefined> {
+      return yield* step(
+        async (executor: PgExecutor) =>
+          (await executor
+            .select()
+            .from(cardStates)
+            .where(and(eq(cardStates.userId, userId), eq(cardStates.flashcardId, flashcardId)))
+            .limit(1))[0],
+      );
+    },
+
+    /** A batch's card states in one query (their `reps` count the answers stored per card). */
+    *findStates(userId: string, flashcardIds: string[]): Work<CardStateRow[]> {
+      if (!flashcardIds.length) return [];
+      return yield* step((executor: PgExecutor) =>
+        executor
+          .select()
+          .from(cardStates)
+          .where(and(eq(cardStates.userId, userId), flashcardIds.length === 1 ? eq(cardStates.flashcardId, flashcardIds[0]!) : inIds(cardStates.flashcardId, flashcardIds)))
+          .orderBy(asc(cardStates.flashcardId)),
+      );
+    },
+
+    *saveState(userId: string, card: Pick<FlashcardRef, 'id' | 'moduleId'>, state: StoredCard): Work<void> {
+      yield* step(
+        async (executor: PgExecutor) =>
+          void (await executor
+            .insert(cardStates)
+            .values({
+              userId,
+              flashcardId: card.id,
+              moduleId: card.moduleId,
+              ...fsrsValues(state),
+              lastAnsweredAt: state.lastAnsweredAt,
+              lastClientAnswerId: state.lastClientAnswerId,
+            })
+            .onConflictDoUpdate({
+              target: [cardStates.userId, cardStates.flashcardId],
+              set: excluded(cardStates, ['moduleId', ...fsrsColumnNames, 'lastAnsweredAt', 'lastClientAnswerId']),
+            })),
+      );
+      yield* learnerWritten(userId);
+    },
+
+    /** Card states in flashcard-id order (stable keyset paging), optionally one module's or those due by a time. */
+    *states(query: CardStatesQuery): Work<CardStateRecord[]> {
+      return yield* step((executor: PgExecutor) =>
+        executor
+          .select(stateColumns)
+          .from(cardStates)
+          .innerJoin(modules, eq(modules.id, cardStates.moduleId))
+          .where(
+            and(
+              eq(cardStates.userId, query.userId),
+              query.moduleId !== undefined ? eq(cardStates.moduleId, query.moduleId) : undefined,
+              query.dueBy !== undefined ? lte(cardStates.due, query.dueBy) : undefined,
+              query.afterFlashcardId !== undefined ? gt(cardStates.flashcardId, query.afterFlashcardId) : undefined,
+            ),
+          )
+          .orderBy(asc(cardStates.flashcardId))
+          .limit(query.limit),
+      );
+    },
+
+    *statesOfCards(userId: string, flashcardIds: string[]): Work<CardStateRecord[]> {
+      if (!flashcardIds.length) return [];
+      return yield* step((executor: PgExecutor) =>
+        executor
+          .select(stateColumns)
+          .from(cardStates)
+          .innerJoin(modules, eq(modules.id, cardStates.moduleId))
+          .where(and(eq(cardStates.userId, userId), inIds(cardStates.flashcardId, flashcardIds)))
+          .orderBy(asc(cardStates.flashcardId)),
+      );
+    },
+
+    *allStates(userId: string): Work<CardStateRecord[]> {
+      return yield* step((executor: PgExecutor) =>
+        executor
+          .select(stateColumns)
+          .from(cardStates)
+          .innerJoin(modules, eq(modules.id, cardStates.moduleId))
+          .where(eq(cardStates.userId, userId))
+          .orderBy(asc(cardStates.flashcardId)),
+      );
+    },
+
+    /**
+     * The states of live flashcards in live modules that fall due first, `limit` of them, whether due yet or not:
+     * the cards due at any later time are a prefix of this list (as long as fewer than `limit` are due).
+     */
+    *earliestDue(userId: string, limit: number, moduleId?: string): Work<CardStateRecord[]> {
+      return yield* step((executor: PgExecutor) =>
+        executor
+          .select(stateColumns)
+          .from(cardStates)
+          .innerJoin(flashcards, eq(flashcards.id, cardStates.flashcardId))
+          .innerJoin(modules, eq(modules.id, cardStates.moduleId))
+          .where(
+            and(eq(cardStates.userId, userId), moduleId !== undefined ? eq(cardStates.moduleId, moduleId) : undefined, isNull(flashcards.archivedAt), liveModule),
+          )
+          .orderBy(asc(cardStates.due), asc(cardStates.flashcardId))
+          .limit(limit),
+      );
+    },
+
+    /** Live flashcards the user has never answered, in module (slug) and deck order. */
+    *newCards(userId: string, limit: number, moduleId?: string): Work<StudyCardRef[]> {
+      return yield* step((executor: PgExecutor) =>
+        executor
+          .select({ flashcardId: flashcards.id, moduleSlug: modules.slug })
+          .from(flashcards)
+          .innerJoin(modules, eq(modules.id, flashcards.moduleId))
+          .where(
+            and(
+              moduleId !== undefined ? eq(flashcards.moduleId, moduleId) : undefined,
+              isNull(flashcards.archivedAt),
+              liveModule,
+              sql`NOT EXISTS (SELECT 1 FROM ${cardStates} WHERE ${cardStates.userId} = ${userId} AND ${cardStates.flashcardId} = ${flashcards.id})`,
+            ),
+          )
+          .orderBy(asc(modules.slug), asc(flashcards.position))
+          .limit(limit),
+      );
+    },
+  };
+}
