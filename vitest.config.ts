@@ -1,5 +1,23 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Files that exercise SQLite itself (its file, WAL, locks, pragmas, backups, crash recovery, the 0.1.0 upgrade) or
+ * a process started on a SQLite file; everything else runs on both engines.
+ */
+const sqliteOnly: string[] = [
+  // PRAGMA query_only and a closed SQLite connection. PostgreSQL: SQLSTATE 25006 (read-only) is not mapped to 503 in
+  // src/db/failures.ts, and /readyz probes on its own pool (src/db/postgres.ts), so ending the app's pool leaves it 200.
+  'test/security/failures-sqlite.test.ts',
+  // Starts dist/main.js with DATABASE_PATH only: the server is SQLite in either project (and verifies the file).
+  'test/reliability/shutdown.test.ts',
+];
+
+/**
+ * Files that open both engines themselves (parity between SQLite and PostgreSQL, the PostgreSQL client and store):
+ * they do not depend on MNEMO_TEST_BACKEND, so running them again in the postgres project would only repeat them.
+ */
+const engineIndependent: string[] = ['test/learning/postgres-parity.test.ts', 'test/content/postgres-parity.test.ts', 'test/db/postgres-*.test.ts'];
+
 export default defineConfig({
   resolve: {
     // Node loads graphql's CommonJS build (package "main") for mercurius and for us; Vite would pick the ESM build
@@ -13,5 +31,10 @@ export default defineConfig({
     hookTimeout: 30_000,
     // One PostgreSQL server per run (local, TEST_DATABASE_URL or a throw-away embedded one); files get their own database.
     globalSetup: ['test/helpers/postgres-global-setup.ts'],
+    projects: [
+      { extends: true, test: { name: 'sqlite' } },
+      // The same suite with every app built by buildTestApp on its own PostgreSQL database.
+      { extends: true, test: { name: 'postgres', env: { MNEMO_TEST_BACKEND: 'postgres' }, exclude: [...sqliteOnly, ...engineIndependent] } },
+    ],
   },
 });

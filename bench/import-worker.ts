@@ -10,6 +10,8 @@ import { testConfig } from '../src/config.js';
 import { openDatabase } from '../src/db/client.js';
 import { createServices } from '../src/services.js';
 import { createVocabulary, generateModule, type ModuleShape } from './text.js';
+import { repositoriesOf } from '../src/db/repositories.js';
+import { sqliteStore } from '../src/db/store.js';
 
 export interface ImportWorkerTask {
   dbPath: string;
@@ -33,7 +35,7 @@ database.sqlite.pragma('synchronous = OFF');
 try {
   // The services exactly as the server and the CLI assemble them: the change feed and the search index follow
   // every import inside its transaction. Default settings; no content cache (nothing is read back).
-  const services = createServices(database.db, { ...testConfig(), contentCacheEntries: 0 });
+  const services = createServices(repositoriesOf(sqliteStore(database)), { ...testConfig(), contentCacheEntries: 0 });
   const service = services.content;
 
   const vocabulary = createVocabulary(task.seed);

@@ -84,7 +84,7 @@ async function bundleServer() {
     minifyWhitespace: true,
     minifySyntax: true,
     logLevel: 'warning',
-    external: ['better-sqlite3', '@fastify/swagger-ui', 'pino', 'thread-stream'],
+    external: ['better-sqlite3', '@fastify/swagger-ui', 'pino', 'thread-stream', 'pg-native'],
     // CommonJS packages inside an ES module bundle still call require().
     banner: { js: "import { createRequire as __mnemoCreateRequire } from 'node:module'; const require = __mnemoCreateRequire(import.meta.url);" },
   });

@@ -1,15 +1,11 @@
 import fp from 'fastify-plugin';
-import { createAuthRepository } from './auth/repository.js';
 import { createAuthService, type AuthService } from './auth/service.js';
-import { createChangesRepository } from './changes/repository.js';
 import { createChangesService, type ChangesService } from './changes/service.js';
 import type { Config } from './config.js';
-import { createContentRepository } from './content/repository.js';
 import { createSourceReader } from './content/module-source/source-reader.js';
 import { createContentService, type ContentService } from './content/service.js';
-import type { Db } from './db/client.js';
+import { repositoriesOf, type Repositories } from './db/repositories.js';
 import { createLearningServices, type LearningConfig, type LearningServices } from './learning/services.js';
-import { createSearchRepository } from './search/repository.js';
 import { createSearchService, type SearchService } from './search/service.js';
 
 /** Every service of the application, over one connection. */
@@ -30,23 +26,23 @@ export type ServicesConfig = Pick<Config, 'contentCacheEntries' | 'contentCacheB
  * benchmark's import workers, so all three write the same things: the change feed and the search index follow
  * every content transaction wherever the import comes from. A new content listener is added here, and only here.
  */
-export function createServices(db: Db, config: ServicesConfig, log: (message: string) => void = console.error): Services {
-  const auth = createAuthService(createAuthRepository(db));
+export function createServices(repositories: Repositories, config: ServicesConfig, log: (message: string) => void = console.error): Services {
+  const auth = createAuthService(repositories.auth);
   // Two workers, started on first use: imports, and renders of stored versions for reads (kept apart so reads
   // cannot queue ahead of, or refuse, an import).
   const sourceReader = createSourceReader({ timeoutMs: config.importParseTimeoutMs, onInternalError: log });
   const versionRenderer = createSourceReader({ timeoutMs: config.importParseTimeoutMs, onInternalError: log });
-  const content = createContentService(createContentRepository(db), {
+  const content = createContentService(repositories.content, {
     cacheEntries: config.contentCacheEntries,
     cacheBytes: config.contentCacheBytes,
     sourceReader,
     versionRenderer,
   });
-  const changes = createChangesService(createChangesRepository(db));
-  const search = createSearchService(createSearchRepository(db), (moduleId) => content.sectionsOfWork(moduleId));
+  const changes = createChangesService(repositories.changes);
+  const search = createSearchService(repositories.search, (moduleId) => content.sectionsOfWork(moduleId));
   content.addListener(changes.listener);
   content.addListener(search.listener);
-  return { auth, content, changes, search, learning: createLearningServices(db, content, changes.contentStampWork, auth, config), close: async () => void (await Promise.all([sourceReader.close(), versionRenderer.close()])) };
+  return { auth, content, changes, search, learning: createLearningServices(repositories.learning, content, changes.contentStampWork, auth, config), close: async () => void (await Promise.all([sourceReader.close(), versionRenderer.close()])) };
 }
 
 declare module 'fastify' {
@@ -59,7 +55,7 @@ declare module 'fastify' {
 /** Builds the services on the process's connection, before any domain plugin needs them. */
 export const servicesPlugin = fp<{ config: ServicesConfig }>(
   async (app, { config }) => {
-    const services = createServices(app.database.db, config, (message) => app.log.error({ err: message }, 'reading a module source failed'));
+    const services = createServices(repositoriesOf(app.store), config, (message) => app.log.error({ err: message }, 'reading a module source failed'));
     app.decorate('services', services);
     app.addHook('onClose', () => services.close());
   },

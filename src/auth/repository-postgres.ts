@@ -3,7 +3,7 @@ import { createCommitCache } from '../db/commit-cache.js';
 import { transactionsOfPg, type PgExecutor } from '../db/postgres.js';
 import { apiKeys } from '../db/schema-pg.js';
 import type { PostgresStore } from '../db/store.js';
-import { step, type Work } from '../db/work.js';
+import { afterCommit, step, type Work } from '../db/work.js';
 import type { ApiKeyRow } from '../db/schema.js';
 import type { AuthRepository, NewApiKey } from './repository.js';
 
@@ -15,9 +15,11 @@ export function postgresAuthRepository(store: PostgresStore): AuthRepository {
   // clear the cache at once.
   const liveKeys = createCommitCache<ApiKeyRow>(store.commits.sourceFor(['api_keys'], (executor) => executor !== db), { max: 10_000, cacheMisses: false });
 
+  // Dropped once the write commits: dropped before, a request on another connection could reload the key as it
+  // was (not yet revoked) and keep it until the notification arrives.
   function* written<T>(work: Work<T>): Work<T> {
     const result = yield* work;
-    liveKeys.clear();
+    yield* afterCommit(liveKeys.clear);
     return result;
   }
 

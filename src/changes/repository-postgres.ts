@@ -3,7 +3,7 @@ import { createCommitCache } from '../db/commit-cache.js';
 import { transactionsOfPg, type PgExecutor } from '../db/postgres.js';
 import { changes } from '../db/schema-pg.js';
 import type { PostgresStore } from '../db/store.js';
-import { step, type Work } from '../db/work.js';
+import { afterCommit, step, type Work } from '../db/work.js';
 import type { ChangesRepository, NewChange } from './repository.js';
 
 /**
@@ -31,8 +31,8 @@ export function postgresChangesRepository(store: PostgresStore): ChangesReposito
     },
 
     *record(entries: NewChange[]): Work<void> {
-      latestCache.clear();
       if (!entries.length) return;
+      yield* afterCommit(latestCache.clear);
       yield* step((executor: PgExecutor) => executor.execute(sql`SELECT pg_advisory_xact_lock(${feedWriterLock})`));
       for (let index = 0; index < entries.length; index += 200) {
         const chunk = entries.slice(index, index + 200);

@@ -2,10 +2,15 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { relative, resolve } from 'node:path';
-import { ConfigError, loadConfig, type Config } from '../config.js';
+import { ConfigError, configSchema, loadConfig, type Config } from '../config.js';
 import { importFile, moduleFiles, type FileImportOutcome } from '../content/seed.js';
 import { includingArchived } from '../content/visibility.js';
 import { openDatabase } from '../db/client.js';
+import { copyToPostgres, CopyRefused } from '../db/copy-to-postgres.js';
+import { openPostgres, type PostgresHandle, type PostgresOptions } from '../db/postgres.js';
+import { repositoriesOf } from '../db/repositories.js';
+import { openPostgresStore, sqliteStore, type Store } from '../db/store.js';
+import { redactUrl } from '../lib/redact-url.js';
 import { roles } from '../db/schema.js';
 import { isAppError } from '../errors.js';
 import { createServices } from '../services.js';
@@ -29,14 +34,19 @@ Commands:
                             server is writing); the copy is checked with PRAGMA integrity_check
   vacuum                    Rewrite the database file (VACUUM) so that no remnant of deleted rows stays in it,
                             then truncate the WAL; holds the write lock while it runs
+  copy-to <postgres-url> [--force]
+                            Copy every row of the SQLite database (DATABASE_PATH) into the PostgreSQL database at
+                            the URL (migrated first), ids kept, then compare each table's row count and checksum;
+                            refuses a target that holds any row unless --force (which replaces its rows)
   help                      Show this help
 
 Options for every command that opens the database:
   --create                  Create the database if it does not exist (seed and import always may)
 
-The database is DATABASE_PATH (default ./data/mnemo.db; relative paths start from the current folder, which
-npm run makes the project folder): use the server's. The CLI names the file it opened on stderr, and can run while
-the server does.`;
+The database is DATABASE_URL (PostgreSQL) when it is set, otherwise DATABASE_PATH (SQLite; default ./data/mnemo.db;
+relative paths start from the current folder, which npm run makes the project folder): use the server's. The CLI
+names the database it opened on stderr, and can run while the server does. On PostgreSQL, backups are pg_dump's
+and vacuuming is the server's own: backup and vacuum are for SQLite.`;
 
 /** Commands that may create the database they write to; the others refuse a missing file unless --create. */
 const creatingCommands = new Set(['seed', 'import']);
@@ -46,6 +56,7 @@ const creatingCommands = new Set(['seed', 'import']);
  * database would "work" here and be unknown to the server.
  */
 function missingDatabase(config: Config, command: string, create: boolean): string | undefined {
+  if (config.postgres) return undefined;
   const path = config.databasePath;
   if (path === ':memory:' || create || creatingCommands.has(command) || existsSync(resolve(path))) return undefined;
   const origin = process.env.DATABASE_PATH === undefined ? 'DATABASE_PATH is not set; the default is ./data/mnemo.db' : `DATABASE_PATH=${path}`;
@@ -67,16 +78,22 @@ function open(config: Config) {
 
 /**
  * The services exactly as the server assembles them (createServices), so CLI imports feed search and the change
- * feed. No content cache: each command reads a module at most once.
+ * feed, on the engine the configuration names. No content cache: each command reads a module at most once.
  */
-function openServices(config: Config) {
-  const database = open(config);
-  const services = createServices(database.db, { ...config, contentCacheEntries: 0 });
+async function openServices(config: Config) {
+  let store: Store;
+  if (config.postgres) {
+    store = await openPostgresStore(config.postgres, (error) => console.error(`mnemo: ${error.message}`));
+    console.error(`mnemo: database ${redactUrl(config.postgres.url)}`);
+  } else {
+    store = sqliteStore(open(config));
+  }
+  const services = createServices(repositoriesOf(store), { ...config, contentCacheEntries: 0 });
   return {
     services,
-    close: () => {
-      void services.close();
-      database.close();
+    close: async () => {
+      await services.close();
+      await store.close();
     },
   };
 }
@@ -86,7 +103,7 @@ async function runExport(config: Config, slug: string | undefined, format: strin
     console.error('mnemo: export needs a module slug and --format md|json');
     return 2;
   }
-  const { services, close } = openServices(config);
+  const { services, close } = await openServices(config);
   try {
     // The operator at the CLI sees archived modules, as an admin does.
     process.stdout.write(await services.content.exportModule(slug, format === 'json' ? 'json' : 'markdown', includingArchived));
@@ -95,7 +112,7 @@ async function runExport(config: Config, slug: string | undefined, format: strin
     console.error(`mnemo: ${isAppError(error) ? error.message : String(error)}`);
     return 1;
   } finally {
-    close();
+    await close();
   }
 }
 
@@ -107,7 +124,7 @@ interface KeyOptions {
 }
 
 async function runKeys(config: Config, [action, ...rest]: string[], options: KeyOptions): Promise<number> {
-  const { services, close } = openServices(config);
+  const { services, close } = await openServices(config);
   try {
     const { auth } = services;
     switch (action) {
@@ -164,7 +181,7 @@ async function runKeys(config: Config, [action, ...rest]: string[], options: Key
         return 2;
     }
   } finally {
-    close();
+    await close();
   }
 }
 
@@ -221,6 +238,39 @@ function runVacuum(config: Config): number {
   }
 }
 
+async function runCopyTo(config: Config, url: string | undefined, force: boolean): Promise<number> {
+  if (!url || !URL.canParse(url) || !['postgres:', 'postgresql:'].includes(new URL(url).protocol)) {
+    console.error('mnemo: copy-to needs a postgres:// URL');
+    return 2;
+  }
+  if (config.postgres) {
+    console.error('mnemo: copy-to copies the SQLite database at DATABASE_PATH; unset DATABASE_URL');
+    return 2;
+  }
+  const source = open(config);
+  let target: PostgresHandle | undefined;
+  try {
+    target = await openPostgres({ ...postgresDefaults(config), url });
+    console.error(`mnemo: copying to ${redactUrl(url)}`);
+    const report = await copyToPostgres(source, target.pool, { force, onTable: (table, rows) => console.error(`  ${table}: ${rows} rows`) });
+    for (const table of report) console.log(`${table.table.padEnd(22)} ${String(table.rows).padStart(10)} rows  sha256 ${table.checksum.slice(0, 16)}  same on both sides`);
+    console.log('Copied; every table has the same rows on both sides. Point DATABASE_URL at the target to serve from it.');
+    return 0;
+  } catch (error) {
+    console.error(`mnemo: ${error instanceof Error ? error.message : String(error)}`);
+    return error instanceof CopyRefused ? 2 : 1;
+  } finally {
+    source.close();
+    await target?.close();
+  }
+}
+
+/** Pool settings for a URL given on the command line: those of the configuration, or its defaults. */
+function postgresDefaults(config: Config): Omit<PostgresOptions, 'url'> {
+  const { DATABASE_POOL_MAX, DATABASE_STATEMENT_TIMEOUT_MS, DATABASE_CONNECT_TIMEOUT_MS } = configSchema.parse({});
+  return config.postgres ?? { poolMax: DATABASE_POOL_MAX, statementTimeoutMs: DATABASE_STATEMENT_TIMEOUT_MS, connectTimeoutMs: DATABASE_CONNECT_TIMEOUT_MS };
+}
+
 async function runImport(config: Config, paths: string[], dryRun: boolean): Promise<number> {
   let files: string[];
   try {
@@ -233,7 +283,7 @@ async function runImport(config: Config, paths: string[], dryRun: boolean): Prom
     console.error('mnemo: no module files (.md, .json) found');
     return 2;
   }
-  const { services, close } = openServices(config);
+  const { services, close } = await openServices(config);
   try {
     const outcomes: FileImportOutcome[] = [];
     const progress = createProgress(files.length);
@@ -247,7 +297,7 @@ async function runImport(config: Config, paths: string[], dryRun: boolean): Prom
     printSummary(outcomes, dryRun);
     return outcomes.some((outcome) => outcome.error !== undefined) ? 1 : 0;
   } finally {
-    close();
+    await close();
   }
 }
 
@@ -342,6 +392,7 @@ function main(argv: string[]): number | Promise<number> {
       user: { type: 'string' },
       format: { type: 'string' },
       create: { type: 'boolean', default: false },
+      force: { type: 'boolean', default: false },
     },
   });
   const [command, ...rest] = positionals;
@@ -349,7 +400,11 @@ function main(argv: string[]): number | Promise<number> {
     console.log(usage);
     return command === undefined && !values.help ? 2 : 0;
   }
-  if (['import', 'seed', 'export', 'backup', 'keys', 'vacuum'].includes(command)) {
+  if (config.postgres && ['backup', 'vacuum'].includes(command)) {
+    console.error(`mnemo: ${command} is for SQLite; on PostgreSQL use pg_dump for backups, and the server vacuums itself`);
+    return 2;
+  }
+  if (['import', 'seed', 'export', 'backup', 'keys', 'vacuum', 'copy-to'].includes(command)) {
     const refusal = missingDatabase(config, command, values.create);
     if (refusal !== undefined) {
       console.error(refusal);
@@ -373,6 +428,8 @@ function main(argv: string[]): number | Promise<number> {
       return runKeys(config, rest, { role: values.role, name: values.name, user: values.user, json: values.json });
     case 'vacuum':
       return runVacuum(config);
+    case 'copy-to':
+      return runCopyTo(config, rest[0], values.force);
     default:
       console.error(`mnemo: unknown command "${command}"\n\n${usage}`);
       return 2;

@@ -12,7 +12,7 @@ import { columns, jsonColumns, toCheatSheetRow, toFlashcard, toModule, toModuleR
 /** Multi-row inserts are chunked as on SQLite: PostgreSQL binds at most 65,535 parameters per statement. */
 const insertChunk = 100;
 
-/** As `liveModule` on SQLite (content/visibility.ts): lists hold modules that are not archived. */
+/** `liveModule` of content/repository.ts (the rule is content/visibility.ts's): lists hold modules that are not archived. */
 const live = isNull(modules.archivedAt);
 
 /**
@@ -35,12 +35,12 @@ export function postgresContentRepository(store: PostgresStore): ContentReposito
   const transactions = transactionsOfPg(db);
 
   // Module heads from memory between commits, as on SQLite: every instance's write to modules reaches every
-  // instance's listener. This repository's own writes clear them in the transaction, and move `ownWrites` once it
-  // has settled: a read outside it that loaded the old head while the write committed then cannot keep it until the
-  // notification arrives, so whoever awaited the write reads its result.
+  // instance's listener. This repository's own writes clear them inside the transaction and again once it has
+  // settled, moving `ownWrites`: a concurrent read that loaded the old head just before the commit then cannot keep
+  // it until the notification arrives, and whoever awaited the write reads its result.
   const commits = store.commits.sourceFor(['modules'], (executor) => executor !== db);
   let ownWrites = 0;
-  const headSource: CommitSource = { version: () => Math.random(), inTransaction: commits.inTransaction };
+  const headSource: CommitSource = { version: () => `${String(commits.version())}:${ownWrites}`, inTransaction: commits.inTransaction };
   const heads = createCommitCache<ModuleHead>(headSource, { max: 10_000, cacheMisses: true });
   const forgetHeads = () => heads.clear();
   function* loadHead(slug: string): Work<ModuleHead | undefined> {

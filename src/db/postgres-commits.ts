@@ -33,7 +33,8 @@ export function listenForCommits(url: string, onError: (error: Error) => void = 
 
   const connect = async (attempt: number): Promise<void> => {
     if (closed) return;
-    const next = new pg.Client({ connectionString: url, application_name: 'mnemo-listener' });
+    // keepAlive: a connection that dies silently (a NAT or firewall dropping it) is noticed and reopened.
+    const next = new pg.Client({ connectionString: url, application_name: 'mnemo-listener', keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
     const lost = (error?: Error) => {
       if (client !== next) return;
       client = undefined;

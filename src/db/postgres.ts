@@ -8,6 +8,7 @@ import { packageRoot } from '../lib/package-root.js';
 import type { PgTransaction } from 'drizzle-orm/pg-core';
 import type { NodePgQueryResultHKT } from 'drizzle-orm/node-postgres';
 import type { ExtractTablesWithRelations } from 'drizzle-orm';
+import type { StatementStats } from './client.js';
 import * as schema from './schema-pg.js';
 import { committed, newWorkContext, runAwaiting, type Transactions } from './work.js';
 
@@ -32,6 +33,8 @@ export interface PostgresOptions {
 export interface PostgresHandle {
   db: PgDb;
   pool: pg.Pool;
+  /** Statements run through the pool: Drizzle's (its logger) and every query sent, transaction control excepted. */
+  stats: StatementStats;
   /** Readiness: a connection answers and every committed migration is applied. */
   health(): Promise<{ database: boolean; migrations: boolean; storage: boolean }>;
   close(): Promise<void>;
@@ -67,7 +70,9 @@ export async function openPostgres(options: PostgresOptions, onIdleError: (error
     application_name: 'mnemo',
   });
   pool.on('error', onIdleError);
-  const db = drizzle(pool, { schema });
+  const stats: StatementStats = { statements: 0, driverStatements: 0 };
+  countQueries(pool, stats);
+  const db = drizzle(pool, { schema, logger: { logQuery: () => void stats.statements++ } });
   try {
     if (options.migrate !== false) await migrateUnderLock(pool);
     else await pool.query('SELECT 1');
@@ -75,12 +80,36 @@ export async function openPostgres(options: PostgresOptions, onIdleError: (error
     await pool.end().catch(() => {});
     throw new DatabaseUrlError(`DATABASE_URL=${redactUrl(options.url)}: ${describeConnectionError(error)}`, { cause: error });
   }
+  // Readiness asks on a connection of its own: with every pooled connection busy (a burst of slow requests), the
+  // database still answers, and a probe waiting behind them would take the instance out of the load balancer.
+  const probe = new pg.Pool({ connectionString: options.url, max: 1, statement_timeout: 2000, connectionTimeoutMillis: options.connectTimeoutMs, application_name: 'mnemo-readiness' });
+  probe.on('error', onIdleError);
   return {
     db,
     pool,
-    health: () => postgresHealth(pool),
-    close: () => pool.end(),
+    stats,
+    health: () => postgresHealth(probe),
+    close: async () => {
+      await Promise.all([pool.end(), probe.end()]);
+    },
   };
+}
+
+const transactionControl = /^\s*(begin|commit|rollback|savepoint|release|start transaction)\b/i;
+
+/**
+ * Counts the statements sent on the pool's connections, as SQLite's handle counts its driver's executions (tests
+ * assert batching with them); transaction control is left out there too.
+ */
+function countQueries(pool: pg.Pool, stats: StatementStats): void {
+  pool.on('connect', (client) => {
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    client.query = ((...args: unknown[]) => {
+      const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string } | null)?.text;
+      if (text === undefined || !transactionControl.test(text)) stats.driverStatements++;
+      return query(...args);
+    }) as typeof client.query;
+  });
 }
 
 async function migrateUnderLock(pool: pg.Pool): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Config } from '../config.js';
-import { openDatabase, type DatabaseHandle, type Db } from './client.js';
+import type { DatabaseHandle, Db, StatementStats } from './client.js';
 import { openPostgres, type PgDb, type PostgresHandle } from './postgres.js';
 import { listenForCommits, type CommitListener } from './postgres-commits.js';
 
@@ -13,9 +13,14 @@ export interface StoreHealth {
  * The process's database, on whichever engine the configuration names: DATABASE_URL selects PostgreSQL, otherwise
  * the SQLite file at DATABASE_PATH. Only db/ and the repositories look inside; services get repositories.
  */
-export type Store =
-  | { engine: 'sqlite'; db: Db; sqlite: DatabaseHandle; health(): Promise<StoreHealth>; close(): Promise<void> }
-  | { engine: 'postgres'; db: PgDb; postgres: PostgresHandle; commits: CommitListener; health(): Promise<StoreHealth>; close(): Promise<void> };
+interface StoreCommon {
+  /** Statements run, for tests that assert batching (no N+1) on either engine. */
+  stats: StatementStats;
+  health(): Promise<StoreHealth>;
+  close(): Promise<void>;
+}
+
+export type Store = StoreCommon & ({ engine: 'sqlite'; db: Db; sqlite: DatabaseHandle } | { engine: 'postgres'; db: PgDb; postgres: PostgresHandle; commits: CommitListener });
 
 export type SqliteStore = Extract<Store, { engine: 'sqlite' }>;
 export type PostgresStore = Extract<Store, { engine: 'postgres' }>;
@@ -25,6 +30,7 @@ export function sqliteStore(handle: DatabaseHandle): SqliteStore {
     engine: 'sqlite',
     db: handle.db,
     sqlite: handle,
+    stats: handle.stats,
     health: async () => handle.health(),
     close: async () => handle.close(),
   };
@@ -43,16 +49,11 @@ export async function openPostgresStore(config: NonNullable<Config['postgres']>,
     db: postgres.db,
     postgres,
     commits,
+    stats: postgres.stats,
     health: () => postgres.health(),
     close: async () => {
       await commits.close();
       await postgres.close();
     },
   };
-}
-
-/** The engine the configuration names, opened and migrated. */
-export async function openStore(config: Config, onError: (error: Error) => void): Promise<Store> {
-  if (config.postgres) return openPostgresStore(config.postgres, onError);
-  return sqliteStore(openDatabase({ path: config.databasePath, synchronous: config.sqlite.synchronous, busyTimeoutMs: config.sqlite.busyTimeoutMs }));
 }

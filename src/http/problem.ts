@@ -4,6 +4,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { AppError, type ErrorCode, type ErrorDetail } from '../errors.js';
 import { knownFieldsAt, unknownFieldMessage } from './validation-messages.js';
+import { databaseFailureOf } from '../db/failures.js';
 
 /** RFC 9457 problem details, as every error response of the REST API is shaped. */
 export interface Problem {
@@ -101,16 +102,20 @@ export function normalizeError(error: unknown, request: FastifyRequest): AppErro
   if (typeof status === 'number' && status >= 400 && status < 500) {
     return new AppError(fastifyCodes[status] ?? 'MNEMO_REQUEST_INVALID', fastifyError.message);
   }
-  if (fastifyError.code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
+  const failure = databaseFailureOf(error);
+  if (failure === 'conflict') {
     // A row the request relied on was deleted by a write that committed while this one waited for the lock.
     request.log.warn({ err: error }, 'a referenced row was deleted meanwhile');
     return new AppError('MNEMO_REQUEST_CONFLICT', 'something this request refers to was deleted meanwhile; retry or re-read it');
   }
-  if (fastifyError.code === 'SQLITE_BUSY' || fastifyError.code === 'SQLITE_LOCKED') {
+  if (failure === 'unstorable') {
+    return new AppError('MNEMO_REQUEST_INVALID', 'the request holds a character that cannot be stored (U+0000)');
+  }
+  if (failure === 'busy') {
     request.log.warn({ err: error }, 'database busy');
     return new AppError('MNEMO_SERVICE_UNAVAILABLE', 'the database is busy; retry shortly');
   }
-  if (typeof fastifyError.code === 'string' && /^SQLITE_(READONLY|FULL|IOERR|CANTOPEN|CORRUPT|NOTADB)/.test(fastifyError.code)) {
+  if (failure === 'unavailable') {
     request.log.error({ err: error }, 'storage failure');
     return new AppError('MNEMO_SERVICE_UNAVAILABLE', `storage is unavailable; quote request id ${request.id} when reporting it`);
   }

@@ -159,6 +159,25 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
   }
 
   /** Every item gets an outcome, in input order; valid items are stored even when others are not. */
+  // One learner's writes run one after another in this process before they ask for a connection: they would wait for
+  // each other inside the database anyway (its per-learner lock), and waiting there each holds a pooled connection,
+  // so a few concurrent batches of one learner could take every connection and stall other tenants.
+  const learnerQueues = new Map<string, Promise<unknown>>();
+
+  function oneAtATime<T>(userId: string, write: () => Promise<T>): Promise<T> {
+    const previous = learnerQueues.get(userId);
+    const next = previous ? previous.then(write, write) : write();
+    const settled = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    learnerQueues.set(userId, settled);
+    void settled.then(() => {
+      if (learnerQueues.get(userId) === settled) learnerQueues.delete(userId);
+    });
+    return next;
+  }
+
   function record(user: UserRow, items: readonly unknown[]): Promise<AnswerOutcome[]> {
     const receivedAt = now();
     // Validation happens before the transaction, so the write lock is held only for the writes.
@@ -169,7 +188,7 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
       const errors: ErrorDetail[] = result.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));
       return { invalid: invalid(typeof rawId === 'string' ? rawId.slice(0, 100) : null, new AppError('MNEMO_REQUEST_INVALID', errors[0]?.message, errors)) };
     });
-    return repository.write(() => store(user, parsed, receivedAt));
+    return oneAtATime(user.id, () => repository.write(() => store(user, parsed, receivedAt)));
   }
 
   /** The write transaction of `record`: outcomes of the parsed items, the valid ones stored with their cards' states. */

@@ -2,17 +2,13 @@ import type { AuthService } from '../auth/service.js';
 import type { Config } from '../config.js';
 import type { ContentService } from '../content/service.js';
 import type { Db } from '../db/client.js';
-import type { Store } from '../db/store.js';
 import type { Work } from '../db/work.js';
 import { createAnswersRepository, type AnswersRepository } from './answers-repository.js';
-import { postgresAnswersRepository } from './answers-repository-postgres.js';
 import { createAnswersService, type AnswersService } from './answers-service.js';
 import { createScheduler } from './scheduler.js';
 import { createStatsRepository, type StatsRepository } from './stats-repository.js';
-import { postgresStatsRepository } from './stats-repository-postgres.js';
 import { createStudyService, type StudyService } from './study-service.js';
 import { createUsersRepository, type UsersRepository } from './users-repository.js';
-import { postgresUsersRepository } from './users-repository-postgres.js';
 import { createUsersService, type UsersService } from './users-service.js';
 
 /** Learners, answers and scheduling, shared by the REST routes and the GraphQL resolvers. */
@@ -31,17 +27,9 @@ export interface LearningRepositories {
   stats: StatsRepository;
 }
 
-/** The learning repositories over the store's engine. */
-export function learningRepositories(store: Store): LearningRepositories {
-  if (store.engine === 'postgres') {
-    return { users: postgresUsersRepository(store), answers: postgresAnswersRepository(store), stats: postgresStatsRepository(store) };
-  }
-  return { users: createUsersRepository(store.db), answers: createAnswersRepository(store.db), stats: createStatsRepository(store.db) };
-}
-
 /**
  * The learning domain over one connection (a SQLite `db`) or over repositories built for either engine
- * (`learningRepositories`); module filters are resolved by `content`, keys issued by `auth`. `now` is the services'
+ * (db/repositories.ts); module filters are resolved by `content`, keys issued by `auth`. `now` is the services'
  * clock (tests fix it).
  */
 export function createLearningServices(

@@ -1,4 +1,4 @@
-import { eq, sql } from 'drizzle-orm';
+import { eq, sql, type SQL } from 'drizzle-orm';
 import { transactionsOfPg, type PgExecutor } from '../db/postgres.js';
 import { searchIndex } from '../db/schema-pg.js';
 import type { PostgresStore } from '../db/store.js';
@@ -21,13 +21,17 @@ const weights = sql.raw(`'{0, 0, 0.25, 1}'::float4[]`);
 const highlightOptions = `StartSel="${markStart}", StopSel="${markEnd}", HighlightAll=true`;
 
 /**
- * tsquery texts for search terms (letters and digits only, see search/query.ts), bound as parameters of
- * to_tsquery: each term a quoted lexeme, stemmed by the english configuration as the document is, the last a prefix.
- * `all` finds and ranks (every term required); `any` marks the words, as FTS5 marks every match in a column.
+ * tsquery texts for search terms (letters and digits only, see search/query.ts), bound as parameters of to_tsquery:
+ * each term a quoted lexeme, stemmed by the english configuration as the document is, the last a prefix. `all` finds
+ * and ranks (every term required). `marks` mark the words, as FTS5 marks every match of every term in a column: one
+ * query for all the terms, or one per term when two terms may match one word ("packet packets"), which FTS5 counts
+ * as a match of each.
  */
-function tsqueries(terms: readonly string[]): { all: string; any: string } {
+function tsqueries(terms: readonly string[]): { all: string; marks: string[] } {
   const lexemes = terms.map((term, index) => `'${term}'${index === terms.length - 1 ? ':*' : ''}`);
-  return { all: lexemes.join(' & '), any: lexemes.join(' | ') };
+  const lowered = terms.map((term) => term.toLowerCase());
+  const overlapping = lowered.some((a, i) => lowered.some((b, j) => j > i && mayMatchOneWord(a, b)));
+  return { all: lexemes.join(' & '), marks: overlapping ? lexemes : [lexemes.join(' | ')] };
 }
 
 interface HitRow {
@@ -36,8 +40,9 @@ interface HitRow {
   moduleSlug: string;
   title: string;
   body: string;
-  titleMarked: string;
-  bodyMarked: string;
+  /** The column with its words marked, by each of the `marks` queries. */
+  titleMarked: string[];
+  bodyMarked: string[];
   rank: number;
 }
 
@@ -48,8 +53,8 @@ interface Column {
   text: string;
   /** [start, end) offsets of each token. */
   tokens: [number, number][];
-  /** Token index -> the query term it matched. */
-  hits: Map<number, number>;
+  /** [token index, the query terms it matched], in token order. */
+  hits: [number, number[]][];
   /** Tokens that begin a sentence, as FTS5's snippet finds them. */
   sentenceStarts: number[];
 }
@@ -60,61 +65,101 @@ const commonPrefixLength = (a: string, b: string) => {
   return length;
 };
 
+/** Whether two lowercase words begin alike, as a word and a term it matches do (stems are the words' beginnings). */
+const mayMatchOneWord = (a: string, b: string) => commonPrefixLength(a, b) >= Math.min(3, a.length, b.length);
+
+const markSplitter = new RegExp(`(${markStart}|${markEnd})`);
+
 /**
- * A column's tokens and which of them matched. PostgreSQL marks its own tokens, which may hold several of FTS5's
- * (`TCP/UDP` is one): of those, the tokens that match are the ones that begin like a term.
+ * A column's tokens and the terms each matched. `marked[k]` is the column as ts_headline marked it for the k-th of
+ * the `marks` queries: of term k when there is one per term, else of any term, each word then taken as the term it
+ * begins most like. PostgreSQL marks its own tokens, which may hold several of FTS5's (`TCP/UDP` is one): of those,
+ * the ones that begin like the term matched.
  */
-function readColumn(text: string, marked: string, terms: readonly string[]): Column {
+function readColumn(text: string, marked: readonly string[], terms: readonly string[]): Column {
   const tokens = [...text.matchAll(tokenPattern)].map((match): [number, number] => [match.index, match.index + match[0].length]);
-  const ranges: [number, number][] = [];
-  let plain = '';
-  for (const part of marked.split(new RegExp(`(${markStart}|${markEnd})`))) {
-    if (part === markStart) ranges.push([plain.length, plain.length]);
-    else if (part === markEnd) ranges.at(-1)![1] = plain.length;
-    else plain += part;
-  }
+  const words = tokens.map(([start, end]) => text.slice(start, end).toLowerCase());
   const lowered = terms.map((term) => term.toLowerCase());
-  const termOf = (token: [number, number]) => {
-    const word = text.slice(token[0], token[1]).toLowerCase();
-    let best = -1;
-    let bestLength = 0;
-    lowered.forEach((term, index) => {
-      const length = commonPrefixLength(word, term);
-      if (length > bestLength && length >= Math.min(3, term.length, word.length)) [best, bestLength] = [index, length];
-    });
-    return best;
+  const hits = new Map<number, Set<number>>();
+  const hit = (index: number, term: number) => {
+    const matched = hits.get(index) ?? new Set<number>();
+    hits.set(index, matched.add(term));
   };
-  const hits = new Map<number, number>();
-  // Offsets are the text's only when the marked text is the text (it always is; otherwise nothing is marked).
-  if (plain === text) {
+  marked.forEach((markedText, query) => {
+    const candidates = marked.length === terms.length ? [query] : lowered.map((_, index) => index);
+    // The candidate the word begins most like, if any.
+    const termOf = (index: number) => {
+      let best = -1;
+      let bestLength = 0;
+      for (const term of candidates) {
+        const length = commonPrefixLength(words[index]!, lowered[term]!);
+        if (length > bestLength && mayMatchOneWord(words[index]!, lowered[term]!)) [best, bestLength] = [term, length];
+      }
+      return best;
+    };
+    const ranges: [number, number][] = [];
+    let plain = '';
+    for (const part of markedText.split(markSplitter)) {
+      if (part === markStart) ranges.push([plain.length, plain.length]);
+      else if (part === markEnd) ranges.at(-1)![1] = plain.length;
+      else plain += part;
+    }
+    // The marks' offsets are the text's when the marked text is the text. ts_headline copies it whole, except a word
+    // longer than its parser takes (2047 bytes), which it leaves out: then the words that begin with a term match.
+    if (plain !== text) {
+      words.forEach((word, index) => {
+        const term = candidates.find((candidate) => word.startsWith(lowered[candidate]!));
+        if (term !== undefined) hit(index, term);
+      });
+      return;
+    }
     let next = 0;
     for (const [start, end] of ranges) {
       while (next < tokens.length && tokens[next]![1] <= start) next++;
       const inside: number[] = [];
       for (let index = next; index < tokens.length && tokens[index]![0] < end; index++) inside.push(index);
-      const matching = inside.filter((index) => termOf(tokens[index]!) >= 0);
-      for (const index of matching.length ? matching : inside) hits.set(index, Math.max(0, termOf(tokens[index]!)));
+      const matching = inside.filter((index) => termOf(index) >= 0);
+      for (const index of matching.length ? matching : inside) hit(index, Math.max(candidates[0]!, termOf(index)));
     }
-  }
+  });
   const sentenceStarts = tokens.length ? [0] : [];
   for (let index = 1; index < tokens.length; index++) {
     let at = tokens[index]![0] - 1;
     while (at >= 0 && ' \t\n\r'.includes(text[at]!)) at--;
     if (at !== tokens[index]![0] - 1 && (text[at] === '.' || text[at] === ':')) sentenceStarts.push(index);
   }
-  return { text, tokens, hits, sentenceStarts };
+  return {
+    text,
+    tokens,
+    hits: [...hits].map(([index, matched]): [number, number[]] => [index, [...matched].sort((a, b) => a - b)]).sort((a, b) => a[0] - b[0]),
+    sentenceStarts,
+  };
 }
 
-/** FTS5's score of the `length` tokens from `from`: 1000 for each term's first match, 1 for a repeat; and its centring. */
+/**
+ * FTS5's score of the `length` tokens from `from` (fts5SnippetScore): 1000 for each term's first match, 1 for a
+ * repeat; and the start of the window that centres those matches.
+ */
 function windowScore(column: Column, from: number, length: number): { score: number; start: number } {
+  const { hits } = column;
+  // The first hit at or after `from` (hits are in token order): a long column may hold thousands.
+  let low = 0;
+  let high = hits.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (hits[middle]![0] < from) low = middle + 1;
+    else high = middle;
+  }
   const seen = new Set<number>();
   let score = 0;
   let first = -1;
   let last = 0;
-  for (const [position, term] of [...column.hits].sort((a, b) => a[0] - b[0])) {
-    if (position < from || position >= from + length) continue;
-    score += seen.has(term) ? 1 : 1000;
-    seen.add(term);
+  for (let index = low; index < hits.length && hits[index]![0] < from + length; index++) {
+    const [position, terms] = hits[index]!;
+    for (const term of terms) {
+      score += seen.has(term) ? 1 : 1000;
+      seen.add(term);
+    }
     if (first < 0) first = position;
     last = position + 1;
   }
@@ -131,11 +176,12 @@ function windowScore(column: Column, from: number, length: number): { score: num
 function ftsSnippet(columns: Column[], length: number): string {
   let best = { score: 0, column: 0, start: 0 };
   columns.forEach((column, index) => {
-    for (const position of [...column.hits.keys()].sort((a, b) => a - b)) {
+    // The sentence of each hit, found by walking both lists in token order.
+    let sentence = 0;
+    for (const [position] of column.hits) {
       const centred = windowScore(column, position, length);
       if (centred.score > best.score) best = { score: centred.score, column: index, start: centred.start };
       if (column.sentenceStarts.length && column.tokens.length > length) {
-        let sentence = 0;
         while (sentence < column.sentenceStarts.length - 1 && column.sentenceStarts[sentence + 1]! <= position) sentence++;
         const from = column.sentenceStarts[sentence]!;
         if (from < position) {
@@ -145,8 +191,9 @@ function ftsSnippet(columns: Column[], length: number): string {
       }
     }
   });
-  const { text, tokens, hits } = columns[best.column]!;
+  const { text, tokens, hits: hitList } = columns[best.column]!;
   if (!tokens.length) return text;
+  const hits = new Set(hitList.map(([position]) => position));
   const end = Math.min(best.start + length, tokens.length) - 1;
   let offset = best.start > 0 ? tokens[best.start]![0] : 0;
   let snippet = best.start > 0 ? '…' : '';
@@ -189,14 +236,14 @@ export function postgresSearchRepository(store: PostgresStore): SearchRepository
 
     /** Items matching every term (the last as a prefix), best first. `terms` come from `parseSearchTerms`. */
     *search(terms: readonly string[], filters: SearchFilters): Work<SearchRow[]> {
-      const { all, any } = tsqueries(terms);
+      const { all, marks } = tsqueries(terms);
+      const marked = (column: SQL) => sql.join(marks.map((query) => sql`ts_headline('english', ${column}, to_tsquery('english', ${query}), ${highlightOptions})`), sql`, `);
       const byModule = filters.moduleId === undefined ? sql`` : sql`AND module_id = ${filters.moduleId}`;
       const byKind = filters.kind === undefined ? sql`` : sql`AND kind = ${filters.kind}`;
       const result = yield* step((executor: PgExecutor) =>
         executor.execute<HitRow & Record<string, unknown>>(sql`
           SELECT hit.kind AS "kind", hit.item_id AS "itemId", m.slug AS "moduleSlug", hit.title AS "title", hit.body AS "body",
-                 ts_headline('english', hit.title, to_tsquery('english', ${any}), ${highlightOptions}) AS "titleMarked",
-                 ts_headline('english', hit.body, to_tsquery('english', ${any}), ${highlightOptions}) AS "bodyMarked",
+                 ARRAY[${marked(sql`hit.title`)}] AS "titleMarked", ARRAY[${marked(sql`hit.body`)}] AS "bodyMarked",
                  hit.rank AS "rank"
           FROM (
             SELECT kind, module_id, item_id, title, body, -ts_rank_cd(${weights}, document, to_tsquery('english', ${all}), 1) AS rank

@@ -5,6 +5,7 @@ import type { ModuleDto, StandaloneFlashcardDto } from '../../src/content/schema
 import { AppError } from '../../src/errors.js';
 import { buildTestApp, seedSource } from '../helpers/app.js';
 import { generatedModule } from '../helpers/modules.js';
+import { queryRows } from '../helpers/learners.js';
 
 let app: FastifyInstance;
 beforeEach(async () => {
@@ -119,9 +120,7 @@ describe('importing modules', () => {
   it('records each version with its source and changes', async () => {
     await importJson(generatedModule('versions', 1));
     await importJson(generatedModule('versions', 2));
-    const rows = app.database.sqlite
-      .prepare('SELECT version, imported_by AS importedBy, changes FROM module_versions ORDER BY version')
-      .all() as { version: number; changes: string }[];
+    const rows = await queryRows<{ version: number; changes: string }>(app, 'SELECT version, imported_by AS importedBy, changes FROM module_versions ORDER BY version');
     expect(rows.map((row) => row.version)).toEqual([1, 2]);
     expect(JSON.parse(rows[1]!.changes).flashcards).toEqual({ added: 1, updated: 0, removed: 0 });
   });

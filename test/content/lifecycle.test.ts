@@ -18,7 +18,11 @@ const importSource = (payload: string, contentType: string, query = '', headers:
   app.inject({ method: 'POST', url: `/v1/admin/modules${query}`, headers: { ...headers, 'content-type': contentType }, payload });
 const importJson = (module: ModuleInput, query = '') => importSource(JSON.stringify(module), 'application/json', query);
 const storeSnapshot = () =>
-  ['modules', 'module_versions', 'flashcards', 'takeaways', 'cheat_sheet_rows', 'revision_items', 'changes', 'search_index'].map((table) => countRows(app, table));
+  Promise.all(
+    ['modules', 'module_versions', 'flashcards', 'takeaways', 'cheat_sheet_rows', 'revision_items', 'changes', 'search_index'].map((table) =>
+      countRows(app, table),
+    ),
+  );
 
 describe('POST /v1/admin/modules', () => {
   it('creates (201), updates in place (200, version + 1) and reports unchanged content (200, same version)', async () => {
@@ -42,17 +46,17 @@ describe('POST /v1/admin/modules', () => {
   });
 
   it('with dryRun=true reports the same result and writes nothing', async () => {
-    const before = storeSnapshot();
+    const before = await storeSnapshot();
     const dry = await importJson(generatedModule('dry', 2), '?dryRun=true');
     expect(dry.statusCode).toBe(201);
     expect(dry.json()).toMatchObject({ status: 'created', version: 1, dryRun: true });
     const dryUpdate = await importSource(seedSource().replace('kube-proxy', 'The kube-proxy'), 'text/markdown', '?dryRun=true');
     expect(dryUpdate.json()).toMatchObject({ status: 'updated', version: 2, changes: { flashcards: { updated: 1 } } });
-    expect(storeSnapshot()).toEqual(before);
+    expect(await storeSnapshot()).toEqual(before);
   });
 
   it('lists every error with its line (Markdown) or path (JSON), and leaves the store unchanged', async () => {
-    const before = storeSnapshot();
+    const before = await storeSnapshot();
     const markdown = await importSource(
       '---\nslug: broken\ntitle: Broken\n---\n## Key Takeaways\n- no lead-in\n## Cheat Sheet\n| A | B |\n|---|---|\n| 1 |\n## Flashcards\n### Q {#k}\na\n### Q2 {#k}\nb\n',
       'text/markdown',
@@ -68,7 +72,7 @@ describe('POST /v1/admin/modules', () => {
 
     const syntax = await importSource('{"slug": ', 'application/json');
     expect(syntax.json()).toMatchObject({ status: 400, code: 'MNEMO_IMPORT_INVALID' });
-    expect(storeSnapshot()).toEqual(before);
+    expect(await storeSnapshot()).toEqual(before);
   });
 
   it('refuses modules that one source format could not express (multi-line titles, headings in answers)', async () => {
@@ -178,7 +182,7 @@ describe('archive and restore', () => {
     expect((await app.inject('/v1/modules/networking')).statusCode).toBe(200);
     expect((await app.inject('/v1/search?q=kube')).json().items.length).toBeGreaterThan(0);
     expect((await app.inject({ url: '/v1/me/answers', headers: actors.learner.headers })).json().items).toHaveLength(1);
-    expect(countRows(app, 'modules')).toBe(1);
+    expect(await countRows(app, 'modules')).toBe(1);
   });
 
   it('answer 404 for unknown modules', async () => {
@@ -223,7 +227,7 @@ describe('admin-only enforcement', () => {
       const asAdmin = (await app.inject({ method: 'POST', url: '/graphql', headers: actors.admin, payload: { query } })).json();
       expect(asAdmin.errors, query).toBeUndefined();
     }
-    expect(countRows(app, 'modules')).toBe(2);
+    expect(await countRows(app, 'modules')).toBe(2);
   });
 
   it('GraphQL importModule reports source errors with lines in extensions', async () => {

@@ -50,6 +50,25 @@ export const answer = (flashcardId: string, overrides: Record<string, unknown> =
   ...overrides,
 });
 
-/** Row count of a table, read straight from the database. */
-export const countRows = (app: FastifyInstance, table: string, where = '1 = 1', ...params: unknown[]) =>
-  (app.database.sqlite.prepare(`SELECT count(*) AS n FROM ${table} WHERE ${where}`).get(...params) as { n: number }).n;
+/** Row count of a table, read straight from the database on either engine (`?` placeholders in `where`). */
+export async function countRows(app: FastifyInstance, table: string, where = '1 = 1', ...params: unknown[]): Promise<number> {
+  const [row] = await queryRows<{ n: number | string }>(app, `SELECT count(*) AS n FROM ${table} WHERE ${where}`, ...params);
+  return Number(row!.n);
+}
+
+/**
+ * Rows of a plain SQL statement (`?` placeholders) run straight on the app's database, on either engine: for tests
+ * that read or tamper with stored rows behind the services. Column values come back in the driver's own types.
+ */
+export async function queryRows<Row = Record<string, unknown>>(app: FastifyInstance, query: string, ...params: unknown[]): Promise<Row[]> {
+  const { store } = app;
+  if (store.engine === 'sqlite') {
+    const statement = store.sqlite.sqlite.prepare(query);
+    if (statement.reader) return statement.all(...params) as Row[];
+    statement.run(...params);
+    return [];
+  }
+  let index = 0;
+  const result = await store.postgres.pool.query(query.replace(/\?/g, () => `$${++index}`), params);
+  return result.rows as Row[];
+}

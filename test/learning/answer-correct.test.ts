@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp } from '../helpers/app.js';
-import { answer, createActors, type Actors } from '../helpers/learners.js';
+import { answer, createActors, queryRows, type Actors } from '../helpers/learners.js';
 
 let app: FastifyInstance;
 let actors: Actors;
@@ -45,7 +45,7 @@ describe('correct and rating derive from each other', () => {
     const again = answer(actors.deck[3]!, { rating: 1 });
     expect((await post(again)).statusCode).toBe(201);
     // As rows were stored before: the rating alone, correct NULL.
-    app.database.sqlite.prepare('UPDATE answers SET correct = NULL WHERE client_answer_id IN (?, ?)').run(legacy.clientAnswerId, again.clientAnswerId);
+    await queryRows(app, 'UPDATE answers SET correct = NULL WHERE client_answer_id IN (?, ?)', legacy.clientAnswerId, again.clientAnswerId);
 
     const retried = await post(legacy);
     expect(retried.statusCode).toBe(200);

@@ -2,13 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testConfig } from '../../src/config.js';
-import { runNow } from '../../src/db/work.js';
+import { repositoriesOf } from '../../src/db/repositories.js';
 import { createAnswersService } from '../../src/learning/answers-service.js';
-import { createAnswersRepository } from '../../src/learning/answers-repository.js';
 import { createScheduler, type ScheduledAnswer, type StoredCard } from '../../src/learning/scheduler.js';
 import { buildTestApp } from '../helpers/app.js';
 import { generatedModule } from '../helpers/modules.js';
-import { answer, countRows, createActors, createLearner, type Actors, type Learner } from '../helpers/learners.js';
+import { answer, countRows, createActors, createLearner, queryRows, type Actors, type Learner } from '../helpers/learners.js';
 
 const cap = 20;
 let app: FastifyInstance;
@@ -25,9 +24,8 @@ const post = (path: string, payload: unknown, headers: Headers) => app.inject({ 
 const newLearner = () => createLearner(app, actors.integration, `limits-${randomUUID()}`);
 const storedOn = (learner: Learner, flashcardId: string) =>
   countRows(app, 'answers', 'user_id = ? AND flashcard_id = ?', learner.userId, flashcardId);
-const repsOf = (learner: Learner, flashcardId: string) =>
-  (app.database.sqlite.prepare('SELECT reps FROM card_states WHERE user_id = ? AND flashcard_id = ?').get(learner.userId, flashcardId) as { reps: number } | undefined)
-    ?.reps;
+const repsOf = async (learner: Learner, flashcardId: string) =>
+  (await queryRows<{ reps: number }>(app, 'SELECT reps FROM card_states WHERE user_id = ? AND flashcard_id = ?', learner.userId, flashcardId))[0]?.reps;
 
 /** A month ago plus `minutes`: in order, all in the past. */
 const base = Date.now() - 30 * 24 * 3600_000;
@@ -47,7 +45,7 @@ describe('the per-card answer limit (MAX_ANSWERS_PER_CARD)', () => {
     const first = answer(card, { answeredAt: at(1000) });
     expect((await post('/v1/me/answers', first, learner.headers)).statusCode).toBe(201);
     for (const body of inOrder(card, cap - 1, 1001)) expect((await post('/v1/me/answers', body, learner.headers)).statusCode).toBe(201);
-    expect(storedOn(learner, card)).toBe(cap);
+    expect(await storedOn(learner, card)).toBe(cap);
 
     const over = await post('/v1/me/answers', answer(card, { answeredAt: at(5000) }), learner.headers);
     expect(over.statusCode).toBe(422);
@@ -61,8 +59,8 @@ describe('the per-card answer limit (MAX_ANSWERS_PER_CARD)', () => {
     // Acting for the learner is limited the same way.
     const forLearner = await post(`/v1/users/${learner.userId}/answers`, answer(card, { answeredAt: at(5001) }), actors.integration);
     expect(forLearner.json().code).toBe('MNEMO_LEARNING_CARD_ANSWER_LIMIT');
-    expect(storedOn(learner, card)).toBe(cap);
-    expect(repsOf(learner, card)).toBe(cap);
+    expect(await storedOn(learner, card)).toBe(cap);
+    expect(await repsOf(learner, card)).toBe(cap);
 
     // A retry of a stored answer is still a duplicate (200), a changed one still a conflict (409), never the limit.
     const retry = await post('/v1/me/answers', first, learner.headers);
@@ -99,20 +97,20 @@ describe('the per-card answer limit (MAX_ANSWERS_PER_CARD)', () => {
       ['invalid', 'MNEMO_LEARNING_CARD_ANSWER_LIMIT'],
     ]);
     expect(results.map((result) => result.clientAnswerId)).toEqual(batch.map((item) => item!.clientAnswerId));
-    expect(storedOn(learner, card)).toBe(cap);
-    expect(repsOf(learner, card)).toBe(cap);
-    expect(storedOn(learner, actors.deck[3]!)).toBe(1);
+    expect(await storedOn(learner, card)).toBe(cap);
+    expect(await repsOf(learner, card)).toBe(cap);
+    expect(await storedOn(learner, actors.deck[3]!)).toBe(1);
 
     // Retrying the whole batch: the stored answers are duplicates, the refused ones are refused again.
     const again = (await post('/v1/me/answers/batch', { answers: batch }, learner.headers)).json().results as { status: string }[];
     expect(again.map((result) => result.status)).toEqual(['duplicate', 'duplicate', 'duplicate', 'duplicate', 'duplicate', 'invalid', 'invalid', 'invalid', 'invalid']);
-    expect(storedOn(learner, card)).toBe(cap);
+    expect(await storedOn(learner, card)).toBe(cap);
   });
 
   it('bounds what a late answer replays: never more than the limit, however many late answers are sent', async () => {
     const learner = await newLearner();
     const card = actors.deck[4]!;
-    const repository = createAnswersRepository(app.database.db);
+    const repository = repositoriesOf(app.store).learning.answers;
     const scheduler = createScheduler(testConfig().fsrs);
     const replayed: number[] = [];
     const history: number[] = [];
@@ -149,13 +147,16 @@ describe('the per-card answer limit (MAX_ANSWERS_PER_CARD)', () => {
     }
     expect(history).toEqual([cap]);
     expect(replayed).toEqual([cap - 1, cap]);
-    expect(storedOn(learner, card)).toBe(cap);
+    expect(await storedOn(learner, card)).toBe(cap);
 
     // The state after the late answer is the replay of the whole stored history (FSRS semantics unchanged).
-    const state = app.database.sqlite
-      .prepare('SELECT reps, due, stability, difficulty, last_client_answer_id AS last FROM card_states WHERE user_id = ? AND flashcard_id = ?')
-      .get(learner.userId, card) as { reps: number; due: string; stability: number; difficulty: number; last: string };
-    const expected = scheduler.replay(runNow(repository.answersOfCard(learner.userId, card)));
+    const [state] = await queryRows<{ reps: number; due: string; stability: number; difficulty: number; last: string }>(
+      app,
+      'SELECT reps, due, stability, difficulty, last_client_answer_id AS last FROM card_states WHERE user_id = ? AND flashcard_id = ?',
+      learner.userId,
+      card,
+    );
+    const expected = scheduler.replay(await repository.run(repository.answersOfCard(learner.userId, card)));
     expect(state).toEqual({ reps: cap, due: expected.due, stability: expected.stability, difficulty: expected.difficulty, last: expected.lastClientAnswerId });
   });
 
@@ -187,7 +188,7 @@ describe('the per-card answer limit (MAX_ANSWERS_PER_CARD)', () => {
       { status: 'INVALID', error: { code: 'MNEMO_LEARNING_CARD_ANSWER_LIMIT' } },
       { status: 'CREATED', error: null },
     ]);
-    expect(storedOn(learner, card)).toBe(cap);
+    expect(await storedOn(learner, card)).toBe(cap);
   });
 });
 
@@ -224,8 +225,8 @@ describe('answers on a card of an archived module', () => {
       'MNEMO_LEARNING_UNKNOWN_FLASHCARD',
     ]);
     expect(batch.body).not.toContain('retired-secret');
-    expect(storedOn(learner, cards[0]!)).toBe(1);
-    expect(storedOn(learner, cards[1]!)).toBe(0);
+    expect(await storedOn(learner, cards[0]!)).toBe(1);
+    expect(await storedOn(learner, cards[1]!)).toBe(0);
   });
 
   it('is refused over GraphQL too', async () => {
@@ -237,7 +238,7 @@ describe('answers on a card of an archived module', () => {
     });
     expect(response.json().errors[0].extensions.code).toBe('MNEMO_LEARNING_UNKNOWN_FLASHCARD');
     expect(response.body).not.toContain('retired-secret');
-    expect(storedOn(learner, cards[1]!)).toBe(0);
+    expect(await storedOn(learner, cards[1]!)).toBe(0);
   });
 
   it('a retry of an answer stored before the archive is still a duplicate', async () => {

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp } from '../helpers/app.js';
 import { generatedModule } from '../helpers/modules.js';
-import { answer, countRows, createActors, type Actors } from '../helpers/learners.js';
+import { answer, countRows, createActors, queryRows, type Actors } from '../helpers/learners.js';
 
 let app: FastifyInstance;
 let actors: Actors;
@@ -63,11 +63,11 @@ describe('recording an answer', () => {
     ['an unknown flashcard', { flashcardId: 'fc_doesnotexist' }, 422, 'MNEMO_LEARNING_UNKNOWN_FLASHCARD'],
   ])('refuses %s and stores nothing', async (_name, override, status, code) => {
     const body = answer(actors.deck[0]!, override);
-    const before = countRows(app, 'answers');
+    const before = await countRows(app, 'answers');
     const response = await post('/v1/me/answers', body);
     expect(response.statusCode).toBe(status);
     expect(response.json().code).toBe(code);
-    expect(countRows(app, 'answers')).toBe(before);
+    expect(await countRows(app, 'answers')).toBe(before);
   });
 
   it('allows a little clock skew: 4 minutes ahead is accepted', async () => {
@@ -103,7 +103,7 @@ describe('idempotency', () => {
       ),
     );
     expect(concurrent.map((response) => response.status)).toEqual(Array(20).fill(200));
-    expect(answersOf(body.clientAnswerId)).toBe(1);
+    expect(await answersOf(body.clientAnswerId)).toBe(1);
   });
 
   it('20 concurrent first attempts of a new answer: one 201, nineteen 200, one row', async () => {
@@ -115,20 +115,20 @@ describe('idempotency', () => {
     );
     const statuses = responses.map((response) => response.status).sort();
     expect(statuses).toEqual([200, ...Array(18).fill(200), 201].sort());
-    expect(answersOf(body.clientAnswerId)).toBe(1);
+    expect(await answersOf(body.clientAnswerId)).toBe(1);
   });
 
   it('the same clientAnswerId with a different payload is a 409 and changes nothing', async () => {
     const body = answer(actors.deck[0]!);
     const original = (await post('/v1/me/answers', body)).json();
-    const statesBefore = app.database.sqlite.prepare('SELECT * FROM card_states ORDER BY flashcard_id').all();
+    const statesBefore = await queryRows(app, 'SELECT * FROM card_states ORDER BY flashcard_id');
     for (const change of [{ rating: 1 }, { answeredAt: '2026-11-02T00:00:00.000Z' }, { flashcardId: actors.deck[1] }, { response: 'x' }]) {
       const conflict = await post('/v1/me/answers', { ...body, ...change });
       expect(conflict.statusCode).toBe(409);
       expect(conflict.json().code).toBe('MNEMO_LEARNING_ANSWER_CONFLICT');
     }
-    expect(answersOf(body.clientAnswerId)).toBe(1);
-    expect(app.database.sqlite.prepare('SELECT * FROM card_states ORDER BY flashcard_id').all()).toEqual(statesBefore);
+    expect(await answersOf(body.clientAnswerId)).toBe(1);
+    expect(await queryRows(app, 'SELECT * FROM card_states ORDER BY flashcard_id')).toEqual(statesBefore);
     expect((await post('/v1/me/answers', body)).json()).toEqual(original);
   });
 
@@ -147,7 +147,7 @@ describe('idempotency', () => {
     const theirs = await post(`/v1/users/${otherId}/answers`, { ...body, rating: 1 }, actors.integration);
     expect(theirs.statusCode).toBe(201);
     expect(theirs.json().rating).toBe(1);
-    expect(answersOf(body.clientAnswerId)).toBe(2);
+    expect(await answersOf(body.clientAnswerId)).toBe(2);
   });
 });
 
@@ -190,21 +190,21 @@ describe('batches', () => {
     expect(results[0]!.clientAnswerId).toBe(fresh.clientAnswerId);
     expect(results[3]!.clientAnswerId).toBe('not-a-uuid');
     expect(results[9]!.clientAnswerId).toBeNull();
-    expect(answersOf(fresh.clientAnswerId)).toBe(1);
-    expect(answersOf(repeated.clientAnswerId)).toBe(1);
+    expect(await answersOf(fresh.clientAnswerId)).toBe(1);
+    expect(await answersOf(repeated.clientAnswerId)).toBe(1);
   });
 
   it('accept 500 answers and refuse 501 or an empty batch as a whole', async () => {
     const ok = await post('/v1/me/answers/batch', { answers: Array.from({ length: 500 }, (_, index) => answer(actors.deck[index % 5]!, { answeredAt: '2026-10-01T00:00:00Z' })) });
     expect(ok.statusCode).toBe(200);
     expect(ok.json().results.every((result: { status: string }) => result.status === 'created')).toBe(true);
-    const before = countRows(app, 'answers');
+    const before = await countRows(app, 'answers');
     for (const answers of [Array.from({ length: 501 }, () => answer(actors.deck[0]!)), []]) {
       const refused = await post('/v1/me/answers/batch', { answers });
       expect(refused.statusCode).toBe(400);
       expect(refused.json().code).toBe('MNEMO_REQUEST_INVALID');
     }
-    expect(countRows(app, 'answers')).toBe(before);
+    expect(await countRows(app, 'answers')).toBe(before);
   });
 });
 

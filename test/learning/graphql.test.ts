@@ -30,7 +30,7 @@ describe('GraphQL answers', () => {
     const viaRest = await app.inject({ method: 'POST', url: '/v1/me/answers', headers: actors.learner.headers, payload: input });
     expect(viaRest.statusCode).toBe(200);
     expect(viaRest.json().id).toBe(first.data.recordAnswer.id);
-    expect(countRows(app, 'answers', 'client_answer_id = ?', input.clientAnswerId)).toBe(1);
+    expect(await countRows(app, 'answers', 'client_answer_id = ?', input.clientAnswerId)).toBe(1);
 
     const conflict = await gql(actors.learner.headers, recordAnswer, { input: { ...input, rating: 4 } });
     expect(conflict.status).toBe(200);

@@ -4,12 +4,12 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testConfig } from '../../src/config.js';
 import type { UserRow } from '../../src/db/schema.js';
-import { runNow } from '../../src/db/work.js';
-import { createAnswersRepository } from '../../src/learning/answers-repository.js';
+import { repositoriesOf } from '../../src/db/repositories.js';
+import type { AnswersRepository } from '../../src/learning/answers-repository.js';
 import { createAnswersService } from '../../src/learning/answers-service.js';
 import { createScheduler, type ScheduledAnswer, type Scheduler, type StoredCard } from '../../src/learning/scheduler.js';
 import { buildTestApp } from '../helpers/app.js';
-import { answer, countRows, createActors, createLearner, type Actors } from '../helpers/learners.js';
+import { answer, countRows, createActors, createLearner, queryRows, type Actors } from '../helpers/learners.js';
 
 /**
  * Card states are replayed from snapshots taken every N answers of a card: whatever order and grouping answers
@@ -19,14 +19,14 @@ import { answer, countRows, createActors, createLearner, type Actors } from '../
 
 let app: FastifyInstance;
 let actors: Actors;
-let repository: ReturnType<typeof createAnswersRepository>;
+let repository: AnswersRepository;
 const scheduler = createScheduler(testConfig().fsrs);
 const seed = Number(process.env.SNAPSHOT_PROPERTY_SEED ?? 20261202);
 
 beforeAll(async () => {
   app = await buildTestApp({ seed: true });
   actors = await createActors(app);
-  repository = createAnswersRepository(app.database.db);
+  repository = repositoriesOf(app.store).learning.answers;
 });
 afterAll(() => app.close());
 
@@ -65,12 +65,12 @@ const stateColumns = (state: StoredCard): StoredCard => ({
 });
 
 /** The stored state and snapshots of a card equal a full replay of its stored answers, field for field. */
-function expectFullReplay(userId: string, flashcardId: string, every: number) {
-  const history = runNow(repository.answersOfCard(userId, flashcardId));
+async function expectFullReplay(userId: string, flashcardId: string, every: number) {
+  const history = (await repository.run(repository.answersOfCard(userId, flashcardId)));
   const full = scheduler.run(null, history, every);
-  const stored = runNow(repository.findState(userId, flashcardId));
+  const stored = (await repository.run(repository.findState(userId, flashcardId)));
   expect(stored && stateColumns(stored)).toEqual(full.state);
-  expect(runNow(repository.snapshotsOf(userId, flashcardId))).toEqual(full.snapshots);
+  expect((await repository.run(repository.snapshotsOf(userId, flashcardId)))).toEqual(full.snapshots);
   expect(full.snapshots.map((snapshot) => snapshot.reps)).toEqual(Array.from({ length: Math.floor(history.length / every) }, (_, index) => (index + 1) * every));
 }
 
@@ -116,7 +116,7 @@ describe(`card states replayed from snapshots (property, seed ${seed})`, () => {
         for (const batch of batches) {
           if (batch[0]!.reverseBatch) batch.reverse();
           expect(created(await service.recordBatch(user, batch.map((entry) => entry.answer)))).toBe(true);
-          for (const card of new Set(batch.map((entry) => entry.answer.flashcardId))) expectFullReplay(user.id, card, every);
+          for (const card of new Set(batch.map((entry) => entry.answer.flashcardId))) await expectFullReplay(user.id, card, every);
         }
       }),
       { seed, numRuns: 150 },
@@ -133,7 +133,7 @@ describe(`card states replayed from snapshots (property, seed ${seed})`, () => {
     // at the snapshot before the earlier one (after answer 3), not at the one before the first listed (6).
     expect(created(await service.recordBatch(user, [item(card, minutes(10 + 7 * 60 + 30), 1), item(card, minutes(10 + 4 * 60 + 30), 2)]))).toBe(true);
     expect(steps).toEqual([12 - 3 + 2]);
-    expectFullReplay(user.id, card, 3);
+    await expectFullReplay(user.id, card, 3);
   });
 
   it('agree with scheduler.replay of every answer (the definition of the state)', async () => {
@@ -143,9 +143,9 @@ describe(`card states replayed from snapshots (property, seed ${seed})`, () => {
     const answers = Array.from({ length: 40 }, (_, index) => item(card, minutes(index * 97), 1 + ((index * 7) % 4)));
     const order = [...answers.slice(20), ...answers.slice(0, 20).reverse()];
     for (const body of order) expect((await service.recordOne(user, body)).created).toBe(true);
-    const stored = runNow(repository.findState(user.id, card))!;
+    const stored = (await repository.run(repository.findState(user.id, card)))!;
     expect(stateColumns(stored)).toEqual(scheduler.replay(answers as ScheduledAnswer[]));
-    expectFullReplay(user.id, card, 3);
+    await expectFullReplay(user.id, card, 3);
   });
 });
 
@@ -167,7 +167,7 @@ describe('the cost of an answer in FSRS steps', () => {
     // Late answers at several depths: each replays from the latest snapshot before it.
     for (const after of [0, 1, 7, 16, 17, 40, 250]) {
       steps.length = 0;
-      const history = runNow(repository.answersOfCard(user.id, card));
+      const history = (await repository.run(repository.answersOfCard(user.id, card)));
       const before = Date.parse(history[history.length - after - 1]!.answeredAt);
       const next = Date.parse(history[history.length - after]?.answeredAt ?? minutes(100_000));
       // Halfway between its neighbours, so exactly `after` stored answers sort after it.
@@ -176,14 +176,14 @@ describe('the cost of an answer in FSRS steps', () => {
       expect(steps).toHaveLength(1);
       expect(steps[0]).toBeLessThanOrEqual(every + after);
       expect(steps[0]).toBeGreaterThanOrEqual(after + 1);
-      expectFullReplay(user.id, card, every);
+      await expectFullReplay(user.id, card, every);
     }
 
     // The earliest possible late answer changes every state after it: the whole history, and no more.
     steps.length = 0;
     await service.recordOne(user, item(card, minutes(0)));
-    expect(steps).toEqual([runNow(repository.answersOfCard(user.id, card)).length]);
-    expectFullReplay(user.id, card, every);
+    expect(steps).toEqual([(await repository.run(repository.answersOfCard(user.id, card))).length]);
+    await expectFullReplay(user.id, card, every);
   });
 
   it('stays bounded when one answer from a clock running ahead makes the real-time ones late (5-minute skew)', async () => {
@@ -207,8 +207,8 @@ describe('the cost of an answer in FSRS steps', () => {
       // The snapshot before it is at most N - 1 answers back; then itself and the answer from the future.
       expect(steps[0]).toBeLessThanOrEqual(every + 2);
     }
-    expectFullReplay(user.id, card, every);
-    expect(runNow(repository.findState(user.id, card))).toMatchObject({ reps: 351, lastClientAnswerId: ahead.clientAnswerId });
+    await expectFullReplay(user.id, card, every);
+    expect((await repository.run(repository.findState(user.id, card)))).toMatchObject({ reps: 351, lastClientAnswerId: ahead.clientAnswerId });
   });
 
   it('replays a card answered before snapshots existed from its first answer once, then from its snapshots', async () => {
@@ -218,17 +218,17 @@ describe('the cost of an answer in FSRS steps', () => {
     const answers = Array.from({ length: 100 }, (_, index) => item(card, minutes(10 + index * 60), 1 + (index % 4)));
     expect(created(await service.recordBatch(user, answers))).toBe(true);
     // As a database migrated from before snapshots: states, no snapshots.
-    app.database.sqlite.prepare('DELETE FROM card_state_snapshots WHERE user_id = ?').run(user.id);
+    await queryRows(app, 'DELETE FROM card_state_snapshots WHERE user_id = ?', user.id);
 
     steps.length = 0;
     await service.recordOne(user, item(card, minutes(10 + 95 * 60 + 1)));
     expect(steps).toEqual([101]);
-    expectFullReplay(user.id, card, every);
+    await expectFullReplay(user.id, card, every);
 
     steps.length = 0;
     await service.recordOne(user, item(card, minutes(10 + 90 * 60 + 1)));
     expect(steps[0]).toBeLessThanOrEqual(every + 11);
-    expectFullReplay(user.id, card, every);
+    await expectFullReplay(user.id, card, every);
   });
 });
 
@@ -239,8 +239,8 @@ describe('snapshots and the learner', () => {
     const answers = Array.from({ length: 40 }, (_, index) => item(card, minutes(index * 60)));
     const response = await app.inject({ method: 'POST', url: '/v1/me/answers/batch', headers: learner.headers, payload: { answers } });
     expect(response.statusCode).toBe(200);
-    expect(countRows(app, 'card_state_snapshots', 'user_id = ?', learner.userId)).toBe(2);
-    expectFullReplay(learner.userId, card, 16);
+    expect(await countRows(app, 'card_state_snapshots', 'user_id = ?', learner.userId)).toBe(2);
+    await expectFullReplay(learner.userId, card, 16);
 
     // Derived data, like the states: the export carries the answers and states, not the snapshots.
     const exported = await app.inject({ url: `/v1/users/${learner.userId}/export`, headers: actors.integration });
@@ -249,7 +249,7 @@ describe('snapshots and the learner', () => {
 
     const erased = await app.inject({ method: 'DELETE', url: `/v1/users/${learner.userId}`, headers: actors.integration });
     expect(erased.statusCode).toBe(204);
-    expect(countRows(app, 'card_state_snapshots', 'user_id = ?', learner.userId)).toBe(0);
-    expect(countRows(app, 'card_states', 'user_id = ?', learner.userId)).toBe(0);
+    expect(await countRows(app, 'card_state_snapshots', 'user_id = ?', learner.userId)).toBe(0);
+    expect(await countRows(app, 'card_states', 'user_id = ?', learner.userId)).toBe(0);
   });
 });

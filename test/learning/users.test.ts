@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp } from '../helpers/app.js';
-import { answer, countRows, createActors, createLearner, type Actors } from '../helpers/learners.js';
+import { answer, countRows, createActors, createLearner, queryRows, type Actors } from '../helpers/learners.js';
 
 let app: FastifyInstance;
 let actors: Actors;
@@ -49,7 +49,7 @@ describe('learners', () => {
 
     const cleared = await app.inject({ method: 'PATCH', url: `/v1/users/${id}`, headers: actors.admin, payload: { displayName: null } });
     expect(cleared.json()).toMatchObject({ id, displayName: null });
-    expect(app.database.sqlite.prepare('SELECT display_name FROM users WHERE id = ?').get(id)).toEqual({ display_name: null });
+    expect(await queryRows(app, 'SELECT display_name FROM users WHERE id = ?', id)).toEqual([{ display_name: null }]);
   });
 
   it('may be renamed by an admin or their own integration only', async () => {
@@ -109,13 +109,13 @@ describe('export and erasure', () => {
       headers: learner.headers,
       payload: { answers: actors.deck.map((card) => answer(card)) },
     });
-    expect(countRows(app, 'answers', 'user_id = ?', learner.userId)).toBe(5);
-    expect(countRows(app, 'card_states', 'user_id = ?', learner.userId)).toBe(5);
+    expect(await countRows(app, 'answers', 'user_id = ?', learner.userId)).toBe(5);
+    expect(await countRows(app, 'card_states', 'user_id = ?', learner.userId)).toBe(5);
 
     const erased = await app.inject({ method: 'DELETE', url: `/v1/users/${learner.userId}`, headers: actors.integration });
     expect(erased.statusCode).toBe(204);
     for (const [table, column] of [['users', 'id'], ['answers', 'user_id'], ['card_states', 'user_id'], ['api_keys', 'user_id']] as const) {
-      expect(countRows(app, table, `${column} = ?`, learner.userId), table).toBe(0);
+      expect(await countRows(app, table, `${column} = ?`, learner.userId), table).toBe(0);
     }
     expect((await app.inject({ url: '/v1/me/answers', headers: learner.headers })).statusCode).toBe(401);
     expect((await app.inject({ url: `/v1/users/${learner.userId}`, headers: actors.integration })).statusCode).toBe(404);
@@ -129,9 +129,9 @@ describe('API keys', () => {
     expect(created.statusCode).toBe(201);
     const key = created.json();
     expect(key).toMatchObject({ id: expect.stringMatching(/^key_/), role: 'integration', name: 'temp', token: expect.stringMatching(/^mnemo_[A-Za-z0-9_-]{43}$/) });
-    const stored = app.database.sqlite.prepare('SELECT * FROM api_keys WHERE id = ?').get(key.id) as Record<string, unknown>;
+    const [stored] = await queryRows(app, 'SELECT * FROM api_keys WHERE id = ?', key.id);
     expect(JSON.stringify(stored)).not.toContain(key.token);
-    expect(stored.token_hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(stored!.token_hash).toMatch(/^[0-9a-f]{64}$/);
     const listed = (await app.inject({ url: '/v1/keys', headers: actors.admin })).body;
     expect(listed).not.toContain(key.token);
 

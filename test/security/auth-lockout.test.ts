@@ -70,13 +70,13 @@ describe('failed authentications per client address', () => {
     await appWith({ authFailuresPerMinute: 2 });
     const valid = await adminToken();
     // While the address is not locked, an unknown token costs a lookup: the measure below can see it.
-    let before = app!.database.stats.statements;
+    let before = app!.store.stats.statements;
     expect((await rest('198.51.100.1', bearer(unknownToken()))).statusCode).toBe(401);
-    expect(app!.database.stats.statements - before).toBe(1);
+    expect(app!.store.stats.statements - before).toBe(1);
     expect((await rest('198.51.100.1', bearer(unknownToken()))).statusCode).toBe(401);
 
     const authenticate = vi.spyOn(app!.auth, 'authenticate');
-    before = app!.database.stats.statements;
+    before = app!.store.stats.statements;
     const guesses = await statuses(5, () => rest('198.51.100.1', bearer(unknownToken())));
     const withValidToken = await rest('198.51.100.1', bearer(valid));
     const graphqlWithValidToken = await graphql('198.51.100.1', bearer(valid));
@@ -85,7 +85,7 @@ describe('failed authentications per client address', () => {
     expect(withValidToken.json().code).toBe('MNEMO_AUTH_LOCKED_OUT');
     expect(graphqlWithValidToken.statusCode).toBe(429);
     expect(authenticate).not.toHaveBeenCalled();
-    expect(app!.database.stats.statements - before).toBe(0);
+    expect(app!.store.stats.statements - before).toBe(0);
   });
 
   it('counts per address: another address is unaffected, anonymous requests from the locked one are still served', async () => {

@@ -69,14 +69,14 @@ describe('GraphQL abuse found in review', () => {
     }
     const viaGet = await app.inject({ method: 'GET', url: '/graphql', headers: actors.learner.headers, query: { query: document, operationName: 'Q' } });
     expect(viaGet.statusCode).toBe(400);
-    expect(countRows(app, 'answers', 'user_id = ?', actors.learner.userId)).toBe(0);
+    expect(await countRows(app, 'answers', 'user_id = ?', actors.learner.userId)).toBe(0);
   });
 
   it('never runs a mutation over HEAD', async () => {
     const mutation = `mutation { recordAnswer(input: { clientAnswerId: "head-1", flashcardId: "${actors.deck[0]}", rating: 3, answeredAt: "${new Date().toISOString()}" }) { id } }`;
     const head = await app.inject({ method: 'HEAD', url: '/graphql', headers: actors.learner.headers, query: { query: mutation } });
     expect(head.statusCode).toBeGreaterThanOrEqual(400);
-    expect(countRows(app, 'answers', 'user_id = ?', actors.learner.userId)).toBe(0);
+    expect(await countRows(app, 'answers', 'user_id = ?', actors.learner.userId)).toBe(0);
   });
 
   it('answers 400, not 500, for an operationName the document does not define', async () => {

@@ -81,10 +81,10 @@ describe('hostile GraphQL documents and JSON bodies (property-based, seed ' + se
 
   it('never looks up (or remembers) a module slug no import could have stored', async () => {
     const statements = async (slug: string) => {
-      const before = app.database.stats.driverStatements;
+      const before = app.store.stats.driverStatements;
       const response = await app.inject({ method: 'POST', url: '/graphql', payload: { query: 'query ($s: String!) { module(slug: $s) { slug } }', variables: { s: slug } } });
       expect(response.json().data.module).toBeNull();
-      return app.database.stats.driverStatements - before;
+      return app.store.stats.driverStatements - before;
     };
     // A possible slug costs the head lookup on top of the response cache's content stamp; an impossible one does not.
     const lookedUp = await statements('no-such-module');
