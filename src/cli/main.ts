@@ -2,12 +2,10 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { relative, resolve } from 'node:path';
-import { ConfigError, configSchema, loadConfig, type Config } from '../config.js';
+import { ConfigError, loadConfig, type Config } from '../config.js';
 import { importFile, moduleFiles, type FileImportOutcome } from '../content/seed.js';
 import { includingArchived } from '../content/visibility.js';
 import { openDatabase } from '../db/client.js';
-import { copyToPostgres, CopyRefused } from '../db/copy-to-postgres.js';
-import { openPostgres, type PostgresHandle, type PostgresOptions } from '../db/postgres.js';
 import { repositoriesOf } from '../db/repositories.js';
 import { openPostgresStore, sqliteStore, type Store } from '../db/store.js';
 import { redactUrl } from '../lib/redact-url.js';
@@ -34,10 +32,6 @@ Commands:
                             server is writing); the copy is checked with PRAGMA integrity_check
   vacuum                    Rewrite the database file (VACUUM) so that no remnant of deleted rows stays in it,
                             then truncate the WAL; holds the write lock while it runs
-  copy-to <postgres-url> [--force]
-                            Copy every row of the SQLite database (DATABASE_PATH) into the PostgreSQL database at
-                            the URL (migrated first), ids kept, then compare each table's row count and checksum;
-                            refuses a target that holds any row unless --force (which replaces its rows)
   help                      Show this help
 
 Options for every command that opens the database:
@@ -238,39 +232,6 @@ function runVacuum(config: Config): number {
   }
 }
 
-async function runCopyTo(config: Config, url: string | undefined, force: boolean): Promise<number> {
-  if (!url || !URL.canParse(url) || !['postgres:', 'postgresql:'].includes(new URL(url).protocol)) {
-    console.error('mnemo: copy-to needs a postgres:// URL');
-    return 2;
-  }
-  if (config.postgres) {
-    console.error('mnemo: copy-to copies the SQLite database at DATABASE_PATH; unset DATABASE_URL');
-    return 2;
-  }
-  const source = open(config);
-  let target: PostgresHandle | undefined;
-  try {
-    target = await openPostgres({ ...postgresDefaults(config), url });
-    console.error(`mnemo: copying to ${redactUrl(url)}`);
-    const report = await copyToPostgres(source, target.pool, { force, onTable: (table, rows) => console.error(`  ${table}: ${rows} rows`) });
-    for (const table of report) console.log(`${table.table.padEnd(22)} ${String(table.rows).padStart(10)} rows  sha256 ${table.checksum.slice(0, 16)}  same on both sides`);
-    console.log('Copied; every table has the same rows on both sides. Point DATABASE_URL at the target to serve from it.');
-    return 0;
-  } catch (error) {
-    console.error(`mnemo: ${error instanceof Error ? error.message : String(error)}`);
-    return error instanceof CopyRefused ? 2 : 1;
-  } finally {
-    source.close();
-    await target?.close();
-  }
-}
-
-/** Pool settings for a URL given on the command line: those of the configuration, or its defaults. */
-function postgresDefaults(config: Config): Omit<PostgresOptions, 'url'> {
-  const { DATABASE_POOL_MAX, DATABASE_STATEMENT_TIMEOUT_MS, DATABASE_CONNECT_TIMEOUT_MS } = configSchema.parse({});
-  return config.postgres ?? { poolMax: DATABASE_POOL_MAX, statementTimeoutMs: DATABASE_STATEMENT_TIMEOUT_MS, connectTimeoutMs: DATABASE_CONNECT_TIMEOUT_MS };
-}
-
 async function runImport(config: Config, paths: string[], dryRun: boolean): Promise<number> {
   let files: string[];
   try {
@@ -392,7 +353,6 @@ function main(argv: string[]): number | Promise<number> {
       user: { type: 'string' },
       format: { type: 'string' },
       create: { type: 'boolean', default: false },
-      force: { type: 'boolean', default: false },
     },
   });
   const [command, ...rest] = positionals;
@@ -404,7 +364,7 @@ function main(argv: string[]): number | Promise<number> {
     console.error(`mnemo: ${command} is for SQLite; on PostgreSQL use pg_dump for backups, and the server vacuums itself`);
     return 2;
   }
-  if (['import', 'seed', 'export', 'backup', 'keys', 'vacuum', 'copy-to'].includes(command)) {
+  if (['import', 'seed', 'export', 'backup', 'keys', 'vacuum'].includes(command)) {
     const refusal = missingDatabase(config, command, values.create);
     if (refusal !== undefined) {
       console.error(refusal);
@@ -428,8 +388,6 @@ function main(argv: string[]): number | Promise<number> {
       return runKeys(config, rest, { role: values.role, name: values.name, user: values.user, json: values.json });
     case 'vacuum':
       return runVacuum(config);
-    case 'copy-to':
-      return runCopyTo(config, rest[0], values.force);
     default:
       console.error(`mnemo: unknown command "${command}"\n\n${usage}`);
       return 2;
