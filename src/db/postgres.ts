@@ -141,13 +141,18 @@ let latestMigrationAt: number | undefined;
 
 async function postgresHealth(pool: pg.Pool): Promise<{ database: boolean; migrations: boolean; storage: boolean }> {
   latestMigrationAt ??= (JSON.parse(readFileSync(join(postgresMigrationsFolder, 'meta', '_journal.json'), 'utf8')) as Journal).entries.at(-1)?.when ?? 0;
-  try {
-    const result = await pool.query<{ last: string | null }>('SELECT max(created_at) AS last FROM drizzle.__drizzle_migrations');
-    const last = result.rows[0]?.last;
-    // Storage problems surface as failed statements on PostgreSQL; the server reports its own disk.
-    return { database: true, migrations: last != null && Number(last) >= latestMigrationAt, storage: true };
-  } catch {
-    return { database: false, migrations: false, storage: false };
+  // Two tries: the probe's idle connection may have been cut (a restart, a failover) before the pool heard of it;
+  // the failed query discards it and the second try opens a fresh one, so only a database that is really gone
+  // reports not ready.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const result = await pool.query<{ last: string | null }>('SELECT max(created_at) AS last FROM drizzle.__drizzle_migrations');
+      const last = result.rows[0]?.last;
+      // Storage problems surface as failed statements on PostgreSQL; the server reports its own disk.
+      return { database: true, migrations: last != null && Number(last) >= latestMigrationAt, storage: true };
+    } catch {
+      if (attempt === 2) return { database: false, migrations: false, storage: false };
+    }
   }
 }
 

@@ -191,30 +191,62 @@ export interface HttpResult {
   headers: Headers;
 }
 
-/** One JSON request with plain fetch; rejects on network errors (connection refused, reset, timeout). */
-export async function http(
-  baseUrl: string,
-  method: string,
-  path: string,
-  options: { token?: string; body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {},
-): Promise<HttpResult> {
+export interface HttpOptions {
+  token?: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+  timeoutMs?: number;
+  /**
+   * The client's own keep-alive connection (node:http) instead of fetch's process-wide pool. A shared pool keeps
+   * connections no client is using; one of them can sit quiet long enough for a draining server to close it just
+   * as the pool hands it a request, a race HTTP/1.1 leaves to idle connections. A client that owns its one
+   * connection keeps it busy, as the drain tests assume.
+   */
+  agent?: Agent;
+}
+
+/** One JSON request with plain fetch (or `agent`); rejects on network errors (connection refused, reset, timeout). */
+export async function http(baseUrl: string, method: string, path: string, options: HttpOptions = {}): Promise<HttpResult> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   if (options.body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(`${baseUrl}${path}`, {
-    method,
-    headers,
-    ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
-    signal: AbortSignal.timeout(options.timeoutMs ?? 20_000),
-  });
-  const text = await response.text();
+  const payload = options.body !== undefined ? JSON.stringify(options.body) : undefined;
+  const timeoutMs = options.timeoutMs ?? 20_000;
+  const { status, text, responseHeaders } = options.agent
+    ? await viaAgent(`${baseUrl}${path}`, method, headers, payload, options.agent, timeoutMs)
+    : await fetch(`${baseUrl}${path}`, { method, headers, ...(payload !== undefined ? { body: payload } : {}), signal: AbortSignal.timeout(timeoutMs) }).then(
+        async (response) => ({ status: response.status, text: await response.text(), responseHeaders: response.headers }),
+      );
   let body: unknown = text;
   try {
     body = text ? JSON.parse(text) : null;
   } catch {
     // not JSON: keep the text
   }
-  return { status: response.status, body, headers: response.headers };
+  return { status, body, headers: responseHeaders };
+}
+
+/** node:http's side of `http`: errors carry their code as `cause`, as fetch's do. */
+function viaAgent(url: string, method: string, headers: Record<string, string>, payload: string | undefined, agent: Agent, timeoutMs: number) {
+  return new Promise<{ status: number; text: string; responseHeaders: Headers }>((resolve, reject) => {
+    const request = httpRequest(url, { method, agent, headers: payload !== undefined ? { ...headers, 'content-length': String(Buffer.byteLength(payload)) } : headers, timeout: timeoutMs });
+    request.once('timeout', () => request.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })));
+    request.once('error', (error) => reject(new Error(`${method} ${url} failed`, { cause: error })));
+    request.once('response', (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      response.once('error', (error) => reject(new Error(`${method} ${url} failed`, { cause: error })));
+      response.once('end', () => {
+        const responseHeaders = new Headers();
+        for (const [name, value] of Object.entries(response.headers)) {
+          if (value !== undefined) responseHeaders.set(name, Array.isArray(value) ? value.join(', ') : value);
+        }
+        resolve({ status: response.statusCode ?? 0, text, responseHeaders });
+      });
+    });
+    request.end(payload);
+  });
 }
 
 export interface LearnerActor {
@@ -391,7 +423,7 @@ export class AnswerLedger {
   }
 
   /** Sends one request (single or batch) and records what came back. */
-  async send(baseUrl: string, token: string, request: AnswerRequest): Promise<{ outcome: SendOutcome; status?: number }> {
+  async send(baseUrl: string, token: string, request: AnswerRequest, agent?: Agent): Promise<{ outcome: SendOutcome; status?: number }> {
     const retry = request.answers.some((answer) => this.unknown.has(answer.clientAnswerId));
     for (const answer of request.answers) this.sent.set(answer.clientAnswerId, answer);
     let response: HttpResult;
@@ -401,8 +433,8 @@ export class AnswerLedger {
     try {
       response =
         request.kind === 'single'
-          ? await http(baseUrl, 'POST', '/v1/me/answers', { token, body: wire(request.answers[0]!) })
-          : await http(baseUrl, 'POST', '/v1/me/answers/batch', { token, body: { answers: request.answers.map(wire) } });
+          ? await http(baseUrl, 'POST', '/v1/me/answers', { token, body: wire(request.answers[0]!), ...(agent ? { agent } : {}) })
+          : await http(baseUrl, 'POST', '/v1/me/answers/batch', { token, body: { answers: request.answers.map(wire) }, ...(agent ? { agent } : {}) });
     } catch (error) {
       this.networkErrors += 1;
       const code = networkErrorCode(error);

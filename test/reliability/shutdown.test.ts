@@ -34,6 +34,7 @@ describe('SIGTERM under load', () => {
     const databasePath = join(dir.path, 'shutdown.db');
     const env = serverEnv(databasePath, { SHUTDOWN_GRACE_MS: String(graceMs) });
     const server = await launchServer(env);
+    const agents: Agent[] = [];
     try {
       const { learners } = await createActors(server.baseUrl, env, 4);
       const deck = await deckOf(server.baseUrl, 'networking');
@@ -44,11 +45,18 @@ describe('SIGTERM under load', () => {
       /** Clients answered at least once: their pooled connections were accepted (none left in the accept queue). */
       const answered = new Set<string>();
 
+      // Each client on its own keep-alive connection (see HttpOptions.agent).
+      const ownConnection = () => {
+        const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+        agents.push(agent);
+        return agent;
+      };
       const writer = async (learner: LearnerActor) => {
+        const agent = ownConnection();
         for (;;) {
           const size = Math.random() < 0.6 ? 1 : 2 + Math.floor(Math.random() * 5);
           const request: AnswerRequest = { kind: size === 1 ? 'single' : 'batch', answers: Array.from({ length: size }, () => newAnswer(learner.userId, deck)) };
-          const { outcome, status } = await ledger.send(server.baseUrl, learner.token, request);
+          const { outcome, status } = await ledger.send(server.baseUrl, learner.token, request, agent);
           if (status !== undefined) answered.add(learner.userId);
           observations.push({ what: `POST answers (${request.kind})`, afterSignal: signal.sent, ...(status !== undefined ? { status } : { error: outcome }) });
           if (outcome === 'network-error') return;
@@ -56,13 +64,14 @@ describe('SIGTERM under load', () => {
       };
       const reader = async (learner: LearnerActor, name: string) => {
         const paths = ['/v1/modules/networking', '/v1/modules/networking/flashcards', '/v1/me/cards', '/v1/me/answers?limit=20', '/v1/me/progress', 'graphql'];
+        const agent = ownConnection();
         for (;;) {
           const path = pick(paths);
           try {
             const response =
               path === 'graphql'
-                ? await http(server.baseUrl, 'POST', '/graphql', { body: { query: '{ module(slug: "networking") { slug version flashcards { id question } } }' } })
-                : await http(server.baseUrl, 'GET', path, { token: learner.token });
+                ? await http(server.baseUrl, 'POST', '/graphql', { body: { query: '{ module(slug: "networking") { slug version flashcards { id question } } }' }, agent })
+                : await http(server.baseUrl, 'GET', path, { token: learner.token, agent });
             observations.push({ what: `GET ${path}`, afterSignal: signal.sent, status: response.status });
             answered.add(`reader ${name}`);
             if (response.status === 200) reads += 1;
@@ -134,6 +143,7 @@ describe('SIGTERM under load', () => {
       );
     } finally {
       server.child.kill('SIGKILL');
+      for (const agent of agents) agent.destroy();
     }
   });
 
