@@ -62,7 +62,7 @@ function tscPath() {
  * dist/main.js, the server, is one file bundled by esbuild from src/main.ts over tsc's checked output: loading some
  * 900 modules one by one was most of the server's start (about 450 of 850 ms on the 2-core VM). Left outside:
  * the native driver, and packages that read files beside their own code (Swagger UI's assets). The import worker
- * and the CLI stay tsc's output.
+ * and the CLI stay tsc's output. PostgreSQL's modules are split into dist/chunks/, loaded on demand.
  */
 async function bundleServer() {
   let esbuild;
@@ -72,9 +72,16 @@ async function bundleServer() {
     console.error('mnemo: esbuild is not installed; dist/main.js is left as tsc emitted it (unbundled)');
     return;
   }
+  // Chunks of an earlier build would pile up under new hashes.
+  rmSync(join(root, 'dist', 'chunks'), { recursive: true, force: true });
   await esbuild.build({
     entryPoints: [join(root, 'src/main.ts')],
-    outfile: join(root, 'dist/main.js'),
+    outdir: join(root, 'dist'),
+    entryNames: '[name]',
+    // Code behind a dynamic import() (PostgreSQL's driver, dialect and repositories) goes to its own chunk, parsed
+    // only by a server that uses it: a SQLite server starts without them.
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
     bundle: true,
     platform: 'node',
     format: 'esm',

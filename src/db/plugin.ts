@@ -21,7 +21,10 @@ declare module 'fastify' {
 export const databasePlugin = fp<{ config: Config }>(
   async (app, { config }) => {
     if (config.postgres) {
-      const store = await openPostgresStore(config.postgres, (error) => app.log.warn({ err: error }, 'a PostgreSQL connection failed; reconnecting'));
+      // The driver's error carries its client (connection parameters, buffers): the log gets what an operator reads.
+      const onError = (error: Error) =>
+        app.log.warn({ err: { type: error.name, message: error.message, code: (error as { code?: unknown }).code } }, 'a PostgreSQL connection failed; reconnecting');
+      const store = await openPostgresStore(config.postgres, onError);
       app.decorate('store', store);
       app.addHook('onClose', () => store.close());
       return;

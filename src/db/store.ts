@@ -1,7 +1,8 @@
 import type { Config } from '../config.js';
 import type { DatabaseHandle, Db, StatementStats } from './client.js';
-import { openPostgres, type PgDb, type PostgresHandle } from './postgres.js';
-import { listenForCommits, type CommitListener } from './postgres-commits.js';
+import type { PgDb, PostgresHandle } from './postgres.js';
+import type { CommitListener } from './postgres-commits.js';
+import type { Repositories } from './repositories.js';
 
 export interface StoreHealth {
   database: boolean;
@@ -20,7 +21,14 @@ interface StoreCommon {
   close(): Promise<void>;
 }
 
-export type Store = StoreCommon & ({ engine: 'sqlite'; db: Db; sqlite: DatabaseHandle } | { engine: 'postgres'; db: PgDb; postgres: PostgresHandle; commits: CommitListener });
+export type Store = StoreCommon & ({ engine: 'sqlite'; db: Db; sqlite: DatabaseHandle } | {
+      engine: 'postgres';
+      db: PgDb;
+      postgres: PostgresHandle;
+      commits: CommitListener;
+      /** PostgreSQL's repositories come with its engine module, so a SQLite deployment never loads them. */
+      repositories(): Repositories;
+    });
 
 export type SqliteStore = Extract<Store, { engine: 'sqlite' }>;
 export type PostgresStore = Extract<Store, { engine: 'postgres' }>;
@@ -37,23 +45,10 @@ export function sqliteStore(handle: DatabaseHandle): SqliteStore {
 }
 
 /**
- * Opens PostgreSQL (migrated under the instances' lock) and the listener that tells this process of every
- * instance's commits. Resolves once the listener listens, so no cache is filled before it can be invalidated.
+ * Opens PostgreSQL (db/postgres-engine.ts). Imported only when DATABASE_URL is set: `pg`, Drizzle's pg dialect and
+ * the PostgreSQL repositories would otherwise be parsed at every SQLite server's startup for nothing.
  */
 export async function openPostgresStore(config: NonNullable<Config['postgres']>, onError: (error: Error) => void): Promise<PostgresStore> {
-  const postgres = await openPostgres(config, onError);
-  const commits = listenForCommits(config.url, onError);
-  await commits.ready();
-  return {
-    engine: 'postgres',
-    db: postgres.db,
-    postgres,
-    commits,
-    stats: postgres.stats,
-    health: () => postgres.health(),
-    close: async () => {
-      await commits.close();
-      await postgres.close();
-    },
-  };
+  const { openPostgresEngine } = await import('./postgres-engine.js');
+  return openPostgresEngine(config, onError);
 }
