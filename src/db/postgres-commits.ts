@@ -22,7 +22,16 @@ export interface CommitListener {
  * writes (and the CLI's) within milliseconds, the way SQLite's data_version tells of other connections' commits.
  * The connection is reopened when it fails; until then every version is new, so caches load instead of trusting.
  */
-export function listenForCommits(url: string, onError: (error: Error) => void = () => {}): CommitListener {
+export interface ListenerOptions {
+  /** How often the listening connection is asked to answer (SELECT 1). */
+  heartbeatMs: number;
+  /** A heartbeat unanswered this long means the connection is dead though no error came: it is replaced. */
+  heartbeatTimeoutMs: number;
+}
+
+const defaultListenerOptions: ListenerOptions = { heartbeatMs: 1000, heartbeatTimeoutMs: 3000 };
+
+export function listenForCommits(url: string, onError: (error: Error) => void = () => {}, options: ListenerOptions = defaultListenerOptions): CommitListener {
   const generations = new Map<string, number>();
   let epoch = 0;
   let listening = false;
@@ -30,6 +39,8 @@ export function listenForCommits(url: string, onError: (error: Error) => void = 
   let client: pg.Client | undefined;
   let readyWaiters: (() => void)[] = [];
   let retryTimer: NodeJS.Timeout | undefined;
+  /** When the unanswered heartbeat was sent (performance.now()), if one is outstanding. */
+  let heartbeatSentAt: number | undefined;
 
   const connect = async (attempt: number): Promise<void> => {
     if (closed) return;
@@ -39,9 +50,12 @@ export function listenForCommits(url: string, onError: (error: Error) => void = 
       if (client !== next) return;
       client = undefined;
       listening = false;
+      heartbeatSentAt = undefined;
       epoch++;
       if (error) onError(error);
       next.removeAllListeners();
+      // A late error from the abandoned connection must not become an uncaught 'error' event.
+      next.on('error', () => {});
       void next.end().catch(() => {});
       if (!closed) retryTimer = setTimeout(() => void connect(0), 200);
     };
@@ -63,12 +77,39 @@ export function listenForCommits(url: string, onError: (error: Error) => void = 
     } catch (error) {
       if (client === next) client = undefined;
       next.removeAllListeners();
+      // A late error from the abandoned connection must not become an uncaught 'error' event.
+      next.on('error', () => {});
       void next.end().catch(() => {});
       if (attempt === 0) onError(error as Error);
       if (!closed) retryTimer = setTimeout(() => void connect(attempt + 1), Math.min(5000, 100 * 2 ** attempt));
     }
   };
   void connect(0);
+
+  // A connection can die without a word (a failover that leaves the socket open, a firewall dropping packets):
+  // keepAlive notices after minutes, and all that time no notification arrives and caches would trust stale rows.
+  // A query that goes unanswered within the timeout ends the connection, which makes every version new (blind)
+  // until a fresh one listens.
+  const heartbeat = setInterval(() => {
+    const current = client;
+    if (!current || !listening) return;
+    if (heartbeatSentAt !== undefined) {
+      if (performance.now() - heartbeatSentAt > options.heartbeatTimeoutMs) {
+        current.emit('error', new Error(`the commit listener's connection did not answer for ${options.heartbeatTimeoutMs} ms; reconnecting`));
+        // end() would wait on the dead socket for good.
+        (current as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+      }
+      return;
+    }
+    const sentAt = (heartbeatSentAt = performance.now());
+    current.query('SELECT 1').then(
+      () => {
+        if (heartbeatSentAt === sentAt) heartbeatSentAt = undefined;
+      },
+      () => {}, // a failed query is reported by the client's error event
+    );
+  }, options.heartbeatMs);
+  heartbeat.unref();
 
   let blind = 0;
   return {
@@ -87,6 +128,7 @@ export function listenForCommits(url: string, onError: (error: Error) => void = 
     async close() {
       closed = true;
       clearTimeout(retryTimer);
+      clearInterval(heartbeat);
       const current = client;
       client = undefined;
       listening = false;

@@ -1,3 +1,4 @@
+import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openPostgres, type PostgresHandle } from '../../src/db/postgres.js';
 import { listenForCommits, type CommitListener } from '../../src/db/postgres-commits.js';
@@ -66,4 +67,86 @@ describe('commit notifications', () => {
     expect(await runAwaiting(source.inTransaction(), handle.db)).toBe(false);
     expect(await handle.db.transaction((tx) => runAwaiting(source.inTransaction(), tx))).toBe(true);
   });
+
+  it('replaces a connection that stops answering without an error (a silently dead socket), and is blind meanwhile', async () => {
+    const proxy = await freezableProxy(new URL(database.url));
+    const errors: string[] = [];
+    const watched = listenForCommits(proxy.urlFor(database.url), (error) => errors.push(error.message), { heartbeatMs: 20, heartbeatTimeoutMs: 200 });
+    try {
+      await watched.ready();
+      const users = watched.sourceFor(['users'], () => false);
+      const settled = users.version();
+      expect(users.version()).toBe(settled);
+      // Packets stop both ways, the sockets stay open: no error, no end, only silence.
+      proxy.freeze();
+      await vi.waitUntil(() => errors.some((message) => message.includes('did not answer')), { timeout: 5000 });
+      expect(users.version()).not.toBe(users.version());
+      proxy.thaw();
+      await watched.ready();
+      const again = users.version();
+      await insertUser('u4');
+      await vi.waitUntil(() => users.version() !== again, { timeout: 5000 });
+    } finally {
+      await watched.close();
+      await proxy.close();
+    }
+  });
 });
+
+/**
+ * A TCP proxy to the test server that can stop relaying without closing anything, as a dead network path does. New
+ * connections made while frozen wait until it thaws.
+ */
+async function freezableProxy(target: URL): Promise<{ urlFor(url: string): string; freeze(): void; thaw(): void; close(): Promise<void> }> {
+  let frozen = false;
+  const pairs = new Set<[Socket, Socket]>();
+  const waiting: (() => void)[] = [];
+  const server: Server = createServer((inbound) => {
+    const open = () => {
+      const outbound = connect(Number(target.port || 5432), target.hostname);
+      const pair: [Socket, Socket] = [inbound, outbound];
+      pairs.add(pair);
+      inbound.pipe(outbound);
+      outbound.pipe(inbound);
+      const end = () => {
+        pairs.delete(pair);
+        inbound.destroy();
+        outbound.destroy();
+      };
+      inbound.on('error', end).on('close', end);
+      outbound.on('error', end).on('close', end);
+    };
+    if (frozen) waiting.push(open);
+    else open();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    urlFor(url) {
+      const proxied = new URL(url);
+      proxied.hostname = '127.0.0.1';
+      proxied.port = String(port);
+      return proxied.toString();
+    },
+    freeze() {
+      frozen = true;
+      for (const [inbound, outbound] of pairs) {
+        inbound.unpipe(outbound);
+        outbound.unpipe(inbound);
+        inbound.pause();
+        outbound.pause();
+      }
+    },
+    thaw() {
+      frozen = false;
+      for (const open of waiting.splice(0)) open();
+    },
+    async close() {
+      for (const [inbound, outbound] of pairs) {
+        inbound.destroy();
+        outbound.destroy();
+      }
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
