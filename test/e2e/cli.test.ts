@@ -3,8 +3,10 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot } from '../helpers/app.js';
+import { redactUrl } from '../../src/lib/redact-url.js';
+import { repoRoot, testBackend } from '../helpers/app.js';
 import { generatedModule } from '../helpers/modules.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/postgres-server.js';
 import { ensureBuilt, runCli } from '../helpers/server-process.js';
 
 /** Runs the built CLI with both streams captured (runCli keeps stderr only on failure), from `cwd`. */
@@ -15,13 +17,19 @@ function cli(args: string[], env: Record<string, string | undefined>, cwd = repo
 }
 
 let dir: string;
+/** The suite's engine: a SQLite file, or in the postgres project a fresh PostgreSQL database (DATABASE_URL). */
 let env: Record<string, string>;
-beforeAll(() => {
+let database: TestDatabase | undefined;
+beforeAll(async () => {
   ensureBuilt();
   dir = mkdtempSync(join(tmpdir(), 'mnemo-cli-'));
-  env = { DATABASE_PATH: join(dir, 'cli.db') };
+  if (testBackend === 'postgres') database = await createTestDatabase();
+  env = database ? { DATABASE_URL: database.url } : { DATABASE_PATH: join(dir, 'cli.db') };
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true });
+  await database?.drop();
+});
 
 describe('npm run cli', () => {
   it('seed imports seed/ and is idempotent: a second run leaves the module unchanged at its version', () => {
@@ -96,10 +104,10 @@ describe('npm run cli', () => {
 });
 
 describe('which database the CLI opens', () => {
-  it('says on stderr which file it opened, so that stdout stays one JSON line', () => {
+  it('says on stderr which database it opened (a file, or a URL without its password), so that stdout stays one JSON line', () => {
     const result = cli(['keys', 'create', '--role', 'admin', '--name', 'which', '--json'], env);
     expect(result.status).toBe(0);
-    expect(result.stderr).toBe(`mnemo: database ${env.DATABASE_PATH}\n`);
+    expect(result.stderr).toBe(`mnemo: database ${env.DATABASE_PATH ?? redactUrl(env.DATABASE_URL!)}\n`);
     expect(result.stdout.trim().split('\n')).toHaveLength(1);
     expect(JSON.parse(result.stdout)).toMatchObject({ role: 'admin', name: 'which' });
   });
@@ -141,7 +149,17 @@ describe('which database the CLI opens', () => {
     expect(seed.stderr).toContain(`mnemo: database ${seeded} (new: created now)`);
   });
 
-  it('vacuum rewrites the database and truncates the WAL', () => {
+  it('vacuum rewrites a SQLite database and truncates the WAL; on PostgreSQL backup and vacuum are refused, pointing at pg_dump', () => {
+    if (testBackend === 'postgres') {
+      for (const args of [['backup', join(dir, 'b.db')], ['vacuum']]) {
+        const refused = cli(args, env);
+        // A command this configuration does not have: a usage error.
+        expect(refused, args.join(' ')).toMatchObject({ status: 2, stdout: '' });
+        expect(refused.stderr).toContain('use pg_dump for backups');
+      }
+      expect(existsSync(join(dir, 'b.db'))).toBe(false);
+      return;
+    }
     const result = cli(['vacuum'], env);
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/^Vacuumed .*cli\.db: \d+ -> \d+ bytes; WAL truncated\.$/m);
@@ -175,7 +193,7 @@ describe('npm run cli -- keys', () => {
 
   it('issues keys that the running server accepts', async () => {
     const { startServer } = await import('../helpers/server-process.js');
-    const server = await startServer({ DATABASE_PATH: env.DATABASE_PATH! });
+    const server = await startServer(env);
     try {
       // Created while the server runs, against the same database file.
       const key = JSON.parse(runCli(['keys', 'create', '--role', 'integration', '--name', 'lms', '--json'], env).stdout);
