@@ -13,10 +13,16 @@ const sqliteOnly: string[] = [
 ];
 
 /**
+ * Files that need PostgreSQL in either project: several server processes sharing one database, which they create
+ * themselves (createTestDatabase). They run once, in the postgres project; the sqlite project leaves them out.
+ */
+const postgresOnly: string[] = ['test/reliability/multi-instance.test.ts'];
+
+/**
  * Files that open both engines themselves (parity between SQLite and PostgreSQL, the PostgreSQL client and store):
  * they do not depend on MNEMO_TEST_BACKEND, so running them again in the postgres project would only repeat them.
  */
-const engineIndependent: string[] = ['test/learning/postgres-parity.test.ts', 'test/content/postgres-parity.test.ts', 'test/db/postgres-*.test.ts'];
+const engineIndependent: string[] = ['test/learning/postgres-parity.test.ts', 'test/content/postgres-parity.test.ts', 'test/db/postgres-*.test.ts', 'test/db/copy-to-postgres.test.ts', 'test/http/rate-limit-redis.test.ts'];
 
 export default defineConfig({
   resolve: {
@@ -32,7 +38,7 @@ export default defineConfig({
     // One PostgreSQL server per run (local, TEST_DATABASE_URL or a throw-away embedded one); files get their own database.
     globalSetup: ['test/helpers/postgres-global-setup.ts'],
     projects: [
-      { extends: true, test: { name: 'sqlite' } },
+      { extends: true, test: { name: 'sqlite', exclude: postgresOnly } },
       // The same suite with every app built by buildTestApp on its own PostgreSQL database.
       { extends: true, test: { name: 'postgres', env: { MNEMO_TEST_BACKEND: 'postgres' }, exclude: [...sqliteOnly, ...engineIndependent] } },
     ],

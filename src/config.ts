@@ -7,6 +7,12 @@ const booleanFromEnv = z
 
 const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+function isRedisUrl(value: string): boolean {
+  if (!URL.canParse(value)) return false;
+  const url = new URL(value);
+  return ['redis:', 'rediss:'].includes(url.protocol) && url.hostname !== '' && /^\/?(\d{1,5})?$/.test(url.pathname);
+}
+
 /** Every setting the server reads from the environment, with its default. */
 export const configSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('production'),
@@ -41,6 +47,17 @@ export const configSchema = z.object({
   CONTENT_REQUIRES_AUTH: booleanFromEnv.default(false),
   RATE_LIMIT_PER_MINUTE: integer(0, 10_000_000).default(1200),
   RATE_LIMIT_STAFF_MULTIPLIER: integer(1, 1000).default(5),
+  REDIS_URL: z
+    .string()
+    .max(4000)
+    .refine(isRedisUrl, 'must be a redis:// or rediss:// URL with a host, optionally followed by /DB (a database number)')
+    .optional(),
+  // Every Redis key mnemo writes starts with this, so several deployments (or test runs) can share one Redis.
+  REDIS_KEY_PREFIX: z
+    .string()
+    .max(64)
+    .regex(/^[\x21-\x7e]+$/, 'must be 1-64 printable ASCII characters without spaces')
+    .default('mnemo:'),
   AUTH_FAILURES_PER_MINUTE: integer(0, 1_000_000).default(20),
   AUTH_LOCKOUT_SECONDS: integer(1, 86_400).default(300),
   TRUST_PROXY: z.string().max(1000).default('false'),
@@ -123,6 +140,19 @@ export interface ProtectionConfig {
   corsOrigins: string[];
   /** Event-loop delay (ms) above which requests are shed with 503; 0 turns the check off. */
   maxEventLoopDelayMs: number;
+  /** Rate-limit counters shared by every instance (REDIS_URL); per instance, in memory, when undefined. */
+  redis: RedisConfig | undefined;
+}
+
+export interface RedisConfig {
+  /** A redis:// or rediss:// URL (REDIS_URL); it may hold a password. */
+  url: string;
+  /** Start of every key written (REDIS_KEY_PREFIX); rate-limit counters are `<prefix>rl:key:<id>` / `<prefix>rl:ip:<ip>`. */
+  keyPrefix: string;
+  /** Startup gives up (and fails) when Redis has not connected in this long. */
+  connectTimeoutMs: number;
+  /** A rate-limit command unanswered after this long counts the request in memory instead. */
+  commandTimeoutMs: number;
 }
 
 export interface GraphqlConfig {
@@ -151,7 +181,7 @@ export interface GraphqlConfig {
 }
 
 /** Variables whose values may hold a password: a message shows them with it replaced. */
-const secretVariables = new Set(['DATABASE_URL']);
+const secretVariables = new Set(['DATABASE_URL', 'REDIS_URL']);
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -212,6 +242,7 @@ function fromEnv(env: EnvConfig): Config {
       trustProxy: env.TRUST_PROXY === 'true' ? true : env.TRUST_PROXY === 'false' ? false : env.TRUST_PROXY,
       corsOrigins: env.CORS_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean),
       maxEventLoopDelayMs: env.MAX_EVENT_LOOP_DELAY_MS,
+      redis: env.REDIS_URL === undefined ? undefined : { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX, connectTimeoutMs: 5000, commandTimeoutMs: 1000 },
     },
     graphql: {
       maxDepth: env.GRAPHQL_MAX_DEPTH,

@@ -10,7 +10,8 @@ import { sendProblem } from './problem.js';
 /**
  * What keeps clients from taking the server down or reaching what they should not: CORS
  * (closed unless configured), a lockout of client addresses that keep presenting bad tokens, rate limits per key
- * (per IP when anonymous), and load shedding with 503 and Retry-After when the event loop falls behind, instead of
+ * (per IP when anonymous; counted in Redis and so shared by every instance when REDIS_URL is set, in this process's
+ * memory otherwise), and load shedding with 503 and Retry-After when the event loop falls behind, instead of
  * queueing without bound.
  */
 export const protectionPlugin = fp<{ config: ProtectionConfig }>(
@@ -40,9 +41,16 @@ export const protectionPlugin = fp<{ config: ProtectionConfig }>(
       });
     }
     if (config.rateLimitPerMinute > 0) {
+      // Shared counters: startup fails if Redis does not answer; at runtime an outage falls back to counting per
+      // instance (src/http/rate-limit-redis.ts says why). Disconnected on close so shutdown and tests never wait on it.
+      // Imported only then: ioredis is not parsed at a startup that does not use it.
+      const shared = config.redis ? await (await import('./rate-limit-redis.js')).openSharedRateLimit(config.redis, app.log) : undefined;
+      if (shared) app.addHook('onClose', async () => shared.close());
       // Registered after the auth hook, so the bucket is the caller's key; X-Forwarded-For only counts when
-      // trustProxy says so, because request.ip follows Fastify's trustProxy setting.
+      // trustProxy says so, because request.ip follows Fastify's trustProxy setting. The same key (API key id, or
+      // client IP) names the counter in Redis, under REDIS_KEY_PREFIX.
       await app.register(rateLimit, {
+        ...(shared ? { store: shared.store } : {}),
         global: true,
         timeWindow: 60_000,
         keyGenerator: (request) => (request.principal ? `key:${request.principal.keyId}` : `ip:${request.ip}`),
@@ -51,6 +59,8 @@ export const protectionPlugin = fp<{ config: ProtectionConfig }>(
         errorResponseBuilder: (_request, context) =>
           new AppError('MNEMO_RATE_LIMITED', `rate limit of ${context.max} requests per minute exceeded; retry in ${context.after}`),
       });
+    } else if (config.redis) {
+      app.log.warn('REDIS_URL is set but RATE_LIMIT_PER_MINUTE=0 turns rate limits off: Redis is not used');
     }
   },
   { name: 'mnemo-protection', dependencies: ['mnemo-auth'], fastify: '5.x' },
