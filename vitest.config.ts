@@ -8,8 +8,16 @@ const sqliteOnly: string[] = [
   // PRAGMA query_only and a closed SQLite connection. PostgreSQL: SQLSTATE 25006 (read-only) is not mapped to 503 in
   // src/db/failures.ts, and /readyz probes on its own pool (src/db/postgres.ts), so ending the app's pool leaves it 200.
   'test/security/failures-sqlite.test.ts',
-  // Starts dist/main.js with DATABASE_PATH only: the server is SQLite in either project (and verifies the file).
+  // Start dist/main.js with DATABASE_PATH: the server is SQLite in either project (and they verify the file), so the
+  // postgres project would only run them again. Several processes on PostgreSQL: multi-instance.test.ts.
   'test/reliability/shutdown.test.ts',
+  'test/reliability/concurrent-writers.test.ts',
+  'test/reliability/crash-safety.test.ts',
+  'test/reliability/drain.test.ts',
+  'test/reliability/load.test.ts',
+  'test/reliability/vanished-database.test.ts',
+  'test/reliability/wal-bounds.test.ts',
+  'test/reliability/write-lock.test.ts',
 ];
 
 /**

@@ -13,7 +13,8 @@ function codeOf(error: unknown): string | undefined {
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : '');
 
 /**
- * A row the request relied on deleted by a write that committed first (`conflict`); text the database cannot hold
+ * A row the request relied on deleted, or the row it was creating created, by a write that committed first
+ * (`conflict`: two instances racing to create one user, say; a retry sees the winner's row); text the database cannot hold
  * (`unstorable`: a NUL character on PostgreSQL); the database busy or out of
  * time (`busy`); storage or the connection failing (`unavailable`). SQLite's result codes, PostgreSQL's SQLSTATEs
  * (08 connection, 53 resources, 57P0x shutdown, 25006 a read-only server, 57014 statement timeout) and the network errors of a lost server.
@@ -21,6 +22,7 @@ const messageOf = (error: unknown) => (error instanceof Error ? error.message : 
 export function databaseFailureOf(error: unknown): DatabaseFailure | undefined {
   const code = codeOf(error);
   if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY' || code === '23503') return 'conflict';
+  if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === '23505') return 'conflict';
   // PostgreSQL's text cannot hold a NUL character (SQLite's can): a request that sends one is refused, not a 500.
   if (code === '22021' || code === '22P05') return 'unstorable';
   if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code === '57014' || code === '55P03' || code === '40001' || code === '40P01') return 'busy';

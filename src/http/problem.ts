@@ -104,9 +104,9 @@ export function normalizeError(error: unknown, request: FastifyRequest): AppErro
   }
   const failure = databaseFailureOf(error);
   if (failure === 'conflict') {
-    // A row the request relied on was deleted by a write that committed while this one waited for the lock.
-    request.log.warn({ err: error }, 'a referenced row was deleted meanwhile');
-    return new AppError('MNEMO_REQUEST_CONFLICT', 'something this request refers to was deleted meanwhile; retry or re-read it');
+    // A write that committed while this one waited deleted a row it relied on, or created the row it was creating.
+    request.log.warn({ err: error }, 'a concurrent write changed what this request relied on');
+    return new AppError('MNEMO_REQUEST_CONFLICT', 'a concurrent request changed what this one refers to (deleted it, or created it first); retry or re-read it');
   }
   if (failure === 'unstorable') {
     return new AppError('MNEMO_REQUEST_INVALID', 'the request holds a character that cannot be stored (U+0000)');

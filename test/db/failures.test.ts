@@ -15,12 +15,13 @@ describe('database failures', () => {
   it('maps both engines to conflict, busy or unavailable, through a wrapping cause, and leaves bugs alone', () => {
     expect(databaseFailureOf(withCode('SQLITE_CONSTRAINT_FOREIGNKEY'))).toBe('conflict');
     expect(databaseFailureOf(new Error('query failed', { cause: withCode('23503') }))).toBe('conflict');
+    for (const code of ['23505', 'SQLITE_CONSTRAINT_UNIQUE', 'SQLITE_CONSTRAINT_PRIMARYKEY']) expect(databaseFailureOf(withCode(code)), code).toBe('conflict');
     expect(databaseFailureOf(new Error('invalid byte sequence', { cause: withCode('22021') }))).toBe('unstorable');
     expect(databaseFailureOf(withCode('SQLITE_BUSY'))).toBe('busy');
     expect(databaseFailureOf(new Error('canceling statement due to statement timeout', { cause: withCode('57014') }))).toBe('busy');
     for (const code of ['SQLITE_FULL', 'SQLITE_IOERR_WRITE', '08006', '53300', '57P01', '25006', 'ECONNREFUSED']) expect(databaseFailureOf(withCode(code)), code).toBe('unavailable');
     expect(databaseFailureOf(new Error('timeout exceeded when trying to connect'))).toBe('unavailable');
-    for (const code of ['42601', '23505', 'SQLITE_ERROR']) expect(databaseFailureOf(withCode(code)), code).toBeUndefined();
+    for (const code of ['42601', 'SQLITE_ERROR']) expect(databaseFailureOf(withCode(code)), code).toBeUndefined();
     expect(databaseFailureOf(new TypeError('x is undefined'))).toBeUndefined();
   });
 

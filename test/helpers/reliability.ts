@@ -8,8 +8,9 @@ import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
-import { createScheduler, type StoredCard } from '../../src/learning/scheduler.js';
+import { compareAnswers, createScheduler, type StoredCard } from '../../src/learning/scheduler.js';
 import { repoRoot } from './app.js';
 import { ensureBuilt, runCli, type ServerProcess } from './server-process.js';
 
@@ -42,10 +43,11 @@ export interface RunningServer extends ServerProcess {
 
 /**
  * The env every reliability server runs with: no rate limit, lockout or load shedding, and no per-card answer
- * cap (crash rounds pile answers on few cards), on the given database.
+ * cap (crash rounds pile answers on few cards), on the given database: a SQLite file, or `{ url }` for PostgreSQL
+ * (DATABASE_URL; several servers may share it).
  */
-export const serverEnv = (databasePath: string, extra: Record<string, string> = {}): Record<string, string> => ({
-  DATABASE_PATH: databasePath,
+export const serverEnv = (database: string | { url: string }, extra: Record<string, string> = {}): Record<string, string> => ({
+  ...(typeof database === 'string' ? { DATABASE_PATH: database } : { DATABASE_URL: database.url }),
   RATE_LIMIT_PER_MINUTE: '0',
   AUTH_FAILURES_PER_MINUTE: '0',
   MAX_ANSWERS_PER_CARD: '1000000',
@@ -360,7 +362,8 @@ export function newAnswer(userId: string, deck: readonly string[], pastDays = 30
   };
 }
 
-const wire = ({ clientAnswerId, flashcardId, rating, answeredAt }: SentAnswer) => ({ clientAnswerId, flashcardId, rating, answeredAt });
+/** The request body of an answer (POST .../answers, or an item of a batch). */
+export const wire = ({ clientAnswerId, flashcardId, rating, answeredAt }: SentAnswer) => ({ clientAnswerId, flashcardId, rating, answeredAt });
 
 /**
  * Why fetch got no response: the system error code of its cause (ECONNREFUSED: no connection; ECONNRESET, EPIPE,
@@ -524,6 +527,12 @@ export interface Verification {
   /** card_states rows that differ from a fresh replay of the answers, or that are missing / have no answers. */
   stateMismatches: string[];
   cardStates: number;
+  /**
+   * card_state_snapshots rows that differ from a replay of their card's answers up to the snapshot's key (checked
+   * where the snapshots were read: verifyPostgresDatabase), and how many were checked.
+   */
+  snapshotMismatches: string[];
+  snapshots: number;
 }
 
 interface AnswerRowLite {
@@ -534,9 +543,7 @@ interface AnswerRowLite {
   answered_at: string;
 }
 
-interface CardStateRowLite {
-  user_id: string;
-  flashcard_id: string;
+interface FsrsColumnsLite {
   state: number;
   due: string;
   stability: number;
@@ -547,38 +554,107 @@ interface CardStateRowLite {
   reps: number;
   lapses: number;
   last_review: string | null;
+}
+
+interface CardStateRowLite extends FsrsColumnsLite {
+  user_id: string;
+  flashcard_id: string;
   last_answered_at: string;
   last_client_answer_id: string;
 }
 
+/** A snapshot: the card's state right after the answer (answered_at, client_answer_id). */
+interface SnapshotRowLite extends FsrsColumnsLite {
+  user_id: string;
+  flashcard_id: string;
+  answered_at: string;
+  client_answer_id: string;
+}
+
 const scheduler = createScheduler({ desiredRetention: 0.9, maximumIntervalDays: 36_500 });
+
+/** What verifyDatabase needs from a ledger: the answers sent, those that must be stored, those that may be. */
+export type LedgerView = Pick<AnswerLedger, 'sent' | 'acknowledged' | 'unknown'>;
+
+const answerColumnsSql = 'user_id, client_answer_id, flashcard_id, rating, answered_at';
+const fsrsColumnsSql = 'state, due, stability, difficulty, elapsed_days, scheduled_days, learning_steps, reps, lapses, last_review';
+const cardStateColumnsSql = `user_id, flashcard_id, ${fsrsColumnsSql}, last_answered_at, last_client_answer_id`;
 
 /**
  * Opens the database file read-only (the server must be stopped or may still run: WAL readers do not block) and
  * checks it against the ledger: every acknowledged answer exactly once with its content, nothing nobody sent,
  * every card state equal to a replay of that learner's answers on that card, and PRAGMA integrity_check.
  */
-/** What verifyDatabase needs from a ledger: the answers sent, those that must be stored, those that may be. */
-export type LedgerView = Pick<AnswerLedger, 'sent' | 'acknowledged' | 'unknown'>;
-
 export function verifyDatabase(databasePath: string, ledger: LedgerView): Verification {
   const db = new Database(databasePath, { readonly: true, fileMustExist: true });
   try {
     const integrity = String(db.pragma('integrity_check', { simple: true }));
-    const rows = db.prepare('SELECT user_id, client_answer_id, flashcard_id, rating, answered_at FROM answers').all() as AnswerRowLite[];
-    const states = db
-      .prepare(
-        `SELECT user_id, flashcard_id, state, due, stability, difficulty, elapsed_days, scheduled_days, learning_steps, reps, lapses,
-                last_review, last_answered_at, last_client_answer_id FROM card_states`,
-      )
-      .all() as CardStateRowLite[];
+    const rows = db.prepare(`SELECT ${answerColumnsSql} FROM answers`).all() as AnswerRowLite[];
+    const states = db.prepare(`SELECT ${cardStateColumnsSql} FROM card_states`).all() as CardStateRowLite[];
     return check(integrity, rows, states, ledger);
   } finally {
     db.close();
   }
 }
 
-function check(integrity: string, rows: AnswerRowLite[], states: CardStateRowLite[], ledger: LedgerView): Verification {
+/**
+ * verifyDatabase for a PostgreSQL database (DATABASE_URL; servers may still run): the same checks against the
+ * ledger, on the rows of the learners in `userIds` only (other tests' learners may share the database), plus every
+ * card-state snapshot of theirs against a replay of the card's answers up to the snapshot's key. PostgreSQL has no
+ * integrity_check: `integrity` says so, and the unique and foreign-key constraints hold what it would check here.
+ */
+export async function verifyPostgresDatabase(url: string, ledger: LedgerView, userIds: readonly string[]): Promise<Verification> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    // One snapshot for the three reads, so they agree with each other while servers keep writing.
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const ids = [...userIds];
+    const rows = (await client.query<AnswerRowLite>(`SELECT ${answerColumnsSql} FROM answers WHERE user_id = ANY($1::text[])`, [ids])).rows;
+    const states = (
+      await client.query<CardStateRowLite>(
+        `SELECT ${cardStateColumnsSql} FROM card_states WHERE user_id = ANY($1::text[])`,
+        [ids],
+      )
+    ).rows;
+    const snapshots = (
+      await client.query<SnapshotRowLite>(
+        `SELECT user_id, flashcard_id, answered_at, client_answer_id, ${fsrsColumnsSql} FROM card_state_snapshots WHERE user_id = ANY($1::text[])`,
+        [ids],
+      )
+    ).rows;
+    await client.query('COMMIT');
+    return check('not checked (PostgreSQL has no integrity_check)', rows, states, ledger, snapshots);
+  } finally {
+    await client.end();
+  }
+}
+
+const storedCard = (row: FsrsColumnsLite, lastAnsweredAt: string, lastClientAnswerId: string): StoredCard => ({
+  state: row.state,
+  due: row.due,
+  stability: row.stability,
+  difficulty: row.difficulty,
+  elapsedDays: row.elapsed_days,
+  scheduledDays: row.scheduled_days,
+  learningSteps: row.learning_steps,
+  reps: row.reps,
+  lapses: row.lapses,
+  lastReview: row.last_review,
+  lastAnsweredAt,
+  lastClientAnswerId,
+});
+
+/** The fields of `actual` that differ from `expected`, as a readable list (empty when they agree). */
+const differences = (actual: StoredCard, expected: StoredCard) =>
+  stateFields
+    .filter((field) => actual[field] !== expected[field])
+    .map((field) => `${field} stored ${JSON.stringify(actual[field])} replayed ${JSON.stringify(expected[field])}`)
+    .join(', ');
+
+const scheduled = (row: AnswerRowLite) => ({ answeredAt: row.answered_at, clientAnswerId: row.client_answer_id, rating: row.rating });
+
+function check(integrity: string, rows: AnswerRowLite[], states: CardStateRowLite[], ledger: LedgerView, snapshots: SnapshotRowLite[] = []): Verification {
   const byKey = new Map<string, AnswerRowLite>();
   const duplicates: string[] = [];
   const phantoms: string[] = [];
@@ -614,29 +690,23 @@ function check(integrity: string, rows: AnswerRowLite[], states: CardStateRowLit
       stateMismatches.push(`${card}: card state without answers`);
       continue;
     }
-    const expected = scheduler.replay(answers.map((row) => ({ answeredAt: row.answered_at, clientAnswerId: row.client_answer_id, rating: row.rating })));
-    const actual: StoredCard = {
-      state: stored.state,
-      due: stored.due,
-      stability: stored.stability,
-      difficulty: stored.difficulty,
-      elapsedDays: stored.elapsed_days,
-      scheduledDays: stored.scheduled_days,
-      learningSteps: stored.learning_steps,
-      reps: stored.reps,
-      lapses: stored.lapses,
-      lastReview: stored.last_review,
-      lastAnsweredAt: stored.last_answered_at,
-      lastClientAnswerId: stored.last_client_answer_id,
-    };
-    const differing = stateFields.filter((field) => actual[field] !== expected[field]);
-    if (differing.length) {
-      stateMismatches.push(
-        `${card} (${answers.length} answers): ${differing.map((field) => `${field} stored ${JSON.stringify(actual[field])} replayed ${JSON.stringify(expected[field])}`).join(', ')}`,
-      );
-    }
+    const expected = scheduler.replay(answers.map(scheduled));
+    const differing = differences(storedCard(stored, stored.last_answered_at, stored.last_client_answer_id), expected);
+    if (differing) stateMismatches.push(`${card} (${answers.length} answers): ${differing}`);
   }
   for (const card of cards.keys()) if (!seen.has(card)) stateMismatches.push(`${card}: answers without a card state`);
+  const snapshotMismatches: string[] = [];
+  for (const snapshot of snapshots) {
+    const card = `${snapshot.user_id}/${snapshot.flashcard_id}`;
+    const key = { answeredAt: snapshot.answered_at, clientAnswerId: snapshot.client_answer_id, rating: 0 };
+    const upTo = (cards.get(card) ?? []).map(scheduled).filter((answer) => compareAnswers(answer, key) <= 0);
+    if (!upTo.some((answer) => compareAnswers(answer, key) === 0)) {
+      snapshotMismatches.push(`${card} snapshot at ${snapshot.answered_at}/${snapshot.client_answer_id}: no such answer`);
+      continue;
+    }
+    const differing = differences(storedCard(snapshot, snapshot.answered_at, snapshot.client_answer_id), scheduler.replay(upTo));
+    if (differing) snapshotMismatches.push(`${card} snapshot after ${upTo.length} answers: ${differing}`);
+  }
   return {
     integrity,
     stored: rows.length,
@@ -647,6 +717,8 @@ function check(integrity: string, rows: AnswerRowLite[], states: CardStateRowLit
     unknownStored,
     stateMismatches,
     cardStates: states.length,
+    snapshotMismatches,
+    snapshots: snapshots.length,
   };
 }
 
