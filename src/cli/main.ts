@@ -6,6 +6,8 @@ import { ConfigError, loadConfig, type Config } from '../config.js';
 import { importFile, moduleFiles, type FileImportOutcome } from '../content/seed.js';
 import { includingArchived } from '../content/visibility.js';
 import { openDatabase } from '../db/client.js';
+import { copyToPostgres, CopyFailed, CopyRefused } from '../db/copy-to-postgres.js';
+import { DatabaseUrlError, openPostgres, type PostgresHandle } from '../db/postgres.js';
 import { repositoriesOf } from '../db/repositories.js';
 import { openPostgresStore, sqliteStore, type Store } from '../db/store.js';
 import { redactUrl } from '../lib/redact-url.js';
@@ -32,6 +34,13 @@ Commands:
                             server is writing); the copy is checked with PRAGMA integrity_check
   vacuum                    Rewrite the database file (VACUUM) so that no remnant of deleted rows stays in it,
                             then truncate the WAL; holds the write lock while it runs
+  copy-to <postgres-url> [--force]
+                            Move the SQLite database (DATABASE_PATH) to PostgreSQL: migrate the target, copy every
+                            table with its ids in one transaction (from one snapshot, so the server may keep
+                            running), compare each table's row count and SHA-256 checksum on both sides, and
+                            commit only if all agree. Refuses a target that holds rows unless --force (which
+                            replaces them); a failed copy leaves the target's rows as they were. The password
+                            may come from PGPASSWORD instead of the URL
   help                      Show this help
 
 Options for every command that opens the database:
@@ -232,6 +241,82 @@ function runVacuum(config: Config): number {
   }
 }
 
+/** Shows a message about the target without its password, wherever a driver or server may have echoed the URL. */
+function withoutSecrets(message: string, url: string): string {
+  const password = new URL(url).password;
+  if (!password) return message;
+  let decoded = password;
+  try {
+    decoded = decodeURIComponent(password);
+  } catch {
+    // A malformed escape: the driver used the password as written.
+  }
+  const secrets = new Set([password, decoded]);
+  let shown = message.split(url).join(redactUrl(url));
+  for (const secret of secrets) shown = shown.split(secret).join('***');
+  return shown;
+}
+
+/**
+ * `copy-to`: the SQLite database at DATABASE_PATH into the PostgreSQL database at the URL (db/copy-to-postgres.ts).
+ * Exit 0 when every table was copied and compared equal, 2 when refused (usage, a target holding rows without
+ * --force, a source that is not this version's), 1 when the copy failed.
+ */
+async function runCopyTo(config: Config, args: string[], force: boolean): Promise<number> {
+  const [url, ...extra] = args;
+  if (url === undefined || extra.length || !URL.canParse(url) || !['postgres:', 'postgresql:'].includes(new URL(url).protocol)) {
+    console.error(`mnemo: copy-to needs one postgres:// or postgresql:// URL${url === undefined ? '' : ` (got ${[url, ...extra].map(redactUrl).join(' ')})`}\n  npm run cli -- copy-to postgres://user@host:5432/mnemo [--force]`);
+    return 2;
+  }
+  if (config.postgres) {
+    console.error('mnemo: copy-to reads the SQLite database at DATABASE_PATH; unset DATABASE_URL for this command (the target is its argument)');
+    return 2;
+  }
+  if (config.databasePath === ':memory:' || !existsSync(resolve(config.databasePath))) {
+    const origin = process.env.DATABASE_PATH === undefined ? 'DATABASE_PATH is not set; the default is ./data/mnemo.db' : `DATABASE_PATH=${config.databasePath}`;
+    console.error(`mnemo: no database at ${config.databasePath === ':memory:' ? ':memory:' : resolve(config.databasePath)} (${origin}); copy-to copies an existing SQLite database: set DATABASE_PATH to the server's file`);
+    return 1;
+  }
+  const shown = redactUrl(url);
+  // Pool size, timeouts: those the server would use with this URL as DATABASE_URL (two connections are enough).
+  const postgres = { ...loadConfig({ ...process.env, DATABASE_URL: url }).postgres!, poolMax: 2 };
+  const source = open(config);
+  let target: PostgresHandle | undefined;
+  try {
+    try {
+      target = await openPostgres(postgres, (error) => console.error(`mnemo: ${withoutSecrets(error.message, url)}`));
+    } catch (error) {
+      const reason = error instanceof DatabaseUrlError ? error.message.replace(/^DATABASE_URL=\S*: /, '') : String(error);
+      console.error(`mnemo: cannot open the target ${shown} (nothing was copied): ${withoutSecrets(reason, url)}`);
+      return 1;
+    }
+    console.error(`mnemo: copying to ${shown} (migrated)`);
+    const started = performance.now();
+    const report = await copyToPostgres(source, target.pool, { force, onTable: (table, rows) => console.error(`  ${table}: ${rows} rows copied`) });
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    const width = Math.max(...report.map((table) => table.table.length));
+    const total = report.reduce((sum, table) => sum + table.rows, 0);
+    console.log(`Copied ${resolve(config.databasePath)} to ${shown} in ${seconds} s${report.replaced.length ? ` (replacing the rows of ${report.replaced.join(', ')})` : ''}:`);
+    for (const table of report) console.log(`  ${table.table.padEnd(width)}  ${String(table.rows).padStart(10)} rows  sha256 ${table.checksum.slice(0, 16)}`);
+    console.log(`  ${'total'.padEnd(width)}  ${String(total).padStart(10)} rows`);
+    for (const sequence of report.sequences) console.log(`The next ${sequence.table}.${sequence.column} is ${sequence.next}.`);
+    console.log('Every table has the same rows on both sides (counts and checksums compared). Point DATABASE_URL at the target to serve from it; back it up with pg_dump.');
+    return 0;
+  } catch (error) {
+    const message = withoutSecrets(error instanceof Error ? error.message : String(error), url);
+    if (error instanceof CopyRefused) {
+      console.error(`mnemo: copy-to refused, nothing was copied: ${message}`);
+      return 2;
+    }
+    if (error instanceof CopyFailed && error.committed) console.error(`mnemo: copy-to committed, then failed its check: ${message}`);
+    else console.error(`mnemo: copy-to failed and was rolled back, the target's rows are as they were: ${message}`);
+    return 1;
+  } finally {
+    source.close();
+    await target?.close();
+  }
+}
+
 async function runImport(config: Config, paths: string[], dryRun: boolean): Promise<number> {
   let files: string[];
   try {
@@ -353,6 +438,7 @@ function main(argv: string[]): number | Promise<number> {
       user: { type: 'string' },
       format: { type: 'string' },
       create: { type: 'boolean', default: false },
+      force: { type: 'boolean', default: false },
     },
   });
   const [command, ...rest] = positionals;
@@ -388,6 +474,8 @@ function main(argv: string[]): number | Promise<number> {
       return runKeys(config, rest, { role: values.role, name: values.name, user: values.user, json: values.json });
     case 'vacuum':
       return runVacuum(config);
+    case 'copy-to':
+      return runCopyTo(config, rest, values.force);
     default:
       console.error(`mnemo: unknown command "${command}"\n\n${usage}`);
       return 2;
