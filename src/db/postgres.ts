@@ -90,10 +90,18 @@ export async function openPostgres(options: PostgresOptions, onIdleError: (error
     stats,
     health: () => postgresHealth(probe),
     close: async () => {
+      // The HTTP server closes once its connections have; a request its client abandoned may still be running or
+      // waiting for a connection. Ending the pool under it would turn its transaction into an error: it finishes
+      // first (bounded, the process's own grace period bounds the rest).
+      const deadline = performance.now() + Math.min(options.statementTimeoutMs || closeWaitMs, closeWaitMs);
+      while ((pool.waitingCount > 0 || pool.totalCount > pool.idleCount) && performance.now() < deadline) await pause(10);
       await Promise.all([pool.end(), probe.end()]);
     },
   };
 }
+
+const closeWaitMs = 10_000;
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 const transactionControl = /^\s*(begin|commit|rollback|savepoint|release|start transaction)\b/i;
 

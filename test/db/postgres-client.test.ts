@@ -88,6 +88,30 @@ describe('PostgreSQL connection and migrations', () => {
   });
 });
 
+describe('PostgreSQL shutdown', () => {
+  it('lets transactions still running and statements waiting for a connection finish before the pool ends', async () => {
+    const database = await createTestDatabase();
+    try {
+      const handle = await openPostgres({ url: database.url, ...options, poolMax: 1 });
+      const held = await handle.pool.connect();
+      await held.query('BEGIN');
+      const waiting = handle.pool.query<{ one: number }>('SELECT 1 AS one');
+      let closed = false;
+      const closing = handle.close().then(() => (closed = true));
+      // The pool's only connection is inside a transaction and a statement waits for it: close() must wait too.
+      await held.query('SELECT pg_sleep(0.2)');
+      expect(closed).toBe(false);
+      await held.query('COMMIT');
+      held.release();
+      expect((await waiting).rows).toEqual([{ one: 1 }]);
+      await closing;
+      expect(closed).toBe(true);
+    } finally {
+      await database.drop();
+    }
+  });
+});
+
 describe('PostgreSQL schema', () => {
   const tablesOf = <T>(schema: Record<string, unknown>, isTable: (value: unknown) => value is T, config: (table: T) => { name: string; columns: { name: string; notNull: boolean; primary: boolean }[] }) =>
     Object.fromEntries(
