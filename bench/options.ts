@@ -13,7 +13,12 @@ export interface BenchOptions {
   rebuild: boolean;
   /** Leave the server's event-loop load shedding on (MAX_EVENT_LOOP_DELAY_MS); off by default, like rate limits. */
   loadShedding: boolean;
+  /** The engines to run, in this order (each a whole run with its own baselines). */
+  backends: Backend[];
 }
+
+export type Backend = 'sqlite' | 'postgres';
+const backendNames: readonly Backend[] = ['sqlite', 'postgres'];
 
 const defaults = {
   full: { durationSeconds: 5, warmupSeconds: 2 },
@@ -35,6 +40,10 @@ Options:
   --quick              Smoke run of about a minute: ${datasetProfiles.quick.modules} modules, ${datasetProfiles.quick.learners.toLocaleString('en-US')} learners,
                        ${datasetProfiles.quick.answers.toLocaleString('en-US')} answers, short scenarios
   --rebuild            Rebuild the cached dataset even if one exists
+  --backend <list>     sqlite (default), postgres, or sqlite,postgres: the same scenarios on each engine, one
+                       after the other; with both, content reads on PostgreSQL are compared with SQLite's.
+                       PostgreSQL databases are created on BENCH_POSTGRES_URL (default the local server,
+                       postgres://postgres@127.0.0.1:5432/postgres)
   --load-shedding      Keep the server's event-loop load shedding (503) on; by default the benchmark turns it
                        off (MAX_EVENT_LOOP_DELAY_MS=0), like rate limiting, to measure capacity, not the guard
   --help               Show this help
@@ -70,6 +79,7 @@ export function parseOptions(argv: string[]): BenchOptions | null {
         quick: { type: 'boolean', default: false },
         rebuild: { type: 'boolean', default: false },
         'load-shedding': { type: 'boolean', default: false },
+        backend: { type: 'string', default: 'sqlite' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -82,6 +92,11 @@ export function parseOptions(argv: string[]): BenchOptions | null {
   const unknown = scenarios.filter((name) => !scenarioNames.includes(name));
   if (unknown.length) throw new UsageError(`unknown scenario${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')} (available: ${scenarioNames.join(', ')})`);
   if (!scenarios.length) throw new UsageError('--scenarios needs at least one scenario name');
+  const backends = values.backend.split(',').map((name) => name.trim());
+  const unknownBackends = backends.filter((name) => !backendNames.includes(name as Backend));
+  if (unknownBackends.length || !backends.length || new Set(backends).size !== backends.length) {
+    throw new UsageError(`--backend takes sqlite, postgres or sqlite,postgres, got "${values.backend}"`);
+  }
   const warmup = values.warmup === '0' ? 0 : positiveNumber('warmup', values.warmup, false);
   return {
     profile,
@@ -93,5 +108,6 @@ export function parseOptions(argv: string[]): BenchOptions | null {
     timeoutSeconds: 10,
     rebuild: values.rebuild,
     loadShedding: values['load-shedding'],
+    backends: backends as Backend[],
   };
 }

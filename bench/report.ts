@@ -91,6 +91,8 @@ export interface BenchResults {
     'same-bytes'?: { requestsPerSecond: number; before: LoadResult; after: LoadResult };
     'not-modified'?: { requestsPerSecond: number; before: LoadResult; after: LoadResult };
   };
+  /** The engine the server ran on. */
+  backend: 'sqlite' | 'postgres';
   scenarios: ScenarioOutcome[];
   summary: { targets: number; met: number; missed: number; failed: string[] };
 }
@@ -220,7 +222,7 @@ export function renderReport(results: BenchResults): string {
     ...(startupMs.samples ? [`Startup samples: ${startupMs.samples.map((value) => `${integer(value)} ms`).join(', ')}.`] : []),
     `Targets: ${summary.met} of ${summary.targets} met${summary.missed ? `, ${summary.missed} missed` : ''}${summary.failed.length ? `; failed scenarios: ${summary.failed.join(', ')}` : ''}.`,
     `Machine: ${machine.cpuCount} x ${machine.cpuModel}, node ${machine.node}, ${machine.platform} ${machine.release}.`,
-    `Run: ${options.connections} connections, ${options.durationSeconds} s measured after ${options.warmupSeconds} s warm-up per scenario; ` +
+    `Run: ${results.backend === 'postgres' ? 'PostgreSQL' : 'SQLite'}, ${options.connections} connections, ${options.durationSeconds} s measured after ${options.warmupSeconds} s warm-up per scenario; ` +
       `dataset ${dataset.reused ? 'reused' : `built in ${dataset.buildSeconds.toFixed(1)} s`}; total ${results.totalSeconds.toFixed(0)} s.`,
   ];
   if (results.server.logLines.length) lines.push(`The server logged ${results.server.logLines.length} warning/error line(s); see results.json.`);

@@ -17,11 +17,13 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { configSchema } from '../src/config.js';
+import { redactUrl } from '../src/lib/redact-url.js';
 import { startBaseline, type BaselineKind, type CapturedResponses } from './baseline.js';
 import { datasetDir, ensureDataset } from './dataset.js';
 import { closeIdleConnections, send } from './http.js';
 import { runLoad, type LoadResult, type LoadSettings, type LoadSpec } from './load.js';
-import { parseOptions, usage, UsageError, type BenchOptions } from './options.js';
+import { parseOptions, usage, UsageError, type Backend, type BenchOptions } from './options.js';
+import { benchPostgresUrl, createRunDatabase, ensurePostgresTemplate } from './postgres.js';
 import { freePort, processMemory, repoRoot, sampleWal, spawnServer, type WalSampler } from './process.js';
 import {
   formatScenarioLine,
@@ -36,7 +38,7 @@ import {
 } from './report.js';
 import { primeServer, scenarios, sendSample, type Scenario, type ScenarioContext } from './scenarios.js';
 
-const resultsPath = fileURLToPath(new URL('./results.json', import.meta.url));
+const resultsPathOf = (backend: Backend) => fileURLToPath(new URL(backend === 'sqlite' ? './results.json' : `./results-${backend}.json`, import.meta.url));
 /** The performance issue's process targets: startup to /readyz on the big database <= 0.5 s, peak RSS <= 250 MB. */
 const startupTarget: Target = { kind: 'max', max: 500, unit: 'ms', inclusive: true };
 const peakRssTarget: Target = { kind: 'max', max: 250 * 1024 * 1024, unit: 'bytes', inclusive: true };
@@ -68,7 +70,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
  * The server's environment: the mnemo settings of the caller's environment pass through (to benchmark another
  * configuration, e.g. CONTENT_CACHE_ENTRIES=100), and the benchmark's own settings win.
  */
-function serverEnv(databasePath: string, port: number, loadShedding: boolean): Record<string, string> {
+function serverEnv(database: { path: string } | { url: string }, port: number, loadShedding: boolean): Record<string, string> {
   const passthrough = Object.fromEntries(
     Object.keys(configSchema.shape)
       .map((name) => [name, process.env[name]] as const)
@@ -77,7 +79,7 @@ function serverEnv(databasePath: string, port: number, loadShedding: boolean): R
   return {
     ...passthrough,
     PATH: process.env.PATH ?? '',
-    DATABASE_PATH: databasePath,
+    ...('url' in database ? { DATABASE_URL: database.url } : { DATABASE_PATH: database.path, DATABASE_URL: '' }),
     HOST: '127.0.0.1',
     PORT: String(port),
     NODE_ENV: 'production',
@@ -142,14 +144,16 @@ async function waitUntilHealthy(baseUrl: string, timeoutMs = 15_000): Promise<vo
   }
 }
 
-function targetOf(scenario: Scenario): Target | undefined {
-  if (scenario.units) return { kind: 'rate', min: scenario.units.minPerSecond, unit: `${scenario.units.name}/s` };
-  return scenario.minRatio === undefined ? undefined : { kind: 'ratio', min: scenario.minRatio };
+function targetOf(scenario: Scenario, backend: Backend): Target | undefined {
+  const own = backend === 'postgres' ? scenario.postgres : undefined;
+  if (scenario.units) return { kind: 'rate', min: own?.minPerSecond ?? scenario.units.minPerSecond, unit: `${scenario.units.name}/s` };
+  const minRatio = own?.minRatio ?? scenario.minRatio;
+  return minRatio === undefined ? undefined : { kind: 'ratio', min: minRatio };
 }
 
 /** Prepares, checks and loads one scenario; its ratio is filled in once both baselines are known. */
-async function runScenario(scenario: Scenario, context: ScenarioContext, settings: LoadSettings): Promise<ScenarioOutcome> {
-  const target = targetOf(scenario);
+async function runScenario(scenario: Scenario, context: ScenarioContext, settings: LoadSettings, backend: Backend): Promise<ScenarioOutcome> {
+  const target = targetOf(scenario, backend);
   const outcome: ScenarioOutcome = { name: scenario.name, description: scenario.description, writes: scenario.writes, ...(target ? { target } : {}), met: target ? false : null };
   try {
     await waitUntilHealthy(context.baseUrl);
@@ -201,6 +205,29 @@ const median = (values: number[]) => {
 };
 
 async function main(options: BenchOptions): Promise<void> {
+  const results: BenchResults[] = [];
+  for (const backend of options.backends) results.push(await runOn(backend, options));
+  if (results.length === 2) console.log(`\n${compareEngines(results[0]!, results[1]!)}`);
+  if (results.some((result) => result.summary.failed.length)) process.exitCode = 1;
+}
+
+/**
+ * With both engines in one invocation: each scenario served from memory on PostgreSQL against SQLite (each ratio
+ * against its own run's baseline), target within 10%.
+ */
+function compareEngines(sqlite: BenchResults, postgres: BenchResults): string {
+  const lines = ['PostgreSQL against SQLite (ratio to each run\'s own baseline; served-from-memory reads must stay within 10%):'];
+  for (const outcome of postgres.scenarios) {
+    const other = sqlite.scenarios.find((candidate) => candidate.name === outcome.name);
+    if (outcome.ratio === undefined || other?.ratio === undefined) continue;
+    const relative = outcome.ratio / other.ratio;
+    const fromMemory = scenarios.find((scenario) => scenario.name === outcome.name)?.servedFromMemory === true;
+    lines.push(`  ${outcome.name.padEnd(20)} sqlite ${other.ratio.toFixed(3)}  postgres ${outcome.ratio.toFixed(3)}  = ${(relative * 100).toFixed(0)}%${fromMemory ? (relative >= 0.9 ? '  met' : '  MISSED') : ''}`);
+  }
+  return lines.join('\n');
+}
+
+async function runOn(backend: Backend, options: BenchOptions): Promise<BenchResults> {
   const started = performance.now();
   const cpuList = cpus();
   const machine = {
@@ -212,7 +239,7 @@ async function main(options: BenchOptions): Promise<void> {
     node: process.version,
     loadAverageAtStart: loadavg(),
   };
-  console.log(`mnemo benchmark (${options.profile}): ${options.scenarios.length} scenarios, ${options.connections} connections, ` +
+  console.log(`mnemo benchmark (${options.profile}, ${backend}): ${options.scenarios.length} scenarios, ${options.connections} connections, ` +
     `${options.durationSeconds} s each after ${options.warmupSeconds} s warm-up; ${machine.cpuCount} x ${machine.cpuModel}, node ${machine.node}`);
 
   if (!existsSync(join(repoRoot, 'dist', 'main.js'))) throw new Error('dist/main.js is missing: run `npm run bench` (it builds first) or `npm run build`');
@@ -224,18 +251,32 @@ async function main(options: BenchOptions): Promise<void> {
   if (dataset.reused) console.log(`Dataset: reusing ${dataset.dir} (built in ${dataset.manifest.buildSeconds.toFixed(1)} s on ${dataset.manifest.builtAt})`);
   else console.log(`Dataset generation took ${((performance.now() - datasetStarted) / 1000).toFixed(1)} s`);
 
-  // 2. A throw-away copy for this run.
+  // 2. A throw-away copy for this run: a file for SQLite, a database made from the dataset's template for PostgreSQL.
   const workDir = mkdtempSync(join(tmpdir(), 'mnemo-bench-'));
   cleanups.push(() => rmSync(workDir, { recursive: true, force: true }));
   const copyStarted = performance.now();
   const dbPath = join(workDir, 'mnemo.db');
-  copyFileSync(dataset.dbPath, dbPath);
+  let database: { path: string } | { url: string };
+  let dbBytes: number;
+  if (backend === 'postgres') {
+    const adminUrl = benchPostgresUrl();
+    const template = await ensurePostgresTemplate(dataset, adminUrl, options.rebuild);
+    const run = await createRunDatabase(adminUrl, template.name);
+    cleanups.push(run.drop);
+    database = { url: run.url };
+    dbBytes = run.bytes;
+    console.log(`PostgreSQL: ${template.reused ? 'reusing' : 'built'} template ${template.name}; this run's database made from it in ${((performance.now() - copyStarted) / 1000).toFixed(1)} s`);
+  } else {
+    copyFileSync(dataset.dbPath, dbPath);
+    database = { path: dbPath };
+    dbBytes = statSync(dbPath).size;
+    console.log(`Copied the dataset (${(dbBytes / 1024 / 1024).toFixed(0)} MB) to ${dbPath} in ${((performance.now() - copyStarted) / 1000).toFixed(1)} s`);
+  }
   const copySeconds = (performance.now() - copyStarted) / 1000;
-  const dbBytes = statSync(dbPath).size;
-  console.log(`Copied the dataset (${(dbBytes / 1024 / 1024).toFixed(0)} MB) to ${dbPath} in ${copySeconds.toFixed(1)} s`);
-  // The WAL's size, sampled from here to the server's stop (startup probes, scenarios, the wait after the writes).
-  const wal = sampleWal(dbPath);
-  cleanups.push(() => wal.stop());
+  // The WAL's size, sampled from here to the server's stop (startup probes, scenarios, the wait after the writes);
+  // PostgreSQL's WAL is the server's own business.
+  const wal = backend === 'sqlite' ? sampleWal(dbPath) : undefined;
+  cleanups.push(() => wal?.stop());
 
   const settings: LoadSettings = {
     connections: options.connections,
@@ -249,7 +290,7 @@ async function main(options: BenchOptions): Promise<void> {
 
   // 4. The server under test. Startup is noisy on a small machine: it is measured over a few starts (median).
   const port = await freePort();
-  const env = serverEnv(dbPath, port, options.loadShedding);
+  const env = serverEnv(database, port, options.loadShedding);
   const spawnMnemo = () => spawnServer({ name: 'mnemo', args: ['dist/main.js'], env, port, readyPath: '/readyz' });
   const startups: number[] = [];
   for (let probe = 1; probe < startupSamples; probe++) {
@@ -290,16 +331,16 @@ async function main(options: BenchOptions): Promise<void> {
   const baselineOf = (scenario: Scenario) => scenario.baseline ?? 'tiny';
   let writesEndedAt: number | undefined;
   for (const scenario of ordered) {
-    wal.startWindow();
-    const outcome = await runScenario(scenario, context, settings);
-    outcome.walPeakBytes = wal.windowPeak();
+    wal?.startWindow();
+    const outcome = await runScenario(scenario, context, settings, backend);
+    if (wal) outcome.walPeakBytes = wal.windowPeak();
     if (scenario.writes) writesEndedAt = performance.now();
     score(outcome, firstBaselines[baselineOf(scenario)].successRate);
     console.log(formatScenarioLine(outcome));
     outcomes.push(outcome);
   }
   // The writers are last: once they stop, the WAL must shrink (the server truncates it when writes pause).
-  const walAfter = writesEndedAt === undefined ? null : await walAfterWrites(wal, writesEndedAt);
+  const walAfter = writesEndedAt === undefined || !wal ? null : await walAfterWrites(wal, writesEndedAt);
 
   // 6. Peak memory over the whole run, then stop.
   await waitUntilHealthy(server.baseUrl).catch((error: unknown) => console.error(`warning: ${(error as Error).message}`));
@@ -308,7 +349,7 @@ async function main(options: BenchOptions): Promise<void> {
   const peakRss = processMemory(server.pid, 'VmHWM');
   closeIdleConnections();
   await server.stop();
-  wal.stop();
+  wal?.stop();
 
   const baselineAfter = await measureBaseline(settings);
   const baselineRate = (baselineBefore.successRate + baselineAfter.successRate) / 2;
@@ -326,7 +367,7 @@ async function main(options: BenchOptions): Promise<void> {
   const startupMs = Math.round(median(startups));
   const startupFigure: ProcessFigure = { value: startupMs, samples: startups.map(Math.round), target: startupTarget, met: targetMet(startupMs, startupTarget) };
   const rssFigure: ProcessFigure = { value: peakRss, target: peakRssTarget, met: targetMet(peakRss, peakRssTarget) };
-  const walFigure: ProcessFigure = { value: wal.peakBytes, target: walPeakTarget, met: targetMet(wal.peakBytes, walPeakTarget) };
+  const walFigure: ProcessFigure = wal ? { value: wal.peakBytes, target: walPeakTarget, met: targetMet(wal.peakBytes, walPeakTarget) } : { value: null, target: walPeakTarget, met: null };
   const verdicts = [...outcomes.map((outcome) => outcome.met), startupFigure.met, rssFigure.met, walFigure.met, walAfter?.met ?? null].filter(
     (met): met is boolean => met !== null,
   );
@@ -336,6 +377,7 @@ async function main(options: BenchOptions): Promise<void> {
     totalSeconds: (performance.now() - started) / 1000,
     machine,
     options: { ...options },
+    backend,
     dataset: {
       dir: dataset.dir,
       key: dataset.manifest.key,
@@ -349,7 +391,7 @@ async function main(options: BenchOptions): Promise<void> {
       copySeconds,
     },
     server: {
-      env: Object.fromEntries(Object.entries(env).filter(([name]) => name !== 'PATH')),
+      env: Object.fromEntries(Object.entries(env).filter(([name]) => name !== 'PATH').map(([name, value]) => [name, name === 'DATABASE_URL' ? redactUrl(value) : value])),
       startupMs: startupFigure,
       peakRssBytes: rssFigure,
       rssAfterStartupBytes: rssAfterStartup,
@@ -366,9 +408,9 @@ async function main(options: BenchOptions): Promise<void> {
       failed: outcomes.filter((outcome) => outcome.error !== undefined).map((outcome) => outcome.name),
     },
   };
-  writeResults(resultsPath, results);
-  console.log(`\n${renderReport(results)}\nResults written to ${resultsPath}`);
-  if (results.summary.failed.length) process.exitCode = 1;
+  writeResults(resultsPathOf(backend), results);
+  console.log(`\n${renderReport(results)}\nResults written to ${resultsPathOf(backend)}`);
+  return results;
 }
 
 let options: BenchOptions | null;
