@@ -140,18 +140,18 @@ export interface ProtectionConfig {
   corsOrigins: string[];
   /** Event-loop delay (ms) above which requests are shed with 503; 0 turns the check off. */
   maxEventLoopDelayMs: number;
-  /** Rate-limit counters shared by every instance (REDIS_URL); per instance, in memory, when undefined. */
+  /** Rate-limit and failed-authentication counters shared by every instance (REDIS_URL); per instance, in memory, when undefined. */
   redis: RedisConfig | undefined;
 }
 
 export interface RedisConfig {
   /** A redis:// or rediss:// URL (REDIS_URL); it may hold a password. */
   url: string;
-  /** Start of every key written (REDIS_KEY_PREFIX); rate-limit counters are `<prefix>rl:key:<id>` / `<prefix>rl:ip:<ip>`. */
+  /** Start of every key written (REDIS_KEY_PREFIX): `<prefix>rl:key:<id>` / `<prefix>rl:ip:<ip>` (rate limits), `<prefix>af:<address>` (failed authentications). */
   keyPrefix: string;
   /** Startup gives up (and fails) when Redis has not connected in this long. */
   connectTimeoutMs: number;
-  /** A rate-limit command unanswered after this long counts the request in memory instead. */
+  /** A command unanswered after this long counts the request in memory instead. */
   commandTimeoutMs: number;
 }
 

@@ -7,8 +7,8 @@ type MaybePromise<T> = T | Promise<T>;
  * Failed authentications per client address and the lockouts they lead to. The auth hook asks it before looking a
  * token up and tells it about every rejected Authorization header; requests without one never reach it.
  *
- * Per process for now. A shared store (so that all instances see the same counts) implements the same two
- * methods, asynchronously if it must: the auth hook accepts promises.
+ * Per process (createFailedAuthLimiter below), or shared by every instance through Redis when REDIS_URL is set
+ * (src/auth/failed-auth-redis.ts), which answers asynchronously: the auth hook accepts promises.
  */
 export interface FailedAuthCounter {
   /**
@@ -18,6 +18,13 @@ export interface FailedAuthCounter {
   lockedOutFor(address: string): MaybePromise<number>;
   /** Counts one rejected Authorization header (unknown, revoked or malformed token, wrong scheme). */
   recordFailure(address: string): MaybePromise<void>;
+  /**
+   * Optional: the attempt that `lockedOutFor` let through ended in no failure (the token was accepted, or its lookup
+   * failed for another reason, such as an unavailable database). A counter that reserves each attempt in
+   * `lockedOutFor`, so that concurrent attempts cannot overshoot the limit (the shared one), releases it here. The
+   * auth hook does not wait for it, and it must not throw.
+   */
+  recordNoFailure?(address: string): void;
 }
 
 /** The counter when AUTH_FAILURES_PER_MINUTE=0: nothing is counted, nobody is locked out. */
@@ -95,7 +102,14 @@ function ipv6Groups(address: string): number[] {
  * map is an LRU bounded by `maxAddresses`: only failures add entries, and an address that keeps trying while
  * locked out stays recent, so evicting it takes that many failing addresses.
  */
-export function createFailedAuthLimiter(options: FailedAuthLimiterOptions): FailedAuthCounter & { readonly size: number } {
+export function createFailedAuthLimiter(options: FailedAuthLimiterOptions): FailedAuthCounter & {
+  readonly size: number;
+  /**
+   * Locks the address out for `ms` from now (unless it already is for longer), without `onLockout`: the shared
+   * counter mirrors here the lockouts Redis reports, so that a Redis outage does not lift them.
+   */
+  lockOut(address: string, ms: number): void;
+} {
   const windowMs = options.windowMs ?? 60_000;
   const now = options.now ?? Date.now;
   const entries = new LRUCache<string, Entry>({ max: options.maxAddresses ?? defaultMaxAddresses });
@@ -124,6 +138,15 @@ export function createFailedAuthLimiter(options: FailedAuthLimiterOptions): Fail
       const entry = entries.get(key);
       if (entry && !isStale(entry, time)) entry.failures++;
       else entries.set(key, { windowStart: time, failures: 1, lockedUntil: 0 });
+    },
+
+    lockOut(address, ms) {
+      const key = addressKey(address);
+      const time = now();
+      const entry = entries.get(key);
+      if (entry && entry.lockedUntil >= time + ms) return;
+      if (entry) entry.lockedUntil = time + ms;
+      else entries.set(key, { windowStart: time, failures: 0, lockedUntil: time + ms });
     },
 
     get size() {

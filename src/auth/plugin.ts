@@ -41,7 +41,8 @@ function settle<T>(ask: () => T | PromiseLike<T>, then: (result: T) => void, fai
  * Resolves the bearer token of every request (REST and GraphQL alike) before any handler runs. A request without
  * an Authorization header costs a header check and nothing more. One with a header is first checked against the
  * lockout of its client address (so a locked-out address costs no token lookup), then authenticated; a rejected
- * header is counted against the address.
+ * header is counted against the address, and any other outcome is reported to the counter as no failure (a shared
+ * counter releases the attempt it reserved; nothing waits for that).
  */
 export const authPlugin = fp(
   async (app) => {
@@ -57,11 +58,16 @@ export const authPlugin = fp(
         () => service.authenticate(header),
         (principal) => {
           request.principal = principal;
+          counter.recordNoFailure?.(address);
           done();
         },
         (error) => {
-          if (isAppError(error) && error.code === 'MNEMO_AUTH_INVALID_TOKEN') settle(() => counter.recordFailure(address), () => done(error), done);
-          else done(error);
+          if (isAppError(error) && error.code === 'MNEMO_AUTH_INVALID_TOKEN') {
+            settle(() => counter.recordFailure(address), () => done(error), done);
+          } else {
+            counter.recordNoFailure?.(address);
+            done(error);
+          }
         },
       );
 

@@ -21,31 +21,50 @@ interface Store extends FastifyRateLimitStore {
   read?(key: string, callback: Callback, timeWindow: number, max: number): void;
 }
 
-export interface SharedRateLimit {
-  /** Pass as the plugin's `store`: counts in Redis, falling back to this process's memory while Redis fails. */
-  store: FastifyRateLimitStoreCtor;
+/**
+ * The one Redis connection an instance keeps for everything it shares with the other instances (rate limits, the
+ * failed-authentication lockout), and the circuit breaker that all of them follow: while it is open, every user
+ * counts in this process's memory instead.
+ */
+export interface SharedRedis {
+  readonly client: Redis;
+  /** REDIS_KEY_PREFIX: each user adds a part of its own (`rl:`, `af:`). */
+  readonly keyPrefix: string;
+  /** A command unanswered after this long has failed (ioredis rejects it): no request waits longer on Redis. */
+  readonly commandTimeoutMs: number;
+  /**
+   * Whether the next command should go to Redis: not while disconnected (it would fail at once), and after a failure
+   * only once every REDIS_RETRY_AFTER_MS (one probe at a time) until a command succeeds again.
+   */
+  useRedis(): boolean;
+  /** A command failed or timed out: count in memory for a while (the switch is logged once per outage). */
+  trip(reason: string): void;
+  /** A command succeeded: shared again (logged when it ends an outage). */
+  recover(): void;
   /** Disconnects at once (app close): nothing is left to keep the process alive or to reconnect. */
   close(): void;
 }
 
 /**
- * Connects to REDIS_URL for rate limits shared by every instance, and fails startup if Redis does not answer: an
- * operator who set REDIS_URL asked for shared limits, and an instance that silently counted alone would give each
- * client N times the limit without anyone noticing (as DATABASE_URL fails startup, src/db/postgres.ts).
+ * Connects to REDIS_URL for what is shared by every instance (`uses`: "rate limits", "failed authentications",
+ * named in the log lines), and fails startup if Redis does not answer: an operator who set REDIS_URL asked for
+ * shared limits, and an instance that silently counted alone would give each client N times the limit without
+ * anyone noticing (as DATABASE_URL fails startup, src/db/postgres.ts). One connection serves every user.
  *
  * At runtime a Redis outage must cost neither errors nor latency, and must not switch limits off: every failed or
  * timed-out command falls back to this instance's in-memory counter, which is what runs without REDIS_URL. So
  * during an outage each instance enforces the limit on its own (clients get at most N times the limit across N
- * instances, where the plugin's `skipOnError` would give no limit at all, and its default a 500 for every request);
- * requests never wait for a dead Redis (commands fail at once while disconnected, since nothing is queued offline,
- * and time out after `commandTimeoutMs` when Redis hangs; after a failure only one request every
+ * instances, where the rate-limit plugin's `skipOnError` would give no limit at all, and its default a 500 for
+ * every request); requests never wait for a dead Redis (commands fail at once while disconnected, since nothing is
+ * queued offline, and time out after `commandTimeoutMs` when Redis hangs; after a failure only one request every
  * REDIS_RETRY_AFTER_MS probes Redis while the rest count in memory); and the switch both ways is logged once.
  * ioredis reconnects by itself, and the reconnect (or the first successful command) makes limits shared again.
  */
-export async function openSharedRateLimit(config: RedisConfig, log: FastifyBaseLogger): Promise<SharedRateLimit> {
+export async function openSharedRedis(config: RedisConfig, log: FastifyBaseLogger, uses: readonly string[]): Promise<SharedRedis> {
+  const what = uses.join(' and ');
   const client = new Redis(config.url, {
     lazyConnect: true,
-    connectionName: 'mnemo-rate-limit',
+    connectionName: 'mnemo',
     connectTimeout: config.connectTimeoutMs,
     commandTimeout: config.commandTimeoutMs,
     // Fail commands at once while disconnected instead of queueing them until Redis is back (requests would hang),
@@ -70,13 +89,13 @@ export async function openSharedRateLimit(config: RedisConfig, log: FastifyBaseL
     probing = false;
     if (tripped || closing) return;
     tripped = true;
-    log.warn({ reason }, 'Redis is unavailable: rate limits are counted per instance until it answers again');
+    log.warn({ reason }, `Redis is unavailable: ${what} are counted per instance until it answers again`);
   };
   const recover = () => {
     probing = false;
     if (!tripped) return;
     tripped = false;
-    log.info('Redis answers again: rate limits are shared across instances again');
+    log.info(`Redis answers again: ${what} are shared across instances again`);
   };
   // ioredis emits "error" on every failed (re)connect attempt; logging it each time would flood the log every 2 s.
   client.on('error', (error: Error) => {
@@ -117,12 +136,33 @@ export async function openSharedRateLimit(config: RedisConfig, log: FastifyBaseL
     recover();
   });
 
-  const namespace = `${config.keyPrefix}rl:`;
+  log.info({ redis: redactUrl(config.url), keyPrefix: config.keyPrefix }, `${what} are shared across instances through Redis`);
+  return {
+    client,
+    keyPrefix: config.keyPrefix,
+    commandTimeoutMs: config.commandTimeoutMs,
+    useRedis,
+    trip,
+    recover,
+    close: () => {
+      closing = true;
+      // No QUIT round trip to wait for: a request still waiting on a command sees it fail and counts in memory.
+      client.disconnect();
+    },
+  };
+}
+
+/**
+ * The rate-limit plugin's `store`: counts in Redis under `<REDIS_KEY_PREFIX>rl:`, falling back to this process's
+ * memory (the plugin's LocalStore) while `redis` is unavailable.
+ */
+export function sharedRateLimitStore(redis: SharedRedis): FastifyRateLimitStoreCtor {
+  const namespace = `${redis.keyPrefix}rl:`;
 
   /** Redis first; memory when Redis is down or fails this command. */
   class FailoverStore implements Store {
     constructor(
-      private readonly redis: Store,
+      private readonly shared: Store,
       private readonly local: Store,
     ) {}
 
@@ -135,20 +175,20 @@ export async function openSharedRateLimit(config: RedisConfig, log: FastifyBaseL
     }
 
     child(routeOptions: Parameters<FastifyRateLimitStore['child']>[0]): Store {
-      return new FailoverStore(this.redis.child(routeOptions), this.local.child(routeOptions));
+      return new FailoverStore(this.shared.child(routeOptions), this.local.child(routeOptions));
     }
 
     private run(method: 'incr' | 'read', key: string, callback: Callback, timeWindow: number, max: number): void {
       const local = () => this.local[method]!(key, callback, timeWindow, max);
-      if (!useRedis()) return local();
-      this.redis[method]!(
+      if (!redis.useRedis()) return local();
+      this.shared[method]!(
         key,
         (error, result) => {
           if (error || !result) {
-            trip(error?.message ?? 'no result');
+            redis.trip(error?.message ?? 'no result');
             return local();
           }
-          recover();
+          redis.recover();
           callback(null, result);
         },
         timeWindow,
@@ -158,24 +198,14 @@ export async function openSharedRateLimit(config: RedisConfig, log: FastifyBaseL
   }
 
   // The plugin constructs the store with its settings (continueExceeding, exponentialBackoff; `cache` is not passed on).
-  const store = function SharedStore(options: { continueExceeding?: boolean; exponentialBackoff?: boolean; cache?: number }) {
+  return function SharedStore(options: { continueExceeding?: boolean; exponentialBackoff?: boolean; cache?: number }) {
     const continueExceeding = options.continueExceeding ?? false;
     const exponentialBackoff = options.exponentialBackoff ?? false;
     return new FailoverStore(
-      new RedisStore(continueExceeding, exponentialBackoff, client, namespace),
+      new RedisStore(continueExceeding, exponentialBackoff, redis.client, namespace),
       new LocalStore(continueExceeding, exponentialBackoff, options.cache),
     );
   } as unknown as FastifyRateLimitStoreCtor;
-
-  log.info({ redis: redactUrl(config.url), keyPrefix: namespace }, 'rate limits are shared across instances through Redis');
-  return {
-    store,
-    close: () => {
-      closing = true;
-      // No QUIT round trip to wait for: a request still waiting on a command sees it fail and counts in memory.
-      client.disconnect();
-    },
-  };
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
