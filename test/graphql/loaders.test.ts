@@ -86,7 +86,8 @@ async function learnerQuery(cardCount: number, query: string): Promise<Counted &
 }
 
 describe('GraphQL loaders batch section reads', () => {
-  it('runs the same small number of SQL statements for 2, 10 and 50 modules', async () => {
+  // Imports or answers hundreds of times: on PostgreSQL each is a few network round trips, slow on a loaded 2-core CI.
+  it('runs the same small number of SQL statements for 2, 10 and 50 modules', { timeout: 60_000 }, async () => {
     const small = await statementsFor(2);
     const medium = await statementsFor(10);
     const large = await statementsFor(50);
