@@ -10,7 +10,12 @@ function codeOf(error: unknown): string | undefined {
   return undefined;
 }
 
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : '');
+/** The messages along the cause chain: Drizzle wraps the driver's error ("Failed query: ...") in its own. */
+function messagesOf(error: unknown): string {
+  const messages: string[] = [];
+  for (let current = error, depth = 0; current instanceof Error && depth < 3; current = current.cause, depth++) messages.push(current.message);
+  return messages.join('\n');
+}
 
 /**
  * A row the request relied on deleted, or the row it was creating created, by a write that committed first
@@ -28,7 +33,8 @@ export function databaseFailureOf(error: unknown): DatabaseFailure | undefined {
   if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code === '57014' || code === '55P03' || code === '40001' || code === '40P01') return 'busy';
   if (code !== undefined && /^SQLITE_(READONLY|FULL|IOERR|CANTOPEN|CORRUPT|NOTADB)/.test(code)) return 'unavailable';
   if (code !== undefined && (/^(08|53|57P0)/.test(code) || code === '25006' || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND'].includes(code))) return 'unavailable';
-  // pg-pool's own errors carry no code: no connection came free in time, or the server went away mid-query.
-  if (/timeout exceeded when trying to connect|Connection terminated/i.test(messageOf(error))) return 'unavailable';
+  // pg's own errors carry no code: no connection came free in time, the server went away mid-query, or a query got
+  // no answer at all within the client's limit (a dead network path).
+  if (/timeout exceeded when trying to connect|Connection terminated|Query read timeout/i.test(messagesOf(error))) return 'unavailable';
   return undefined;
 }

@@ -68,10 +68,14 @@ export async function openPostgres(options: PostgresOptions, onIdleError: (error
     // A transaction left open by a bug would hold its locks and a connection for ever; the server ends it.
     idle_in_transaction_session_timeout: Math.max(options.statementTimeoutMs * 2, 10_000),
     application_name: 'mnemo',
+    // statement_timeout is the server's: over a network path that died without a word nothing answers at all, and
+    // a request would wait on the socket for ever. The client gives up a little later than the server would.
+    ...(options.statementTimeoutMs > 0 ? { query_timeout: options.statementTimeoutMs + queryTimeoutMargin } : {}),
   });
   pool.on('error', onIdleError);
   const stats: StatementStats = { statements: 0, driverStatements: 0 };
   countQueries(pool, stats);
+  discardTimedOutConnections(pool);
   const db = drizzle(pool, { schema, logger: { logQuery: () => void stats.statements++ } });
   try {
     if (options.migrate !== false) await migrateUnderLock(pool);
@@ -82,7 +86,15 @@ export async function openPostgres(options: PostgresOptions, onIdleError: (error
   }
   // Readiness asks on a connection of its own: with every pooled connection busy (a burst of slow requests), the
   // database still answers, and a probe waiting behind them would take the instance out of the load balancer.
-  const probe = new pg.Pool({ connectionString: options.url, max: 1, statement_timeout: 2000, connectionTimeoutMillis: options.connectTimeoutMs, application_name: 'mnemo-readiness' });
+  const probe = new pg.Pool({
+    connectionString: options.url,
+    max: 1,
+    statement_timeout: 2000,
+    query_timeout: 2000 + queryTimeoutMargin,
+    connectionTimeoutMillis: options.connectTimeoutMs,
+    application_name: 'mnemo-readiness',
+  });
+  discardTimedOutConnections(probe);
   probe.on('error', onIdleError);
   return {
     db,
@@ -116,6 +128,31 @@ function countQueries(pool: pg.Pool, stats: StatementStats): void {
       const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string } | null)?.text;
       if (text === undefined || !transactionControl.test(text)) stats.driverStatements++;
       return query(...args);
+    }) as typeof client.query;
+  });
+}
+
+const queryTimeoutMargin = 2000;
+
+/**
+ * A connection whose query timed out on the client is in an unknown state (its answer may still come): it is closed,
+ * so the pool drops it on release instead of handing it to the next request. A checked-out connection that fails
+ * outside a query must not become an uncaught 'error' event either; its next query reports the failure.
+ */
+function discardTimedOutConnections(pool: pg.Pool): void {
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    client.query = ((...args: unknown[]) => {
+      const result = query(...args);
+      if (result instanceof Promise) {
+        result.catch((error: unknown) => {
+          if (error instanceof Error && error.message === 'Query read timeout') {
+            (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+          }
+        });
+      }
+      return result;
     }) as typeof client.query;
   });
 }

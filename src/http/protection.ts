@@ -2,7 +2,7 @@ import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import underPressure from '@fastify/under-pressure';
 import fp from 'fastify-plugin';
-import { createFailedAuthLimiter } from '../auth/failed-auth-limiter.js';
+import { addressKey, createFailedAuthLimiter } from '../auth/failed-auth-limiter.js';
 import type { ProtectionConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import { sendProblem } from './problem.js';
@@ -65,7 +65,9 @@ export const protectionPlugin = fp<{ config: ProtectionConfig }>(
         ...(sharing && shared ? { store: sharing.sharedRateLimitStore(shared) } : {}),
         global: true,
         timeWindow: 60_000,
-        keyGenerator: (request) => (request.principal ? `key:${request.principal.keyId}` : `ip:${request.ip}`),
+        // Anonymous callers by address as the lockout counts them (IPv6 per /64): a host holds a whole /64 and
+        // could otherwise rotate through it, a fresh budget (and a Redis key) per address.
+        keyGenerator: (request) => (request.principal ? `key:${request.principal.keyId}` : `ip:${addressKey(request.ip)}`),
         max: async (request) =>
           request.principal && request.principal.role !== 'learner' ? config.rateLimitPerMinute * config.rateLimitStaffMultiplier : config.rateLimitPerMinute,
         errorResponseBuilder: (_request, context) =>

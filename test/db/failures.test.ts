@@ -21,6 +21,10 @@ describe('database failures', () => {
     expect(databaseFailureOf(new Error('canceling statement due to statement timeout', { cause: withCode('57014') }))).toBe('busy');
     for (const code of ['SQLITE_FULL', 'SQLITE_IOERR_WRITE', '08006', '53300', '57P01', '25006', 'ECONNREFUSED']) expect(databaseFailureOf(withCode(code)), code).toBe('unavailable');
     expect(databaseFailureOf(new Error('timeout exceeded when trying to connect'))).toBe('unavailable');
+    // Drizzle's wrapper around the driver's message.
+    for (const message of ['timeout exceeded when trying to connect', 'Query read timeout', 'Connection terminated due to connection timeout']) {
+      expect(databaseFailureOf(new Error('Failed query: select 1', { cause: new Error(message) })), message).toBe('unavailable');
+    }
     for (const code of ['42601', 'SQLITE_ERROR']) expect(databaseFailureOf(withCode(code)), code).toBeUndefined();
     expect(databaseFailureOf(new TypeError('x is undefined'))).toBeUndefined();
   });
@@ -28,6 +32,12 @@ describe('database failures', () => {
   it('never shows a password, in the user part or in the query', () => {
     expect(redactUrl('postgres://u:s3cret@h:5432/db?password=S3CRETQ&sslpassword=k3y&sslmode=require')).toBe('postgres://u:***@h:5432/db?password=***&sslpassword=***&sslmode=require');
     expect(redactUrl('not a url with s3cret')).toBe('(not a URL)');
+    expect(redactUrl('postgres:/bad S3cretPw')).toBe('(not a URL)');
+    // Unencoded characters a parser would take for the fragment, path or query.
+    for (const password of ['5432#Secret9', 'a/b?c#d', 'p@ss']) {
+      const shown = redactUrl(`postgres://postgres:${password}@127.0.0.1:5432/x`);
+      expect(shown, password).toBe('postgres://postgres:***@127.0.0.1:5432/x');
+    }
   });
 
   it('a statement PostgreSQL cancels for taking too long is a 503 problem, with no SQL in it', async () => {

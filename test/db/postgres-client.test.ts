@@ -8,7 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { DatabaseUrlError, openPostgres, postgresMigrationsFolder } from '../../src/db/postgres.js';
 import * as pgSchema from '../../src/db/schema-pg.js';
 import * as sqliteSchema from '../../src/db/schema.js';
+import { databaseFailureOf } from '../../src/db/failures.js';
 import { createTestDatabase } from '../helpers/postgres-server.js';
+import { freezableProxy } from '../helpers/tcp-proxy.js';
 
 const run = promisify(execFile);
 const options = { poolMax: 4, statementTimeoutMs: 30_000, connectTimeoutMs: 5000 };
@@ -84,6 +86,31 @@ describe('PostgreSQL connection and migrations', () => {
       expect(await handle.health()).toEqual({ database: false, migrations: false, storage: false });
     } finally {
       await handle.close();
+    }
+  });
+});
+
+describe('PostgreSQL over a dead network path', () => {
+  it('gives up on a query that gets no answer at all, as unavailable, and uses a fresh connection after', async () => {
+    const database = await createTestDatabase();
+    const proxy = await freezableProxy(new URL(database.url));
+    try {
+      const handle = await openPostgres({ url: proxy.urlFor(database.url), ...options, poolMax: 1, statementTimeoutMs: 300 });
+      try {
+        expect((await handle.pool.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+        // No error, no end: packets stop. The server's statement_timeout cannot help; the client's limit must.
+        proxy.freeze();
+        const failure = await handle.pool.query('SELECT 2').catch((error: unknown) => error);
+        expect(databaseFailureOf(failure)).toBe('unavailable');
+        proxy.thaw();
+        // The timed-out connection was dropped, not handed to the next query.
+        expect((await handle.pool.query('SELECT 3 AS three')).rows).toEqual([{ three: 3 }]);
+      } finally {
+        await handle.close();
+      }
+    } finally {
+      await proxy.close();
+      await database.drop();
     }
   });
 });

@@ -81,6 +81,16 @@ describe('rate limiting', () => {
     }
     expect(viaProxy).toEqual([200, 200, 200]);
   });
+
+  it('counts anonymous IPv6 callers per /64, so rotating addresses within it gets no fresh budget', async () => {
+    await appWith({ rateLimitPerMinute: 3 });
+    const statuses = [];
+    for (let index = 1; index <= 5; index++) {
+      statuses.push((await app!.inject({ url: '/v1/modules', remoteAddress: `2001:db8:1:2::${index.toString(16)}` })).statusCode);
+    }
+    expect(statuses).toEqual([200, 200, 200, 429, 429]);
+    expect((await app!.inject({ url: '/v1/modules', remoteAddress: '2001:db8:1:3::1' })).statusCode).toBe(200);
+  });
 });
 
 describe('headers', () => {
