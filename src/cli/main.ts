@@ -6,7 +6,7 @@ import { ConfigError, loadConfig, type Config } from '../config.js';
 import { importFile, moduleFiles, type FileImportOutcome } from '../content/seed.js';
 import { includingArchived } from '../content/visibility.js';
 import { openDatabase } from '../db/client.js';
-import { copyToPostgres, CopyFailed, CopyRefused } from '../db/copy-to-postgres.js';
+import { copyToPostgres, CopyFailed, CopyRefused, foreignTables } from '../db/copy-to-postgres.js';
 import { DatabaseUrlError, openPostgres, type PostgresHandle } from '../db/postgres.js';
 import { repositoriesOf } from '../db/repositories.js';
 import { openPostgresStore, sqliteStore, type Store } from '../db/store.js';
@@ -284,6 +284,14 @@ async function runCopyTo(config: Config, args: string[], force: boolean): Promis
   let target: PostgresHandle | undefined;
   try {
     try {
+      // Another application's database is refused before anything is migrated into it.
+      const probe = await openPostgres({ ...postgres, migrate: false });
+      const foreign = await foreignTables(probe.pool).finally(() => probe.close());
+      if (foreign.length) {
+        const listed = `${foreign.slice(0, 5).join(', ')}${foreign.length > 5 ? `, and ${foreign.length - 5} more` : ''}`;
+        console.error(`mnemo: copy-to refused, nothing was copied: the target ${shown} holds tables that are not mnemo's (${listed}); copy into an empty database or one mnemo created`);
+        return 2;
+      }
       target = await openPostgres(postgres, (error) => console.error(`mnemo: ${withoutSecrets(error.message, url)}`));
     } catch (error) {
       const reason = error instanceof DatabaseUrlError ? error.message.replace(/^DATABASE_URL=\S*: /, '') : String(error);

@@ -396,3 +396,13 @@ async function advanceSequences(source: Database.Database, client: pg.PoolClient
   }
   return sequences;
 }
+
+/**
+ * Tables in the target's schema that are not mnemo's: another application's database, which copy-to must not
+ * migrate into (it would add mnemo's tables, triggers and migration record beside that application's).
+ */
+export async function foreignTables(pool: pg.Pool): Promise<string[]> {
+  const ours = new Set(Object.values(pgSchema).flatMap((table) => (is(table, PgTable) ? [getTableConfig(table).name] : [])));
+  const { rows } = await pool.query<{ name: string }>(`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1`);
+  return rows.map((row) => row.name).filter((name) => !ours.has(name));
+}

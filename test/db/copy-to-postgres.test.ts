@@ -194,6 +194,22 @@ describe('copy-to: refusals and failures, as the CLI reports them', () => {
     expect(await count(`SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public'`)).toBe(0);
   });
 
+  it("refuses another application's database (tables that are not mnemo's) before migrating anything into it", async () => {
+    const other = await createTestDatabase();
+    const client = new pg.Client({ connectionString: other.url });
+    await client.connect();
+    try {
+      await client.query('CREATE TABLE invoices (id integer PRIMARY KEY)');
+      const result = await cli(['copy-to', other.url]);
+      expect(result).toMatchObject({ status: 2, stdout: '', stderr: expect.stringContaining("holds tables that are not mnemo's (invoices)") });
+      const left = await client.query<{ name: string }>(`SELECT table_schema || '.' || table_name AS name FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1`);
+      expect(left.rows.map((row) => row.name)).toEqual(['public.invoices']);
+    } finally {
+      await client.end();
+      await other.drop();
+    }
+  });
+
   it('names an unreachable target with its password redacted', async () => {
     const unreachable = 'postgres://mnemo:s3cret-copy-pw@127.0.0.1:1/mnemo';
     const result = await cli(['copy-to', unreachable]);
