@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
 import { compilePendingSerializers } from './http/zod.js';
@@ -28,6 +29,18 @@ async function main(config: Config): Promise<void> {
   await app.listen({ host: config.host, port: config.port });
   // Serializers compile on first use; the rest now, while the first requests are already served.
   await compilePendingSerializers();
+}
+
+/**
+ * How far V8 lets the old generation grow past what survived the last full collection before it collects again.
+ * By default that factor goes up to 4 on a machine with a large heap limit, and under load (high allocation rate,
+ * cache entries promoted then evicted) it does: the whole benchmark peaked at 515 MB RSS with about 100 MB live in
+ * the heap. 1.5 bounds the garbage to half the live heap for the cost of more frequent, short, mostly concurrent
+ * major collections. A `--heap-growing-percent` given to node (NODE_OPTIONS) wins.
+ */
+const heapGrowingPercent = 50;
+if (![...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((flag) => /^--heap[-_]growing[-_]percent/.test(flag))) {
+  setFlagsFromString(`--heap-growing-percent=${heapGrowingPercent}`);
 }
 
 let config: Config;
