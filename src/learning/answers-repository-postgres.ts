@@ -1,12 +1,24 @@
 import { and, asc, desc, eq, getTableColumns, gt, gte, isNull, lt, lte, or, sql, type SQL } from 'drizzle-orm';
-import type { PgColumn } from 'drizzle-orm/pg-core';
+import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import { createCommitCache, type CommitSource } from '../db/commit-cache.js';
 import { transactionsOfPg, type PgExecutor } from '../db/postgres.js';
 import { answers, cardStates, cardStateSnapshots, flashcards, modules, users } from '../db/schema-pg.js';
 import type { AnswerRow, CardStateRow } from '../db/schema.js';
 import type { PostgresStore } from '../db/store.js';
 import { afterCommit, step, type Work } from '../db/work.js';
-import type { AnswerKey, AnswerRecord, AnswersRepository, CardStateRecord, CardStatesQuery, FlashcardRef, HistoryQuery, LearnerRead, StudyCardRef } from './answers-repository.js';
+import type {
+  AnswerKey,
+  AnswerRecord,
+  AnswersRepository,
+  AnswerWriteReads,
+  AnswerWrites,
+  CardStateRecord,
+  CardStatesQuery,
+  FlashcardRef,
+  HistoryQuery,
+  LearnerRead,
+  StudyCardRef,
+} from './answers-repository.js';
 import type { ScheduledAnswer, StoredCard } from './scheduler.js';
 
 /** Derived learner reads kept in memory, as on SQLite (answers-repository.ts). */
@@ -40,24 +52,133 @@ const snapshotColumns = { ...snapshotFsrsColumns, lastAnsweredAt: snapshotAnswer
 const answerKey = (table: typeof answers | typeof cardStateSnapshots) => sql`(${table.answeredAt}, ${table.clientAnswerId})`;
 const boundKey = (key: AnswerKey) => sql`(${key.answeredAt}, ${key.clientAnswerId})`;
 
-const fsrsValues = (state: StoredCard) => ({
-  state: state.state,
-  due: state.due,
-  stability: state.stability,
-  difficulty: state.difficulty,
-  elapsedDays: state.elapsedDays,
-  scheduledDays: state.scheduledDays,
-  learningSteps: state.learningSteps,
-  reps: state.reps,
-  lapses: state.lapses,
-  lastReview: state.lastReview,
-});
-
-/** `excluded.<column>` for each of `columns`: an upsert's new values. */
-const excluded = <T extends string>(table: Record<T, PgColumn>, columns: readonly T[]) =>
-  Object.fromEntries(columns.map((column) => [column, sql.raw(`excluded.${table[column].name}`)])) as Record<T, SQL>;
-
 const fsrsColumnNames = ['state', 'due', 'stability', 'difficulty', 'elapsedDays', 'scheduledDays', 'learningSteps', 'reps', 'lapses', 'lastReview'] as const;
+
+/** A column of rows to insert: its PostgreSQL type (for the array's cast) and its value in a row. */
+interface RowColumn<Row> {
+  column: PgColumn;
+  type: string;
+  of: (row: Row) => string | number | null;
+}
+
+/**
+ * `INSERT INTO table (columns) SELECT * FROM unnest($1::type[], ...)`: any number of rows as one statement with one
+ * array parameter per column, so its text and its parameter count stay the same whatever the rows (PostgreSQL binds
+ * at most 65,535 parameters to a statement; a multi-row VALUES list of 500 states would need 7,500). Arrays are
+ * sent as text literals: numbers as JavaScript prints them (the shortest form that reads back as the same double).
+ */
+function insertRows<Row>(table: PgTable, columns: readonly RowColumn<Row>[], rows: readonly Row[]): SQL {
+  const names = sql.join(
+    columns.map(({ column }) => sql.identifier(column.name)),
+    sql`, `,
+  );
+  const arrays = sql.join(
+    columns.map(({ type, of }) => sql`${sql.param(rows.map(of))}::${sql.raw(type)}[]`),
+    sql`, `,
+  );
+  return sql`INSERT INTO ${table} (${names}) SELECT * FROM unnest(${arrays})`;
+}
+
+/** `ON CONFLICT (target) DO UPDATE SET column = excluded.column` for each of `set`. */
+const upsertOn = (target: readonly PgColumn[], set: readonly PgColumn[]): SQL =>
+  sql` ON CONFLICT (${sql.join(
+    target.map((column) => sql.identifier(column.name)),
+    sql`, `,
+  )}) DO UPDATE SET ${sql.join(
+    set.map((column) => sql`${sql.identifier(column.name)} = excluded.${sql.identifier(column.name)}`),
+    sql`, `,
+  )}`;
+
+const answerRowColumns: RowColumn<AnswerRow>[] = [
+  { column: answers.id, type: 'text', of: (row) => row.id },
+  { column: answers.userId, type: 'text', of: (row) => row.userId },
+  { column: answers.clientAnswerId, type: 'text', of: (row) => row.clientAnswerId },
+  { column: answers.flashcardId, type: 'text', of: (row) => row.flashcardId },
+  { column: answers.moduleId, type: 'text', of: (row) => row.moduleId },
+  { column: answers.rating, type: 'int4', of: (row) => row.rating },
+  { column: answers.correct, type: 'int4', of: (row) => row.correct },
+  { column: answers.answeredAt, type: 'text', of: (row) => row.answeredAt },
+  { column: answers.receivedAt, type: 'text', of: (row) => row.receivedAt },
+  { column: answers.durationMs, type: 'int4', of: (row) => row.durationMs },
+  { column: answers.response, type: 'text', of: (row) => row.response },
+];
+
+/** The FSRS columns of a state or snapshot row (`table` is card_states or card_state_snapshots). */
+const fsrsRowColumns = <Row>(table: typeof cardStates | typeof cardStateSnapshots, state: (row: Row) => StoredCard): RowColumn<Row>[] => [
+  { column: table.state, type: 'int4', of: (row) => state(row).state },
+  { column: table.due, type: 'text', of: (row) => state(row).due },
+  { column: table.stability, type: 'float8', of: (row) => state(row).stability },
+  { column: table.difficulty, type: 'float8', of: (row) => state(row).difficulty },
+  { column: table.elapsedDays, type: 'int4', of: (row) => state(row).elapsedDays },
+  { column: table.scheduledDays, type: 'int4', of: (row) => state(row).scheduledDays },
+  { column: table.learningSteps, type: 'int4', of: (row) => state(row).learningSteps },
+  { column: table.reps, type: 'int4', of: (row) => state(row).reps },
+  { column: table.lapses, type: 'int4', of: (row) => state(row).lapses },
+  { column: table.lastReview, type: 'text', of: (row) => state(row).lastReview },
+];
+
+type StateRow = AnswerWrites['states'][number];
+type SnapshotRow = AnswerWrites['snapshots'][number];
+
+const stateRowColumns = (userId: string): RowColumn<StateRow>[] => [
+  { column: cardStates.userId, type: 'text', of: () => userId },
+  { column: cardStates.flashcardId, type: 'text', of: (row) => row.card.id },
+  { column: cardStates.moduleId, type: 'text', of: (row) => row.card.moduleId },
+  ...fsrsRowColumns<StateRow>(cardStates, (row) => row.state),
+  { column: cardStates.lastAnsweredAt, type: 'text', of: (row) => row.state.lastAnsweredAt },
+  { column: cardStates.lastClientAnswerId, type: 'text', of: (row) => row.state.lastClientAnswerId },
+];
+
+const snapshotRowColumns = (userId: string): RowColumn<SnapshotRow>[] => [
+  { column: cardStateSnapshots.userId, type: 'text', of: () => userId },
+  { column: cardStateSnapshots.flashcardId, type: 'text', of: (row) => row.flashcardId },
+  { column: cardStateSnapshots.answeredAt, type: 'text', of: (row) => row.snapshot.lastAnsweredAt },
+  { column: cardStateSnapshots.clientAnswerId, type: 'text', of: (row) => row.snapshot.lastClientAnswerId },
+  ...fsrsRowColumns<SnapshotRow>(cardStateSnapshots, (row) => row.snapshot),
+];
+
+const fsrsTableColumns = (table: typeof cardStates | typeof cardStateSnapshots) => fsrsColumnNames.map((name) => table[name]);
+
+/**
+ * A write's rows as one statement: the answers, snapshots and states inserted by data-modifying WITH queries of one
+ * INSERT (they touch different tables, so the order among them does not matter; foreign keys are checked at the
+ * statement's end). Undefined when there is nothing to write.
+ */
+function answerWritesStatement(userId: string, writes: AnswerWrites): SQL | undefined {
+  const parts: SQL[] = [];
+  if (writes.answers.length) parts.push(insertRows(answers, answerRowColumns, writes.answers));
+  if (writes.snapshots.length) {
+    parts.push(
+      sql`${insertRows(cardStateSnapshots, snapshotRowColumns(userId), writes.snapshots)}${upsertOn(
+        [cardStateSnapshots.userId, cardStateSnapshots.flashcardId, cardStateSnapshots.answeredAt, cardStateSnapshots.clientAnswerId],
+        fsrsTableColumns(cardStateSnapshots),
+      )}`,
+    );
+  }
+  if (writes.states.length) {
+    parts.push(
+      sql`${insertRows(cardStates, stateRowColumns(userId), writes.states)}${upsertOn(
+        [cardStates.userId, cardStates.flashcardId],
+        [cardStates.moduleId, ...fsrsTableColumns(cardStates), cardStates.lastAnsweredAt, cardStates.lastClientAnswerId],
+      )}`,
+    );
+  }
+  const last = parts.pop();
+  if (!last || !parts.length) return last;
+  return sql`WITH ${sql.join(
+    parts.map((part, index) => sql`${sql.raw(`w${index}`)} AS (${part})`),
+    sql`, `,
+  )} ${last}`;
+}
+
+/** json_build_object('key', column, ...): a row as JSON with the keys Drizzle would give it. */
+const jsonRow = (columns: Record<string, PgColumn>): SQL =>
+  sql`json_build_object(${sql.join(
+    Object.entries(columns).map(([key, column]) => sql`${sql.raw(`'${key}'`)}, ${column}`),
+    sql`, `,
+  )})`;
+
+const jsonRows = (columns: Record<string, PgColumn>, from: SQL): SQL => sql`(SELECT coalesce(json_agg(${jsonRow(columns)}), '[]'::json) ${from})`;
 
 /**
  * All SQL for answers and the card states derived from them, on PostgreSQL: the SQLite repository's methods
@@ -124,9 +245,37 @@ export function postgresAnswersRepository(store: PostgresStore): AnswersReposito
           .orderBy(asc(flashcards.id)),
       );
     },
-    *insertAnswer(answer: AnswerRow): Work<void> {
-      yield* step(async (executor: PgExecutor) => void (await executor.insert(answers).values(answer)));
-      yield* learnerWritten(answer.userId);
+    /**
+     * What a write of answers reads under the learner's lock, in one statement (one round trip): whether the learner
+     * exists, the batch's stored answers, its flashcards that take answers and the learner's states of them, each
+     * as a JSON array (a float8 prints as the shortest text that reads back as the same double).
+     */
+    *readForWrite(userId: string, clientAnswerIds: string[], flashcardIds: string[]): Work<AnswerWriteReads> {
+      const row = yield* step(async (executor: PgExecutor) => {
+        const result = await executor.execute<{ user_exists: boolean; answers: AnswerRecord[]; refs: FlashcardRef[]; states: CardStateRow[] }>(
+          sql`SELECT EXISTS (SELECT 1 FROM ${users} WHERE ${users.id} = ${userId}) AS user_exists, ${jsonRows(
+            answerColumns,
+            sql`FROM ${answers} INNER JOIN ${modules} ON ${modules.id} = ${answers.moduleId} WHERE ${answers.userId} = ${userId} AND ${inIds(answers.clientAnswerId, clientAnswerIds)}`,
+          )} AS answers, ${jsonRows(
+            refColumns,
+            sql`FROM ${flashcards} INNER JOIN ${modules} ON ${modules.id} = ${flashcards.moduleId} WHERE ${inIds(flashcards.id, flashcardIds)} AND ${liveModule}`,
+          )} AS refs, ${jsonRows(
+            getTableColumns(cardStates),
+            sql`FROM ${cardStates} WHERE ${cardStates.userId} = ${userId} AND ${inIds(cardStates.flashcardId, flashcardIds)}`,
+          )} AS states`,
+        );
+        return result.rows[0]!;
+      });
+      if (!row.user_exists) return { userExists: false, answers: [], refs: [], states: [] };
+      return { userExists: true, answers: row.answers, refs: row.refs, states: row.states };
+    },
+
+    /** A write's answers, snapshots and states of one learner as one statement (one round trip), whatever their number. */
+    *writeAnswers(userId: string, writes: AnswerWrites): Work<void> {
+      const statement = answerWritesStatement(userId, writes);
+      if (!statement) return;
+      yield* step(async (executor: PgExecutor) => void (await executor.execute(statement)));
+      yield* learnerWritten(userId);
     },
 
     /**
@@ -195,18 +344,6 @@ export function postgresAnswersRepository(store: PostgresStore): AnswersReposito
             )),
       );
     },
-    *saveSnapshot(userId: string, flashcardId: string, snapshot: StoredCard): Work<void> {
-      yield* step(
-        async (executor: PgExecutor) =>
-          void (await executor
-            .insert(cardStateSnapshots)
-            .values({ userId, flashcardId, answeredAt: snapshot.lastAnsweredAt, clientAnswerId: snapshot.lastClientAnswerId, ...fsrsValues(snapshot) })
-            .onConflictDoUpdate({
-              target: [cardStateSnapshots.userId, cardStateSnapshots.flashcardId, cardStateSnapshots.answeredAt, cardStateSnapshots.clientAnswerId],
-              set: excluded(cardStateSnapshots, fsrsColumnNames),
-            })),
-      );
-    },
     *snapshotsOf(userId: string, flashcardId: string): Work<StoredCard[]> {
       return yield* step((executor: PgExecutor) =>
         executor
@@ -273,27 +410,6 @@ export function postgresAnswersRepository(store: PostgresStore): AnswersReposito
           .where(and(eq(cardStates.userId, userId), flashcardIds.length === 1 ? eq(cardStates.flashcardId, flashcardIds[0]!) : inIds(cardStates.flashcardId, flashcardIds)))
           .orderBy(asc(cardStates.flashcardId)),
       );
-    },
-
-    *saveState(userId: string, card: Pick<FlashcardRef, 'id' | 'moduleId'>, state: StoredCard): Work<void> {
-      yield* step(
-        async (executor: PgExecutor) =>
-          void (await executor
-            .insert(cardStates)
-            .values({
-              userId,
-              flashcardId: card.id,
-              moduleId: card.moduleId,
-              ...fsrsValues(state),
-              lastAnsweredAt: state.lastAnsweredAt,
-              lastClientAnswerId: state.lastClientAnswerId,
-            })
-            .onConflictDoUpdate({
-              target: [cardStates.userId, cardStates.flashcardId],
-              set: excluded(cardStates, ['moduleId', ...fsrsColumnNames, 'lastAnsweredAt', 'lastClientAnswerId']),
-            })),
-      );
-      yield* learnerWritten(userId);
     },
 
     /** Card states in flashcard-id order (stable keyset paging), optionally one module's or those due by a time. */

@@ -63,6 +63,40 @@ export interface FlashcardRef {
   moduleSlug: string;
 }
 
+/** What a write of answers reads once it holds the learner's lock (`readForWrite`). */
+export interface AnswerWriteReads {
+  /** Whether the learner still exists: an erasure may have committed while the write waited for the lock. */
+  userExists: boolean;
+  /** The answers already stored under the batch's clientAnswerIds. */
+  answers: AnswerRecord[];
+  /** The batch's flashcards that take answers (cards of archived modules are left out, as unknown). */
+  refs: FlashcardRef[];
+  /** The learner's states of the batch's flashcards (any others it returns are never looked up). */
+  states: CardStateRow[];
+}
+
+/** A card state to write, with the card it belongs to. */
+export interface CardStateWrite {
+  card: Pick<FlashcardRef, 'id' | 'moduleId'>;
+  state: StoredCard;
+}
+
+/** A snapshot of a card's state to write (keyed by the card and the snapshot's last answer). */
+export interface SnapshotWrite {
+  flashcardId: string;
+  snapshot: StoredCard;
+}
+
+/**
+ * One learner's rows a write of answers stores (`writeAnswers`): its new answers, the card states they lead to and
+ * the snapshots kept on the way. Any part may be empty.
+ */
+export interface AnswerWrites {
+  answers: readonly AnswerRow[];
+  states: readonly CardStateWrite[];
+  snapshots: readonly SnapshotWrite[];
+}
+
 // Rows with the slug of their module (what clients see), columns in table order.
 const answerColumns = { ...getTableColumns(answers), moduleSlug: modules.slug };
 const stateColumns = { ...getTableColumns(cardStates), moduleSlug: modules.slug };
@@ -196,6 +230,24 @@ export function createAnswersRepository(db: Db) {
     })
     .prepare();
 
+  /** A batch's earlier answers in one query (idempotency check for the whole batch); one id is a key lookup. */
+  function* findAnswers(userId: string, clientAnswerIds: string[]): Work<AnswerRecord[]> {
+    if (clientAnswerIds.length === 1) return optional(yield* step(() => answerByClientId.get({ userId, clientAnswerId: clientAnswerIds[0]! })));
+    return clientAnswerIds.length ? yield* step(() => answersByClientIds.all({ userId, ids: idList(clientAnswerIds) })) : [];
+  }
+
+  /** The flashcards answers may be recorded on, by id: cards of archived modules are left out (as unknown). */
+  function* findFlashcardRefs(ids: string[]): Work<FlashcardRef[]> {
+    if (ids.length === 1) return optional(yield* step(() => flashcardRef.get({ id: ids[0]! })));
+    return ids.length ? yield* step(() => flashcardRefsByIds.all({ ids: idList(ids) })) : [];
+  }
+
+  /** A batch's card states in one query (their `reps` count the answers stored per card); one id is a key lookup. */
+  function* findStates(userId: string, flashcardIds: string[]): Work<CardStateRow[]> {
+    if (flashcardIds.length === 1) return optional(yield* step(() => stateOf.get({ userId, flashcardId: flashcardIds[0]! })));
+    return flashcardIds.length ? yield* step(() => statesByCardIds.all({ userId, ids: idList(flashcardIds) })) : [];
+  }
+
   return {
     ...transactionsOf(db),
 
@@ -206,20 +258,32 @@ export function createAnswersRepository(db: Db) {
      */
     lockLearner: (_userId: string): Work<void> => done(undefined),
 
-    /** A batch's earlier answers in one query (idempotency check for the whole batch); one id is a key lookup. */
-    *findAnswers(userId: string, clientAnswerIds: string[]): Work<AnswerRecord[]> {
-      if (clientAnswerIds.length === 1) return optional(yield* step(() => answerByClientId.get({ userId, clientAnswerId: clientAnswerIds[0]! })));
-      return clientAnswerIds.length ? yield* step(() => answersByClientIds.all({ userId, ids: idList(clientAnswerIds) })) : [];
+    findAnswers,
+    findFlashcardRefs,
+    /**
+     * What a write of answers reads under the learner's lock: the four lookups in turn (each a prepared statement,
+     * one id a key lookup), none after finding the learner gone.
+     */
+    *readForWrite(userId: string, clientAnswerIds: string[], flashcardIds: string[]): Work<AnswerWriteReads> {
+      if ((yield* step(() => userById.get({ userId }))) === undefined) return { userExists: false, answers: [], refs: [], states: [] };
+      const found = yield* findAnswers(userId, clientAnswerIds);
+      const refs = yield* findFlashcardRefs(flashcardIds);
+      const states = yield* findStates(userId, refs.map((ref) => ref.id));
+      return { userExists: true, answers: found, refs, states };
     },
 
-    /** The flashcards answers may be recorded on, by id: cards of archived modules are left out (as unknown). */
-    *findFlashcardRefs(ids: string[]): Work<FlashcardRef[]> {
-      if (ids.length === 1) return optional(yield* step(() => flashcardRef.get({ id: ids[0]! })));
-      return ids.length ? yield* step(() => flashcardRefsByIds.all({ ids: idList(ids) })) : [];
-    },
-    *insertAnswer(answer: AnswerRow): Work<void> {
-      learnerReads.forget(answer.userId);
-      yield* step(() => insertAnswer.run(answer));
+    /**
+     * A write's answers, snapshots and states of one learner, in that order: in-process prepared statements, one
+     * run each (a statement costs no round trip here).
+     */
+    *writeAnswers(userId: string, writes: AnswerWrites): Work<void> {
+      if (!writes.answers.length && !writes.states.length && !writes.snapshots.length) return;
+      learnerReads.forget(userId);
+      yield* step(() => {
+        for (const answer of writes.answers) insertAnswer.run(answer);
+        for (const { flashcardId, snapshot } of writes.snapshots) upsertSnapshot.run({ userId, flashcardId, ...snapshot });
+        for (const { card, state } of writes.states) upsertState.run({ userId, flashcardId: card.id, moduleId: card.moduleId, ...state });
+      });
     },
 
     /**
@@ -249,9 +313,6 @@ export function createAnswersRepository(db: Db) {
     /** Drops the card's snapshots at or after `key`: they no longer hold once an answer sorting at `key` is stored. */
     *deleteSnapshotsFrom(userId: string, flashcardId: string, key: AnswerKey): Work<void> {
       yield* step(() => deleteSnapshotsFrom.run({ userId, flashcardId, ...key }));
-    },
-    *saveSnapshot(userId: string, flashcardId: string, snapshot: StoredCard): Work<void> {
-      yield* step(() => upsertSnapshot.run({ userId, flashcardId, ...snapshot }));
     },
     *snapshotsOf(userId: string, flashcardId: string): Work<StoredCard[]> {
       return yield* step(() => snapshotsOfCard.all({ userId, flashcardId }));
@@ -305,16 +366,7 @@ export function createAnswersRepository(db: Db) {
       return yield* step(() => stateOf.get({ userId, flashcardId }));
     },
 
-    /** A batch's card states in one query (their `reps` count the answers stored per card); one id is a key lookup. */
-    *findStates(userId: string, flashcardIds: string[]): Work<CardStateRow[]> {
-      if (flashcardIds.length === 1) return optional(yield* step(() => stateOf.get({ userId, flashcardId: flashcardIds[0]! })));
-      return flashcardIds.length ? yield* step(() => statesByCardIds.all({ userId, ids: idList(flashcardIds) })) : [];
-    },
-
-    *saveState(userId: string, card: Pick<FlashcardRef, 'id' | 'moduleId'>, state: StoredCard): Work<void> {
-      learnerReads.forget(userId);
-      yield* step(() => upsertState.run({ userId, flashcardId: card.id, moduleId: card.moduleId, ...state }));
-    },
+    findStates,
 
     /** Card states in flashcard-id order (stable keyset paging), optionally one module's or those due by a time. */
     *states(query: CardStatesQuery): Work<CardStateRecord[]> {

@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { liveOnly, type Visibility } from '../content/visibility.js';
-import type { UserRow } from '../db/schema.js';
+import type { AnswerRow, UserRow } from '../db/schema.js';
 import type { Work } from '../db/work.js';
 import { AppError, type ErrorDetail } from '../errors.js';
 import { newId } from '../ids.js';
 import { decodeCursor } from '../lib/cursor.js';
 import { type Page, keysetPage, mapPage } from '../lib/page.js';
-import type { AnswerRecord, AnswersRepository, FlashcardRef, HistoryQuery } from './answers-repository.js';
+import type { AnswerRecord, AnswersRepository, CardStateWrite, FlashcardRef, HistoryQuery, SnapshotWrite } from './answers-repository.js';
 import { moduleIdOf, type ModuleLookup } from './module-filter.js';
 import { answerInputSchema, type AnswerDto } from './schemas.js';
 import { comesAfter, compareAnswers, type ScheduledAnswer, type Scheduler, type SchedulerRun, type StoredCard } from './scheduler.js';
@@ -117,17 +117,21 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
   if (!Number.isInteger(snapshotEvery) || snapshotEvery < 1) throw new Error(`snapshotEvery must be a positive integer, got ${snapshotEvery}`);
   const now = options.now ?? (() => new Date());
 
+  /** Whether the card's state is the stored one extended by `answers` (all after its last answer): no reads needed. */
+  const extendsStored = (stored: StoredCard | undefined, answers: ScheduledAnswer[]) => !stored || answers.every((answer) => comesAfter(answer, stored));
+
   /**
-   * The card's state with the new answers (already inserted) included, and the snapshots that run produced.
-   * Snapshots before the earliest new answer still hold (the answers before it did not change); those at or after
-   * it are dropped, and the replay from the latest one before it writes them again. A card with no snapshot before
-   * that answer (all its answers are later, or it was answered before snapshots existed) replays from its first.
+   * The card's state with the new answers (already inserted, when `extendsStored` is false) included, and the snapshots
+   * that run produced. Snapshots before the earliest new answer still hold (the answers before it did not change);
+   * those at or after it are dropped, and the replay from the latest one before it writes them again. A card with
+   * no snapshot before that answer (all its answers are later, or it was answered before snapshots existed) replays
+   * from its first.
    */
   function* nextState(userId: string, cardId: string, stored: StoredCard | undefined, answers: ScheduledAnswer[]): Work<SchedulerRun> {
     // A card without a state has no earlier answers (both are written in one transaction): the new ones are its
     // whole history. Later answers extend the state.
     if (!stored) return scheduler.run(null, answers, snapshotEvery);
-    if (answers.every((answer) => comesAfter(answer, stored))) return scheduler.run(stored, answers, snapshotEvery);
+    if (extendsStored(stored, answers)) return scheduler.run(stored, answers, snapshotEvery);
     const earliest = answers.reduce((first, answer) => (compareAnswers(answer, first) < 0 ? answer : first));
     const key = { answeredAt: earliest.answeredAt, clientAnswerId: earliest.clientAnswerId };
     const from = yield* repository.snapshotBefore(userId, cardId, key);
@@ -142,16 +146,34 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
     return run;
   }
 
-  function* updateStates(
+  /**
+   * Stores the batch's new answers with the states (and snapshots) of the cards they touched. Every card's run is
+   * computed first (a late answer's card reads its history and drops its snapshots from that answer on, one card
+   * at a time, so a card's snapshots are deleted before its new ones are written), then all rows are written at
+   * once (`writeAnswers`: one statement on PostgreSQL). A replay reads the card's answers from the database, the new
+   * ones included: when a card needs one, the answers are written first.
+   */
+  function* storeAnswers(
     userId: string,
+    rows: AnswerRow[],
     states: ReadonlyMap<string, StoredCard>,
     touched: Map<string, { ref: FlashcardRef; answers: ScheduledAnswer[] }>,
   ): Work<void> {
+    let answersWritten = false;
+    for (const { ref, answers } of touched.values()) {
+      if (extendsStored(states.get(ref.id), answers)) continue;
+      yield* repository.writeAnswers(userId, { answers: rows, states: [], snapshots: [] });
+      answersWritten = true;
+      break;
+    }
+    const stateWrites: CardStateWrite[] = [];
+    const snapshotWrites: SnapshotWrite[] = [];
     for (const { ref, answers } of touched.values()) {
       const { state, snapshots } = yield* nextState(userId, ref.id, states.get(ref.id), answers);
-      for (const snapshot of snapshots) yield* repository.saveSnapshot(userId, ref.id, snapshot);
-      yield* repository.saveState(userId, ref, state);
+      for (const snapshot of snapshots) snapshotWrites.push({ flashcardId: ref.id, snapshot });
+      stateWrites.push({ card: ref, state });
     }
+    yield* repository.writeAnswers(userId, { answers: answersWritten ? [] : rows, states: stateWrites, snapshots: snapshotWrites });
   }
 
   function invalid(clientAnswerId: string | null, error: AppError): AnswerOutcome {
@@ -198,18 +220,26 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
     yield* repository.lockLearner(user.id);
     const latestAccepted = receivedAt.getTime() + maxClockSkewMs;
     const valid = parsed.flatMap((entry) => (entry.answer ? [entry.answer] : []));
-    // The learner was resolved before the write waited for the lock; an erasure may have committed meanwhile.
-    if (!(yield* repository.userExists(user.id))) throw new AppError('MNEMO_LEARNING_USER_NOT_FOUND', 'the learner no longer exists');
+    // Read after the lock, never with it: READ COMMITTED gives each statement the commits made before it started,
+    // so these see what a write that held the lock before this one committed. For the whole batch (one statement on
+    // PostgreSQL): whether the learner still exists (it was resolved before the write waited for the lock; an
+    // erasure may have committed meanwhile), answers already stored under these ids, the flashcards named (cards of
+    // archived modules are unknown), and those cards' states.
+    const reads = yield* repository.readForWrite(
+      user.id,
+      unique(valid.map((answer) => answer.clientAnswerId)),
+      unique(valid.map((answer) => answer.flashcardId)),
+    );
+    if (!reads.userExists) throw new AppError('MNEMO_LEARNING_USER_NOT_FOUND', 'the learner no longer exists');
     const outcomes: AnswerOutcome[] = [];
     const inBatch = new Map<string, { normalized: NormalizedAnswer; record: AnswerRecord }>();
     const touched = new Map<string, { ref: FlashcardRef; answers: ScheduledAnswer[] }>();
-    // Three queries for the whole batch: answers already stored under these ids, the flashcards named (cards of
-    // archived modules are unknown), and those cards' states.
-    const storedById = new Map((yield* repository.findAnswers(user.id, unique(valid.map((answer) => answer.clientAnswerId)))).map((row) => [row.clientAnswerId, row]));
-    const refs = new Map((yield* repository.findFlashcardRefs(unique(valid.map((answer) => answer.flashcardId)))).map((ref) => [ref.id, ref]));
+    const rows: AnswerRow[] = [];
+    const storedById = new Map(reads.answers.map((row) => [row.clientAnswerId, row]));
+    const refs = new Map(reads.refs.map((ref) => [ref.id, ref]));
     // A state's `reps` is the number of answers stored on its card: every answer applied is one FSRS review
     // (ts-fsrs adds 1 to reps on each next()), and states are written in the same transaction as the answers.
-    const states = new Map((yield* repository.findStates(user.id, [...refs.keys()])).map((state) => [state.flashcardId, state]));
+    const states = new Map(reads.states.map((state) => [state.flashcardId, state]));
     const storedOnCard = (cardId: string) => (states.get(cardId)?.reps ?? 0) + (touched.get(cardId)?.answers.length ?? 0);
 
     for (const entry of parsed) {
@@ -260,7 +290,7 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
         );
         continue;
       }
-      const row = {
+      const row: AnswerRow = {
         id: newId('ans'),
         userId: user.id,
         moduleId: ref.moduleId,
@@ -268,7 +298,7 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
         ...answer,
         correct: Number(answer.correct),
       };
-      yield* repository.insertAnswer(row);
+      rows.push(row);
       const stored: AnswerRecord = { ...row, moduleSlug: ref.moduleSlug };
       inBatch.set(answer.clientAnswerId, { normalized: answer, record: stored });
       const card = touched.get(ref.id) ?? { ref, answers: [] };
@@ -276,7 +306,7 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
       touched.set(ref.id, card);
       outcomes.push({ clientAnswerId: answer.clientAnswerId, status: 'created', answer: presentAnswer(stored) });
     }
-    yield* updateStates(user.id, states, touched);
+    yield* storeAnswers(user.id, rows, states, touched);
     return outcomes;
   }
 
