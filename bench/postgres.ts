@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { openDatabase } from '../src/db/client.js';
 import { copyToPostgres } from '../src/db/copy-to-postgres.js';
 import { openPostgres, postgresMigrationsFolder } from '../src/db/postgres.js';
 import { redactUrl } from '../src/lib/redact-url.js';
-import type { Dataset } from './dataset.js';
+import { dataRoot, type Dataset } from './dataset.js';
 
 /**
  * `--backend postgres`: the same dataset on PostgreSQL. The SQLite dataset is copied once (the CLI's copy-to,
@@ -67,9 +67,12 @@ export async function ensurePostgresTemplate(dataset: Dataset, adminUrl: string,
     source.close();
   }
   await withAdmin(adminUrl, async (client) => {
-    // Templates of older datasets or schemas are never used again.
-    const stale = await client.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE 'mnemo\\_bench\\_%' AND datname NOT LIKE 'mnemo\\_bench\\_run\\_%' AND datname <> $1`, [building]);
-    for (const { datname } of stale.rows) await client.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`);
+    // Templates of datasets that are gone from bench/.data (rebuilt by a newer generator or schema) are never used
+    // again; those of other sizes still there (--quick and full) stay.
+    const live = new Set(readdirSync(dataRoot).map((entry) => entry.slice(entry.lastIndexOf('-') + 1)));
+    const templates = await client.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE 'mnemo\\_bench\\_%' AND datname NOT LIKE 'mnemo\\_bench\\_run\\_%' AND datname <> $1`, [building]);
+    const stale = templates.rows.filter(({ datname }) => !live.has(datname.split('_')[2] ?? '') || (datname.split('_')[2] === dataset.manifest.key && datname !== name));
+    for (const { datname } of stale) await client.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`);
     await client.query(`ALTER DATABASE ${building} RENAME TO ${name}`);
   });
   const copySeconds = (performance.now() - started) / 1000;
