@@ -47,13 +47,6 @@ function tempFolder(): string {
   return folder;
 }
 
-const redisConfig = (keyPrefix: string, overrides: Partial<RedisConfig> = {}): RedisConfig => ({
-  url: redis.url,
-  keyPrefix,
-  connectTimeoutMs: 5000,
-  commandTimeoutMs: 1000,
-  ...overrides,
-});
 
 const protectionWith = (overrides: Partial<ProtectionConfig>): ProtectionConfig => ({ ...testConfig().protection, rateLimitPerMinute: 0, ...overrides });
 
@@ -88,7 +81,7 @@ async function instance(protection: ProtectionConfig, options: { databasePath?: 
 async function twoInstances(overrides: Partial<ProtectionConfig>, options: { logs?: [LogLine[], LogLine[]]; redis?: Partial<RedisConfig> } = {}) {
   const prefix = redis.newPrefix();
   const databasePath = join(tempFolder(), 'shared.db');
-  const protection = protectionWith({ redis: redisConfig(prefix, options.redis), ...overrides });
+  const protection = protectionWith({ redis: redis.config(prefix, options.redis), ...overrides });
   const one = await instance(protection, { databasePath, ...(options.logs ? { logs: options.logs[0] } : {}) });
   const two = await instance(protection, { databasePath, ...(options.logs ? { logs: options.logs[1] } : {}) });
   return { prefix, one, two };
@@ -199,7 +192,7 @@ describe('failed authentications counted in Redis, shared by every instance', ()
     // The window is a minute in the server; the counter takes it as an option, as the in-process one does.
     const { prefix, one, two } = await twoInstances({ authFailuresPerMinute: 1 });
     for (const app of [one, two]) {
-      const shared = await openSharedRedis(redisConfig(prefix), app.log, ['failed authentications']);
+      const shared = await openSharedRedis(redis.config(prefix), app.log, ['failed authentications']);
       connections.push(shared);
       app.authFailures = createSharedFailedAuthCounter(shared, { maxFailures: 2, lockoutMs: 1500, windowMs: 800 });
     }
@@ -362,7 +355,7 @@ describe('failed authentications counted in Redis, shared by every instance', ()
     const commandTimeoutMs = 1000;
     const logs: LogLine[] = [];
     const prefix = redis.newPrefix();
-    const app = await instance(protectionWith({ authFailuresPerMinute: 2, redis: redisConfig(prefix, { url: proxy.url, commandTimeoutMs }) }), { logs });
+    const app = await instance(protectionWith({ authFailuresPerMinute: 2, redis: redis.config(prefix, { url: proxy.url, commandTimeoutMs }) }), { logs });
     const valid = (await app.auth.createKey({ role: 'admin', name: 'admin' }, null)).token;
     expect((await rest(app, '198.51.100.60', bearer(valid))).statusCode).toBe(200);
 
@@ -388,7 +381,7 @@ describe('failed authentications counted in Redis, shared by every instance', ()
 describe('REDIS_URL with the lockout only, or with nothing to share', () => {
   it('RATE_LIMIT_PER_MINUTE=0 with the lockout on: an unreachable REDIS_URL still stops startup', async () => {
     const port = await closedPort();
-    const protection = protectionWith({ authFailuresPerMinute: 5, redis: redisConfig('mnemo-test:unused:', { url: `redis://:s3cret@127.0.0.1:${port}` }) });
+    const protection = protectionWith({ authFailuresPerMinute: 5, redis: redis.config('mnemo-test:unused:', { url: `redis://:s3cret@127.0.0.1:${port}` }) });
     const failure = await buildApp(testConfig({ protection })).then(
       () => undefined,
       (error: unknown) => error,
@@ -401,7 +394,7 @@ describe('REDIS_URL with the lockout only, or with nothing to share', () => {
     const proxy = await startRedisProxy(redis.url);
     proxies.push(proxy);
     const logs: LogLine[] = [];
-    await instance(protectionWith({ authFailuresPerMinute: 0, redis: redisConfig(redis.newPrefix(), { url: proxy.url }) }), { logs });
+    await instance(protectionWith({ authFailuresPerMinute: 0, redis: redis.config(redis.newPrefix(), { url: proxy.url }) }), { logs });
     expect(logs.filter((line) => line.level === 40)).toEqual([
       expect.objectContaining({
         msg: 'REDIS_URL is set but RATE_LIMIT_PER_MINUTE=0 and AUTH_FAILURES_PER_MINUTE=0 turn off all it would share: Redis is not used',
@@ -415,7 +408,7 @@ describe('REDIS_URL with the lockout only, or with nothing to share', () => {
     proxies.push(proxy);
     const logs: LogLine[] = [];
     const prefix = redis.newPrefix();
-    const app = await instance(protectionWith({ authFailuresPerMinute: 2, rateLimitPerMinute: 100, redis: redisConfig(prefix, { url: proxy.url }) }), { logs });
+    const app = await instance(protectionWith({ authFailuresPerMinute: 2, rateLimitPerMinute: 100, redis: redis.config(prefix, { url: proxy.url }) }), { logs });
     expect(logs).toContainEqual(expect.objectContaining({ msg: 'rate limits and failed authentications are shared across instances through Redis' }));
     expect(await inTurn([app], 3, (each) => rest(each, '192.0.2.77', bearer(unknownToken())))).toEqual([401, 401, 429]);
     // (A refused token ends the request in the auth hook, before the rate limit counts it; an anonymous one counts.)

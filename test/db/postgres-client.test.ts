@@ -10,7 +10,7 @@ import * as pgSchema from '../../src/db/schema-pg.js';
 import * as sqliteSchema from '../../src/db/schema.js';
 import { databaseFailureOf } from '../../src/db/failures.js';
 import { createTestDatabase } from '../helpers/postgres-server.js';
-import { freezableProxy } from '../helpers/tcp-proxy.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
 const run = promisify(execFile);
 const options = { poolMax: 4, statementTimeoutMs: 30_000, connectTimeoutMs: 5000 };
@@ -93,16 +93,16 @@ describe('PostgreSQL connection and migrations', () => {
 describe('PostgreSQL over a dead network path', () => {
   it('gives up on a query that gets no answer at all, as unavailable, and uses a fresh connection after', async () => {
     const database = await createTestDatabase();
-    const proxy = await freezableProxy(new URL(database.url));
+    const proxy = await startTcpProxy(database.url, 5432);
     try {
-      const handle = await openPostgres({ url: proxy.urlFor(database.url), ...options, poolMax: 1, statementTimeoutMs: 300 });
+      const handle = await openPostgres({ url: proxy.url, ...options, poolMax: 1, statementTimeoutMs: 300 });
       try {
         expect((await handle.pool.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
         // No error, no end: packets stop. The server's statement_timeout cannot help; the client's limit must.
-        proxy.freeze();
+        proxy.hang();
         const failure = await handle.pool.query('SELECT 2').catch((error: unknown) => error);
         expect(databaseFailureOf(failure)).toBe('unavailable');
-        proxy.thaw();
+        proxy.resume();
         // The timed-out connection was dropped, not handed to the next query.
         expect((await handle.pool.query('SELECT 3 AS three')).rows).toEqual([{ three: 3 }]);
       } finally {

@@ -3,7 +3,7 @@ import { openPostgres, type PostgresHandle } from '../../src/db/postgres.js';
 import { listenForCommits, type CommitListener } from '../../src/db/postgres-commits.js';
 import { runAwaiting } from '../../src/db/work.js';
 import { useTestDatabase } from '../helpers/postgres-server.js';
-import { freezableProxy } from '../helpers/tcp-proxy.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
 const database = useTestDatabase();
 let handle: PostgresHandle;
@@ -69,19 +69,19 @@ describe('commit notifications', () => {
   });
 
   it('replaces a connection that stops answering without an error (a silently dead socket), and is blind meanwhile', async () => {
-    const proxy = await freezableProxy(new URL(database.url));
+    const proxy = await startTcpProxy(database.url, 5432);
     const errors: string[] = [];
-    const watched = listenForCommits(proxy.urlFor(database.url), (error) => errors.push(error.message), { heartbeatMs: 20, heartbeatTimeoutMs: 200 });
+    const watched = listenForCommits(proxy.url, (error) => errors.push(error.message), { heartbeatMs: 20, heartbeatTimeoutMs: 200 });
     try {
       await watched.ready();
       const users = watched.sourceFor(['users'], () => false);
       const settled = users.version();
       expect(users.version()).toBe(settled);
       // Packets stop both ways, the sockets stay open: no error, no end, only silence.
-      proxy.freeze();
+      proxy.hang();
       await vi.waitUntil(() => errors.some((message) => message.includes('did not answer')), { timeout: 5000 });
       expect(users.version()).not.toBe(users.version());
-      proxy.thaw();
+      proxy.resume();
       await watched.ready();
       const again = users.version();
       await insertUser('u4');

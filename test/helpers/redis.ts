@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
+import type { RedisConfig } from '../../src/config.js';
 import { redactUrl } from '../../src/lib/redact-url.js';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 
 /*
  * Redis for the tests: TEST_REDIS_URL when set, else a server at 127.0.0.1:6379 if it answers PING. There is no
@@ -76,6 +77,8 @@ export interface TestRedis {
   readonly client: Redis;
   /** A key prefix no other test (in this file, another file, or another run) uses; deleted in afterAll. */
   newPrefix(): string;
+  /** The app's Redis settings for this server and `keyPrefix`, the server's own timeouts unless overridden. */
+  config(keyPrefix: string, overrides?: Partial<RedisConfig>): RedisConfig;
 }
 
 /**
@@ -113,6 +116,7 @@ export function useTestRedis(): TestRedis {
       prefixes.push(prefix);
       return prefix;
     },
+    config: (keyPrefix, overrides = {}) => ({ url: ready().url, keyPrefix, connectTimeoutMs: 5000, commandTimeoutMs: 1000, ...overrides }),
   };
 }
 
@@ -140,92 +144,6 @@ export async function keysUnder(client: Redis, prefix: string): Promise<string[]
   return keys.sort();
 }
 
-/**
- * A TCP proxy in front of a Redis server, for making "Redis" go away or hang under a running app without touching
- * the real server (which other test files may be using).
- */
-export interface RedisProxy {
-  /** The target's URL (password, database) with the proxy's address. */
-  readonly url: string;
-  /** Client connections open through the proxy. */
-  readonly connections: number;
-  /** Closes every connection and stops listening: clients see the connection drop, then refused reconnects. */
-  stop(): Promise<void>;
-  /** Listens again on the same port. */
-  start(): Promise<void>;
-  /** Keeps connections open but forwards nothing any more, in either direction (a hung server). */
-  hang(): void;
-  close(): Promise<void>;
-}
-
-export async function startRedisProxy(targetUrl: string): Promise<RedisProxy> {
-  const target = new URL(targetUrl);
-  const targetHost = target.hostname.replace(/^\[|\]$/g, '');
-  const targetPort = Number(target.port || 6379);
-  const sockets = new Set<Socket>();
-  const clients = new Set<Socket>();
-  let hung = false;
-
-  const server: Server = createServer((downstream) => {
-    sockets.add(downstream);
-    clients.add(downstream);
-    downstream.on('close', () => {
-      sockets.delete(downstream);
-      clients.delete(downstream);
-    });
-    downstream.on('error', () => downstream.destroy());
-    if (hung) return;
-    const upstream = connect(targetPort, targetHost);
-    sockets.add(upstream);
-    upstream.on('close', () => {
-      sockets.delete(upstream);
-      downstream.destroy();
-    });
-    upstream.on('error', () => upstream.destroy());
-    downstream.on('close', () => upstream.destroy());
-    downstream.on('data', (chunk: Buffer) => {
-      if (!hung) upstream.write(chunk);
-    });
-    upstream.on('data', (chunk: Buffer) => {
-      if (!hung) downstream.write(chunk);
-    });
-  });
-  const listen = (port: number) =>
-    new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-  await listen(0);
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  const url = new URL(targetUrl);
-  url.hostname = '127.0.0.1';
-  url.port = String(port);
-
-  const stop = async () => {
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const socket of sockets) socket.destroy();
-    sockets.clear();
-    await closed;
-  };
-  return {
-    url: url.toString(),
-    get connections() {
-      return clients.size;
-    },
-    stop,
-    start: async () => {
-      hung = false;
-      await listen(port);
-    },
-    hang: () => {
-      hung = true;
-    },
-    close: async () => {
-      if (server.listening) await stop();
-    },
-  };
-}
+/** A proxy in front of the test Redis (test/helpers/tcp-proxy.ts). */
+export type RedisProxy = TcpProxy;
+export const startRedisProxy = (targetUrl: string): Promise<RedisProxy> => startTcpProxy(targetUrl, 6379);

@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
-import { ConfigError, loadConfig, testConfig, type ProtectionConfig, type RedisConfig } from '../../src/config.js';
+import { ConfigError, loadConfig, testConfig, type ProtectionConfig } from '../../src/config.js';
 import { RedisUrlError } from '../../src/http/rate-limit-redis.js';
 import { buildTestApp } from '../helpers/app.js';
 import { keysUnder, resolveTestRedisUrl, startRedisProxy, useTestRedis, type RedisProxy } from '../helpers/redis.js';
@@ -40,13 +40,6 @@ function tempFolder(): string {
   return folder;
 }
 
-const redisConfig = (keyPrefix: string, overrides: Partial<RedisConfig> = {}): RedisConfig => ({
-  url: redis.url,
-  keyPrefix,
-  connectTimeoutMs: 5000,
-  commandTimeoutMs: 1000,
-  ...overrides,
-});
 
 const protectionWith = (overrides: Partial<ProtectionConfig>): ProtectionConfig => ({ ...testConfig().protection, ...overrides });
 
@@ -93,7 +86,7 @@ describe('rate limits shared through Redis', () => {
     const prefix = redis.newPrefix();
     // Both apps on one SQLite file, as two instances share one database: a key made on one is valid on the other.
     const databasePath = join(tempFolder(), 'shared.db');
-    const protection = protectionWith({ rateLimitPerMinute: 3, rateLimitStaffMultiplier: 2, redis: redisConfig(prefix) });
+    const protection = protectionWith({ rateLimitPerMinute: 3, rateLimitStaffMultiplier: 2, redis: redis.config(prefix) });
     const one = await testApp(protection, databasePath);
     const two = await testApp(protection, databasePath);
 
@@ -175,7 +168,7 @@ describe('rate limits shared through Redis', () => {
     proxies.push(proxy);
     const prefix = redis.newPrefix();
     const logs: Array<{ level: number; msg: string; reason?: string }> = [];
-    const app = await appWithLogs(protectionWith({ rateLimitPerMinute: 3, redis: redisConfig(prefix, { url: proxy.url }) }), logs);
+    const app = await appWithLogs(protectionWith({ rateLimitPerMinute: 3, redis: redis.config(prefix, { url: proxy.url }) }), logs);
     const key = `${prefix}rl:ip:127.0.0.1`;
 
     expect((await app.inject('/v1/modules')).statusCode).toBe(200);
@@ -223,7 +216,7 @@ describe('rate limits shared through Redis', () => {
     const prefix = redis.newPrefix();
     const logs: Array<{ level: number; msg: string; reason?: string }> = [];
     const commandTimeoutMs = 1000;
-    const app = await appWithLogs(protectionWith({ rateLimitPerMinute: 3, redis: redisConfig(prefix, { url: proxy.url, commandTimeoutMs }) }), logs);
+    const app = await appWithLogs(protectionWith({ rateLimitPerMinute: 3, redis: redis.config(prefix, { url: proxy.url, commandTimeoutMs }) }), logs);
     expect((await app.inject('/v1/modules')).statusCode).toBe(200);
 
     proxy.hang();
@@ -256,7 +249,7 @@ describe('REDIS_URL at startup', () => {
   it('an unreachable REDIS_URL stops startup with a message naming it, never its password', async () => {
     const port = await closedPort();
     const url = `redis://:s3cret@127.0.0.1:${port}/0`;
-    const protection = protectionWith({ rateLimitPerMinute: 5, redis: redisConfig('mnemo-test:unused:', { url }) });
+    const protection = protectionWith({ rateLimitPerMinute: 5, redis: redis.config('mnemo-test:unused:', { url }) });
     const failure = await buildApp(testConfig({ protection })).then(
       () => undefined,
       (error: unknown) => error,
