@@ -66,6 +66,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+/** Node flags for the server alone, e.g. a CPU profile: BENCH_SERVER_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof'. */
+const serverNodeFlags = () => (process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+
 /**
  * The server's environment: the mnemo settings of the caller's environment pass through (to benchmark another
  * configuration, e.g. CONTENT_CACHE_ENTRIES=100), and the benchmark's own settings win.
@@ -291,7 +294,7 @@ async function runOn(backend: Backend, options: BenchOptions): Promise<BenchResu
   // 4. The server under test. Startup is noisy on a small machine: it is measured over a few starts (median).
   const port = await freePort();
   const env = serverEnv(database, port, options.loadShedding);
-  const spawnMnemo = () => spawnServer({ name: 'mnemo', args: ['dist/main.js'], env, port, readyPath: '/readyz' });
+  const spawnMnemo = () => spawnServer({ name: 'mnemo', args: [...serverNodeFlags(), 'dist/main.js'], env, port, readyPath: '/readyz' });
   const startups: number[] = [];
   for (let probe = 1; probe < startupSamples; probe++) {
     const starting = await spawnMnemo();

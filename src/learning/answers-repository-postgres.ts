@@ -210,15 +210,24 @@ export function postgresAnswersRepository(store: PostgresStore): AnswersReposito
     ...transactionsOfPg(db),
 
     /**
-     * Serialises the writes of one learner's rows (answers, keys) with each other and with the learner's erasure,
-     * across instances, until the transaction ends: the second of two writes waits here, then (READ COMMITTED) reads
-     * what the first committed. So a retried clientAnswerId is a duplicate rather than a unique violation, a card's
-     * state is built from every answer stored before it, and a write after an erasure finds no learner (404) instead
-     * of failing on the deleted row. Hash collisions between learners only make two of them queue.
+     * Serialises the writes of these learners' rows (answers, keys) with each other and with their erasure, across
+     * instances, until the transaction ends: the second of two writes waits here, then (READ COMMITTED) reads what
+     * the first committed. So a retried clientAnswerId is a duplicate rather than a unique violation, a card's state
+     * is built from every answer stored before it, and a write after an erasure finds no learner (404) instead of
+     * failing on the deleted row. One statement takes them all in ascending key order (volatile functions in the
+     * select list run after the sort), the same order in every transaction, so two never wait for each other in a
+     * cycle. Hash collisions between learners only make two of them queue.
      */
-    *lockLearner(userId: string): Work<void> {
-      yield* step(async (executor: PgExecutor) => void (await executor.execute(sql`SELECT pg_advisory_xact_lock(${learnerLockSpace}::int4, hashtext(${userId}))`)));
+    *lockLearners(userIds: readonly string[]): Work<void> {
+      if (!userIds.length) return;
+      const lock =
+        userIds.length === 1
+          ? sql`SELECT pg_advisory_xact_lock(${learnerLockSpace}::int4, hashtext(${userIds[0]!}))`
+          : sql`SELECT pg_advisory_xact_lock(${learnerLockSpace}::int4, key) FROM (SELECT DISTINCT hashtext(id) AS key FROM unnest(${sql.param([...userIds])}::text[]) AS id) AS keys ORDER BY key`;
+      yield* step(async (executor: PgExecutor) => void (await executor.execute(lock)));
     },
+    /** Answer write transactions worth running at once: half the pool, the rest left to reads and other writes. */
+    writeConcurrency: Math.max(1, Math.floor((store.postgres.pool.options.max ?? 10) / 2)),
 
     /** A batch's earlier answers in one query (idempotency check for the whole batch). */
     *findAnswers(userId: string, clientAnswerIds: string[]): Work<AnswerRecord[]> {

@@ -252,11 +252,13 @@ export function createAnswersRepository(db: Db) {
     ...transactionsOf(db),
 
     /**
-     * Serialises the writes of one learner's rows (answers, keys) with each other and with the learner's erasure;
-     * PostgreSQL takes a transaction lock on the learner. Nothing to do on SQLite: a write is one BEGIN IMMEDIATE
+     * Serialises the writes of these learners' rows (answers, keys) with each other and with their erasure;
+     * PostgreSQL takes a transaction lock on each learner. Nothing to do on SQLite: a write is one BEGIN IMMEDIATE
      * transaction, which already serialises every writer.
      */
-    lockLearner: (_userId: string): Work<void> => done(undefined),
+    lockLearners: (_userIds: readonly string[]): Work<void> => done(undefined),
+    /** Answer write transactions worth running at once: SQLite has one writer. */
+    writeConcurrency: 1,
 
     findAnswers,
     findFlashcardRefs,

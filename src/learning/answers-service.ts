@@ -9,6 +9,7 @@ import { type Page, keysetPage, mapPage } from '../lib/page.js';
 import type { AnswerRecord, AnswersRepository, CardStateWrite, FlashcardRef, HistoryQuery, SnapshotWrite } from './answers-repository.js';
 import { moduleIdOf, type ModuleLookup } from './module-filter.js';
 import { answerInputSchema, type AnswerDto } from './schemas.js';
+import { createGroupCommit, type JobResult } from './group-commit.js';
 import { comesAfter, compareAnswers, type ScheduledAnswer, type Scheduler, type SchedulerRun, type StoredCard } from './scheduler.js';
 import { presentAnswer } from './users-service.js';
 
@@ -105,8 +106,8 @@ export interface AnswersServiceOptions {
 }
 
 /**
- * Records answers: idempotent per (user, clientAnswerId), one IMMEDIATE transaction per call, card states updated
- * in the same transaction. Answers after a card's last applied answer extend its state, one FSRS step each; an
+ * Records answers: idempotent per (user, clientAnswerId), card states updated in the same write transaction (calls
+ * arriving together share one: group commit). Answers after a card's last applied answer extend its state, one FSRS step each; an
  * older (late, offline) answer makes the card be replayed from its latest snapshot before that answer, so at most
  * `snapshotEvery` steps plus one per answer after it, whatever the history's length. A card holds at most
  * `maxAnswersPerCard` answers: an answer beyond that is refused (MNEMO_LEARNING_CARD_ANSWER_LIMIT).
@@ -180,26 +181,26 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
     return { clientAnswerId, status: 'invalid', error };
   }
 
-  /** Every item gets an outcome, in input order; valid items are stored even when others are not. */
-  // One learner's writes run one after another in this process before they ask for a connection: they would wait for
-  // each other inside the database anyway (its per-learner lock), and waiting there each holds a pooled connection,
-  // so a few concurrent batches of one learner could take every connection and stall other tenants.
-  const learnerQueues = new Map<string, Promise<unknown>>();
-
-  function oneAtATime<T>(userId: string, write: () => Promise<T>): Promise<T> {
-    const previous = learnerQueues.get(userId);
-    const next = previous ? previous.then(write, write) : write();
-    const settled = next.then(
-      () => undefined,
-      () => undefined,
-    );
-    learnerQueues.set(userId, settled);
-    void settled.then(() => {
-      if (learnerQueues.get(userId) === settled) learnerQueues.delete(userId);
-    });
-    return next;
+  /** A call of `record` on its way to the database: its items validated, the time it was received. */
+  interface WriteJob {
+    user: UserRow;
+    parsed: readonly ParsedItem[];
+    receivedAt: Date;
   }
 
+  // Calls that arrive while earlier writes are in flight share one transaction (group commit): one BEGIN/COMMIT,
+  // and on SQLite one IMMEDIATE lock, for the lot. One learner's calls run one after another, in order, never in two
+  // transactions at once: they would wait for each other inside the database anyway (its per-learner lock), each
+  // holding a pooled connection meanwhile, so a few concurrent calls of one learner could take every connection.
+  const submit = createGroupCommit<WriteJob, AnswerOutcome[]>((jobs) => repository.write(() => storeAll(jobs)), {
+    concurrency: repository.writeConcurrency,
+    maxJobs: 64,
+    maxWeight: 500,
+    weight: (job) => job.parsed.length,
+    key: (job) => job.user.id,
+  });
+
+  /** Every item gets an outcome, in input order; valid items are stored even when others are not. */
   function record(user: UserRow, items: readonly unknown[]): Promise<AnswerOutcome[]> {
     const receivedAt = now();
     // Validation happens before the transaction, so the write lock is held only for the writes.
@@ -210,14 +211,26 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
       const errors: ErrorDetail[] = result.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));
       return { invalid: invalid(typeof rawId === 'string' ? rawId.slice(0, 100) : null, new AppError('MNEMO_REQUEST_INVALID', errors[0]?.message, errors)) };
     });
-    return oneAtATime(user.id, () => repository.write(() => store(user, parsed, receivedAt)));
+    return submit({ user, parsed, receivedAt });
+  }
+
+  /**
+   * One transaction's calls. Every learner in it is locked first, all in one statement and in one order on every
+   * instance, so two transactions never wait for each other's learners in a cycle. A call whose learner is gone
+   * ends with its error and the others go on (it wrote nothing).
+   */
+  function* storeAll(jobs: readonly WriteJob[]): Work<JobResult<AnswerOutcome[]>[]> {
+    yield* repository.lockLearners(unique(jobs.map((job) => job.user.id)));
+    const results: JobResult<AnswerOutcome[]>[] = [];
+    for (const job of jobs) results.push(yield* store(job.user, job.parsed, job.receivedAt));
+    return results;
   }
 
   /** The write transaction of `record`: outcomes of the parsed items, the valid ones stored with their cards' states. */
-  function* store(user: UserRow, parsed: readonly ParsedItem[], receivedAt: Date): Work<AnswerOutcome[]> {
-    // First: writes of one learner's answers run one after the other on every engine and across instances, so a
-    // retried clientAnswerId finds the first attempt's row and a card's state follows every answer stored before.
-    yield* repository.lockLearner(user.id);
+  // Its learner is locked (`storeAll`): writes of one learner's answers run one after the other on every engine and
+  // across instances, so a retried clientAnswerId finds the first attempt's row and a card's state follows every
+  // answer stored before.
+  function* store(user: UserRow, parsed: readonly ParsedItem[], receivedAt: Date): Work<JobResult<AnswerOutcome[]>> {
     const latestAccepted = receivedAt.getTime() + maxClockSkewMs;
     const valid = parsed.flatMap((entry) => (entry.answer ? [entry.answer] : []));
     // Read after the lock, never with it: READ COMMITTED gives each statement the commits made before it started,
@@ -230,7 +243,7 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
       unique(valid.map((answer) => answer.clientAnswerId)),
       unique(valid.map((answer) => answer.flashcardId)),
     );
-    if (!reads.userExists) throw new AppError('MNEMO_LEARNING_USER_NOT_FOUND', 'the learner no longer exists');
+    if (!reads.userExists) return { error: new AppError('MNEMO_LEARNING_USER_NOT_FOUND', 'the learner no longer exists') };
     const outcomes: AnswerOutcome[] = [];
     const inBatch = new Map<string, { normalized: NormalizedAnswer; record: AnswerRecord }>();
     const touched = new Map<string, { ref: FlashcardRef; answers: ScheduledAnswer[] }>();
@@ -307,7 +320,7 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
       outcomes.push({ clientAnswerId: answer.clientAnswerId, status: 'created', answer: presentAnswer(stored) });
     }
     yield* storeAnswers(user.id, rows, states, touched);
-    return outcomes;
+    return { value: outcomes };
   }
 
   return {

@@ -19,7 +19,7 @@ export const presentUser = (user: UserRow): UserDto => ({
 /** Learners and who may act for them: admins for all, an integration for those it created, a learner for itself. */
 export function createUsersService(
   repository: UsersRepository,
-  answers: Pick<AnswersRepository, 'allAnswers' | 'allStates' | 'forgetLearner' | 'lockLearner'>,
+  answers: Pick<AnswersRepository, 'allAnswers' | 'allStates' | 'forgetLearner' | 'lockLearners'>,
   auth: AuthService,
   now: () => Date = () => new Date(),
   walPatienceMs = 2000,
@@ -94,7 +94,7 @@ export function createUsersService(
   function* deleteUserWork(principal: Principal | null, userId: string): Work<void> {
     // First, as the answer writes do: an erasure and a write of the learner's answers then never interleave (on
     // PostgreSQL the answer write would otherwise pass its check of the learner and fail on the deleted row).
-    yield* answers.lockLearner(userId);
+    yield* answers.lockLearners([userId]);
     const user = yield* accessibleUserWork(principal, userId);
     yield* repository.deleteUser(user.id);
     // Now, for this connection's own reads until the commit (SQLite runs the body in one synchronous run, so none
@@ -109,7 +109,7 @@ export function createUsersService(
    * learner being deleted (a foreign-key failure on PostgreSQL).
    */
   function* learnerKeyCheck(principal: Principal | null, userId: string): Work<UserRow> {
-    yield* answers.lockLearner(userId);
+    yield* answers.lockLearners([userId]);
     return yield* accessibleUserWork(principal, userId);
   }
 
