@@ -40,14 +40,20 @@ async function withAdmin<T>(adminUrl: string, body: (client: pg.Client) => Promi
 
 const exists = async (client: pg.Client, name: string) => (await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
 
-/** The template holding `dataset`, built (copied from the SQLite file) when missing or when `rebuild`. */
+/** The template holding `dataset`, built (copied from the SQLite file) when missing, from another build, or when `rebuild`. */
 export async function ensurePostgresTemplate(dataset: Dataset, adminUrl: string, rebuild: boolean, log: (line: string) => void = console.log): Promise<{ name: string; reused: boolean; copySeconds: number }> {
   const journal = readFileSync(join(postgresMigrationsFolder, 'meta', '_journal.json'), 'utf8');
   const name = `mnemo_bench_${dataset.manifest.key}_${createHash('sha256').update(journal).digest('hex').slice(0, 8)}`;
   const building = `${name}_building`;
+  // The template names the build it was copied from: a dataset rebuilt under the same key (--rebuild, another
+  // checkout, a deleted bench/.data) has other tokens and ids, and a template of the old one would answer 401s.
+  const builtFrom = `mnemo bench dataset built ${dataset.manifest.builtAt}`;
   const reused = await withAdmin(adminUrl, async (client) => {
-    if (rebuild) await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    if (await exists(client, name)) return true;
+    if (!rebuild && (await exists(client, name))) {
+      const comment = await client.query<{ comment: string | null }>(`SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1`, [name]);
+      if (comment.rows[0]?.comment === builtFrom) return true;
+    }
+    await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await client.query(`DROP DATABASE IF EXISTS ${building} WITH (FORCE)`);
     await client.query(`CREATE DATABASE ${building}`);
     return false;
@@ -74,6 +80,7 @@ export async function ensurePostgresTemplate(dataset: Dataset, adminUrl: string,
     const stale = templates.rows.filter(({ datname }) => !live.has(datname.split('_')[2] ?? '') || (datname.split('_')[2] === dataset.manifest.key && datname !== name));
     for (const { datname } of stale) await client.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`);
     await client.query(`ALTER DATABASE ${building} RENAME TO ${name}`);
+    await client.query(`COMMENT ON DATABASE ${name} IS ${client.escapeLiteral(builtFrom)}`);
   });
   const copySeconds = (performance.now() - started) / 1000;
   log(`  copied in ${copySeconds.toFixed(1)} s`);

@@ -6,11 +6,13 @@ import { answers, cardStates, cardStateSnapshots, flashcards, modules, users } f
 import type { AnswerRow, CardStateRow } from '../db/schema.js';
 import type { PostgresStore } from '../db/store.js';
 import { afterCommit, step, type Work } from '../db/work.js';
+import { learnersOf } from './answers-repository.js';
 import type {
   AnswerKey,
   AnswerRecord,
   AnswersRepository,
   AnswerWriteReads,
+  AnswerWriteRequest,
   AnswerWrites,
   CardStateRecord,
   CardStatesQuery,
@@ -120,8 +122,8 @@ const fsrsRowColumns = <Row>(table: typeof cardStates | typeof cardStateSnapshot
 type StateRow = AnswerWrites['states'][number];
 type SnapshotRow = AnswerWrites['snapshots'][number];
 
-const stateRowColumns = (userId: string): RowColumn<StateRow>[] => [
-  { column: cardStates.userId, type: 'text', of: () => userId },
+const stateRowColumns: RowColumn<StateRow>[] = [
+  { column: cardStates.userId, type: 'text', of: (row) => row.userId },
   { column: cardStates.flashcardId, type: 'text', of: (row) => row.card.id },
   { column: cardStates.moduleId, type: 'text', of: (row) => row.card.moduleId },
   ...fsrsRowColumns<StateRow>(cardStates, (row) => row.state),
@@ -129,8 +131,8 @@ const stateRowColumns = (userId: string): RowColumn<StateRow>[] => [
   { column: cardStates.lastClientAnswerId, type: 'text', of: (row) => row.state.lastClientAnswerId },
 ];
 
-const snapshotRowColumns = (userId: string): RowColumn<SnapshotRow>[] => [
-  { column: cardStateSnapshots.userId, type: 'text', of: () => userId },
+const snapshotRowColumns: RowColumn<SnapshotRow>[] = [
+  { column: cardStateSnapshots.userId, type: 'text', of: (row) => row.userId },
   { column: cardStateSnapshots.flashcardId, type: 'text', of: (row) => row.flashcardId },
   { column: cardStateSnapshots.answeredAt, type: 'text', of: (row) => row.snapshot.lastAnsweredAt },
   { column: cardStateSnapshots.clientAnswerId, type: 'text', of: (row) => row.snapshot.lastClientAnswerId },
@@ -144,12 +146,12 @@ const fsrsTableColumns = (table: typeof cardStates | typeof cardStateSnapshots) 
  * INSERT (they touch different tables, so the order among them does not matter; foreign keys are checked at the
  * statement's end). Undefined when there is nothing to write.
  */
-function answerWritesStatement(userId: string, writes: AnswerWrites): SQL | undefined {
+function answerWritesStatement(writes: AnswerWrites): SQL | undefined {
   const parts: SQL[] = [];
   if (writes.answers.length) parts.push(insertRows(answers, answerRowColumns, writes.answers));
   if (writes.snapshots.length) {
     parts.push(
-      sql`${insertRows(cardStateSnapshots, snapshotRowColumns(userId), writes.snapshots)}${upsertOn(
+      sql`${insertRows(cardStateSnapshots, snapshotRowColumns, writes.snapshots)}${upsertOn(
         [cardStateSnapshots.userId, cardStateSnapshots.flashcardId, cardStateSnapshots.answeredAt, cardStateSnapshots.clientAnswerId],
         fsrsTableColumns(cardStateSnapshots),
       )}`,
@@ -157,7 +159,7 @@ function answerWritesStatement(userId: string, writes: AnswerWrites): SQL | unde
   }
   if (writes.states.length) {
     parts.push(
-      sql`${insertRows(cardStates, stateRowColumns(userId), writes.states)}${upsertOn(
+      sql`${insertRows(cardStates, stateRowColumns, writes.states)}${upsertOn(
         [cardStates.userId, cardStates.flashcardId],
         [cardStates.moduleId, ...fsrsTableColumns(cardStates), cardStates.lastAnsweredAt, cardStates.lastClientAnswerId],
       )}`,
@@ -199,10 +201,10 @@ export function postgresAnswersRepository(store: PostgresStore): AnswersReposito
     size: { max: learnerReadBytes, of: (read) => read.bytes },
     maxPerGroup: learnerReadsPerLearner,
   });
-  function* learnerWritten(userId: string): Work<void> {
+  function* learnersWritten(userIds: Iterable<string>): Work<void> {
     yield* afterCommit(() => {
       ownWrites++;
-      learnerReads.forget(userId);
+      for (const userId of userIds) learnerReads.forget(userId);
     });
   }
 
@@ -255,36 +257,43 @@ export function postgresAnswersRepository(store: PostgresStore): AnswersReposito
       );
     },
     /**
-     * What a write of answers reads under the learner's lock, in one statement (one round trip): whether the learner
-     * exists, the batch's stored answers, its flashcards that take answers and the learner's states of them, each
-     * as a JSON array (a float8 prints as the shortest text that reads back as the same double).
+     * What writes of answers read under their learners' locks, for every learner asked in one statement (one round
+     * trip): whether the learner exists, its batch's stored answers, its flashcards that take answers and its states
+     * of them, each as a JSON array (a float8 prints as the shortest text that reads back as the same double). The
+     * requests go in as one JSON parameter; rows come back keyed by learner, in the order asked.
      */
-    *readForWrite(userId: string, clientAnswerIds: string[], flashcardIds: string[]): Work<AnswerWriteReads> {
-      const row = yield* step(async (executor: PgExecutor) => {
-        const result = await executor.execute<{ user_exists: boolean; answers: AnswerRecord[]; refs: FlashcardRef[]; states: CardStateRow[] }>(
-          sql`SELECT EXISTS (SELECT 1 FROM ${users} WHERE ${users.id} = ${userId}) AS user_exists, ${jsonRows(
+    *readForWrite(requests: readonly AnswerWriteRequest[]): Work<AnswerWriteReads[]> {
+      if (!requests.length) return [];
+      const asked = JSON.stringify(requests.map((request) => ({ user_id: request.userId, answer_ids: request.clientAnswerIds, card_ids: request.flashcardIds })));
+      const rows = yield* step(async (executor: PgExecutor) => {
+        const result = await executor.execute<{ user_id: string; user_exists: boolean; answers: AnswerRecord[]; refs: FlashcardRef[]; states: CardStateRow[] }>(
+          sql`SELECT asked.user_id, EXISTS (SELECT 1 FROM ${users} WHERE ${users.id} = asked.user_id) AS user_exists, ${jsonRows(
             answerColumns,
-            sql`FROM ${answers} INNER JOIN ${modules} ON ${modules.id} = ${answers.moduleId} WHERE ${answers.userId} = ${userId} AND ${inIds(answers.clientAnswerId, clientAnswerIds)}`,
+            sql`FROM ${answers} INNER JOIN ${modules} ON ${modules.id} = ${answers.moduleId} WHERE ${answers.userId} = asked.user_id AND ${answers.clientAnswerId} = ANY(asked.answer_ids)`,
           )} AS answers, ${jsonRows(
             refColumns,
-            sql`FROM ${flashcards} INNER JOIN ${modules} ON ${modules.id} = ${flashcards.moduleId} WHERE ${inIds(flashcards.id, flashcardIds)} AND ${liveModule}`,
+            sql`FROM ${flashcards} INNER JOIN ${modules} ON ${modules.id} = ${flashcards.moduleId} WHERE ${flashcards.id} = ANY(asked.card_ids) AND ${liveModule}`,
           )} AS refs, ${jsonRows(
             getTableColumns(cardStates),
-            sql`FROM ${cardStates} WHERE ${cardStates.userId} = ${userId} AND ${inIds(cardStates.flashcardId, flashcardIds)}`,
-          )} AS states`,
+            sql`FROM ${cardStates} WHERE ${cardStates.userId} = asked.user_id AND ${cardStates.flashcardId} = ANY(asked.card_ids)`,
+          )} AS states FROM json_to_recordset(${asked}::json) AS asked(user_id text, answer_ids text[], card_ids text[])`,
         );
-        return result.rows[0]!;
+        return result.rows;
       });
-      if (!row.user_exists) return { userExists: false, answers: [], refs: [], states: [] };
-      return { userExists: true, answers: row.answers, refs: row.refs, states: row.states };
+      const byUser = new Map(rows.map((row) => [row.user_id, row]));
+      return requests.map((request): AnswerWriteReads => {
+        const row = byUser.get(request.userId);
+        if (!row?.user_exists) return { userExists: false, answers: [], refs: [], states: [] };
+        return { userExists: true, answers: row.answers, refs: row.refs, states: row.states };
+      });
     },
 
-    /** A write's answers, snapshots and states of one learner as one statement (one round trip), whatever their number. */
-    *writeAnswers(userId: string, writes: AnswerWrites): Work<void> {
-      const statement = answerWritesStatement(userId, writes);
+    /** A write's answers, snapshots and states, of any learners, as one statement (one round trip), whatever their number. */
+    *writeAnswers(writes: AnswerWrites): Work<void> {
+      const statement = answerWritesStatement(writes);
       if (!statement) return;
       yield* step(async (executor: PgExecutor) => void (await executor.execute(statement)));
-      yield* learnerWritten(userId);
+      yield* learnersWritten(learnersOf(writes));
     },
 
     /**

@@ -63,7 +63,14 @@ export interface FlashcardRef {
   moduleSlug: string;
 }
 
-/** What a write of answers reads once it holds the learner's lock (`readForWrite`). */
+/** What one learner's write of answers asks `readForWrite` for: its batch's clientAnswerIds and flashcards. */
+export interface AnswerWriteRequest {
+  userId: string;
+  clientAnswerIds: string[];
+  flashcardIds: string[];
+}
+
+/** What a write of answers reads once it holds the learner's lock (`readForWrite`), for one learner. */
 export interface AnswerWriteReads {
   /** Whether the learner still exists: an erasure may have committed while the write waited for the lock. */
   userExists: boolean;
@@ -75,27 +82,33 @@ export interface AnswerWriteReads {
   states: CardStateRow[];
 }
 
-/** A card state to write, with the card it belongs to. */
+/** A card state to write, with the learner and card it belongs to. */
 export interface CardStateWrite {
+  userId: string;
   card: Pick<FlashcardRef, 'id' | 'moduleId'>;
   state: StoredCard;
 }
 
-/** A snapshot of a card's state to write (keyed by the card and the snapshot's last answer). */
+/** A snapshot of a card's state to write (keyed by the learner, the card and the snapshot's last answer). */
 export interface SnapshotWrite {
+  userId: string;
   flashcardId: string;
   snapshot: StoredCard;
 }
 
 /**
- * One learner's rows a write of answers stores (`writeAnswers`): its new answers, the card states they lead to and
- * the snapshots kept on the way. Any part may be empty.
+ * The rows a write of answers stores (`writeAnswers`), of one learner or several: new answers, the card states they
+ * lead to and the snapshots kept on the way. Any part may be empty.
  */
 export interface AnswerWrites {
   answers: readonly AnswerRow[];
   states: readonly CardStateWrite[];
   snapshots: readonly SnapshotWrite[];
 }
+
+/** The learners whose rows `writes` holds. */
+export const learnersOf = (writes: AnswerWrites): Set<string> =>
+  new Set([...writes.answers.map((row) => row.userId), ...writes.states.map((row) => row.userId), ...writes.snapshots.map((row) => row.userId)]);
 
 // Rows with the slug of their module (what clients see), columns in table order.
 const answerColumns = { ...getTableColumns(answers), moduleSlug: modules.slug };
@@ -263,28 +276,35 @@ export function createAnswersRepository(db: Db) {
     findAnswers,
     findFlashcardRefs,
     /**
-     * What a write of answers reads under the learner's lock: the four lookups in turn (each a prepared statement,
-     * one id a key lookup), none after finding the learner gone.
+     * What writes of answers read under their learners' locks, per learner in the order asked: the four lookups in
+     * turn (each a prepared statement, one id a key lookup), none after finding the learner gone.
      */
-    *readForWrite(userId: string, clientAnswerIds: string[], flashcardIds: string[]): Work<AnswerWriteReads> {
-      if ((yield* step(() => userById.get({ userId }))) === undefined) return { userExists: false, answers: [], refs: [], states: [] };
-      const found = yield* findAnswers(userId, clientAnswerIds);
-      const refs = yield* findFlashcardRefs(flashcardIds);
-      const states = yield* findStates(userId, refs.map((ref) => ref.id));
-      return { userExists: true, answers: found, refs, states };
+    *readForWrite(requests: readonly AnswerWriteRequest[]): Work<AnswerWriteReads[]> {
+      const reads: AnswerWriteReads[] = [];
+      for (const { userId, clientAnswerIds, flashcardIds } of requests) {
+        if ((yield* step(() => userById.get({ userId }))) === undefined) {
+          reads.push({ userExists: false, answers: [], refs: [], states: [] });
+          continue;
+        }
+        const found = yield* findAnswers(userId, clientAnswerIds);
+        const refs = yield* findFlashcardRefs(flashcardIds);
+        const states = yield* findStates(userId, refs.map((ref) => ref.id));
+        reads.push({ userExists: true, answers: found, refs, states });
+      }
+      return reads;
     },
 
     /**
-     * A write's answers, snapshots and states of one learner, in that order: in-process prepared statements, one
-     * run each (a statement costs no round trip here).
+     * A write's answers, snapshots and states, in that order: in-process prepared statements, one run each (a
+     * statement costs no round trip here).
      */
-    *writeAnswers(userId: string, writes: AnswerWrites): Work<void> {
+    *writeAnswers(writes: AnswerWrites): Work<void> {
       if (!writes.answers.length && !writes.states.length && !writes.snapshots.length) return;
-      learnerReads.forget(userId);
+      for (const userId of learnersOf(writes)) learnerReads.forget(userId);
       yield* step(() => {
         for (const answer of writes.answers) insertAnswer.run(answer);
-        for (const { flashcardId, snapshot } of writes.snapshots) upsertSnapshot.run({ userId, flashcardId, ...snapshot });
-        for (const { card, state } of writes.states) upsertState.run({ userId, flashcardId: card.id, moduleId: card.moduleId, ...state });
+        for (const { userId, flashcardId, snapshot } of writes.snapshots) upsertSnapshot.run({ userId, flashcardId, ...snapshot });
+        for (const { userId, card, state } of writes.states) upsertState.run({ userId, flashcardId: card.id, moduleId: card.moduleId, ...state });
       });
     },
 

@@ -6,7 +6,7 @@ import { AppError, type ErrorDetail } from '../errors.js';
 import { newId } from '../ids.js';
 import { decodeCursor } from '../lib/cursor.js';
 import { type Page, keysetPage, mapPage } from '../lib/page.js';
-import type { AnswerRecord, AnswersRepository, CardStateWrite, FlashcardRef, HistoryQuery, SnapshotWrite } from './answers-repository.js';
+import type { AnswerRecord, AnswersRepository, AnswerWriteReads, CardStateWrite, FlashcardRef, HistoryQuery, SnapshotWrite } from './answers-repository.js';
 import { moduleIdOf, type ModuleLookup } from './module-filter.js';
 import { answerInputSchema, type AnswerDto } from './schemas.js';
 import { createGroupCommit, type JobResult } from './group-commit.js';
@@ -148,37 +148,43 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
   }
 
   /**
-   * Stores the batch's new answers with the states (and snapshots) of the cards they touched. Every card's run is
-   * computed first (a late answer's card reads its history and drops its snapshots from that answer on, one card
-   * at a time, so a card's snapshots are deleted before its new ones are written), then all rows are written at
-   * once (`writeAnswers`: one statement on PostgreSQL). A replay reads the card's answers from the database, the new
-   * ones included: when a card needs one, the answers are written first.
+   * Adds one learner's new answers, with the states (and snapshots) of the cards they touched, to the transaction's
+   * `writes`, which are written at its end (`writeAnswers`: one statement on PostgreSQL). Every card's run is
+   * computed here (a late answer's card reads its history and drops its snapshots from that answer on, one card at
+   * a time, so a card's snapshots are deleted before its new ones are written). A replay reads the card's answers
+   * from the database, the new ones included: when a card needs one, the learner's answers are written first.
    */
   function* storeAnswers(
     userId: string,
     rows: AnswerRow[],
     states: ReadonlyMap<string, StoredCard>,
     touched: Map<string, { ref: FlashcardRef; answers: ScheduledAnswer[] }>,
+    writes: PendingWrites,
   ): Work<void> {
     let answersWritten = false;
     for (const { ref, answers } of touched.values()) {
       if (extendsStored(states.get(ref.id), answers)) continue;
-      yield* repository.writeAnswers(userId, { answers: rows, states: [], snapshots: [] });
+      yield* repository.writeAnswers({ answers: rows, states: [], snapshots: [] });
       answersWritten = true;
       break;
     }
-    const stateWrites: CardStateWrite[] = [];
-    const snapshotWrites: SnapshotWrite[] = [];
+    if (!answersWritten) writes.answers.push(...rows);
     for (const { ref, answers } of touched.values()) {
       const { state, snapshots } = yield* nextState(userId, ref.id, states.get(ref.id), answers);
-      for (const snapshot of snapshots) snapshotWrites.push({ flashcardId: ref.id, snapshot });
-      stateWrites.push({ card: ref, state });
+      for (const snapshot of snapshots) writes.snapshots.push({ userId, flashcardId: ref.id, snapshot });
+      writes.states.push({ userId, card: ref, state });
     }
-    yield* repository.writeAnswers(userId, { answers: answersWritten ? [] : rows, states: stateWrites, snapshots: snapshotWrites });
   }
 
   function invalid(clientAnswerId: string | null, error: AppError): AnswerOutcome {
     return { clientAnswerId, status: 'invalid', error };
+  }
+
+  /** What a transaction's calls write at its end: their answers, states and snapshots. */
+  interface PendingWrites {
+    answers: AnswerRow[];
+    states: CardStateWrite[];
+    snapshots: SnapshotWrite[];
   }
 
   /** A call of `record` on its way to the database: its items validated, the time it was received. */
@@ -220,29 +226,36 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
    * ends with its error and the others go on (it wrote nothing).
    */
   function* storeAll(jobs: readonly WriteJob[]): Work<JobResult<AnswerOutcome[]>[]> {
-    yield* repository.lockLearners(unique(jobs.map((job) => job.user.id)));
+    const learners = jobs.map((job) => job.user.id);
+    if (new Set(learners).size !== learners.length) throw new Error('a write transaction takes one call per learner');
+    yield* repository.lockLearners(learners);
+    // Read after the locks, never with them: READ COMMITTED gives each statement the commits made before it
+    // started, so these see what a write that held a lock before this one committed. For every call at once (one
+    // statement on PostgreSQL; a batch holds one call per learner, so no call reads what another one writes):
+    // whether the learner still exists (it was resolved before the write waited for the lock; an erasure may have
+    // committed meanwhile), answers already stored under the call's ids, the flashcards named (cards of archived
+    // modules are unknown), and the learner's states of those cards.
+    const reads = yield* repository.readForWrite(
+      jobs.map((job) => {
+        const valid = job.parsed.flatMap((entry) => (entry.answer ? [entry.answer] : []));
+        return { userId: job.user.id, clientAnswerIds: unique(valid.map((answer) => answer.clientAnswerId)), flashcardIds: unique(valid.map((answer) => answer.flashcardId)) };
+      }),
+    );
+    const writes: PendingWrites = { answers: [], states: [], snapshots: [] };
     const results: JobResult<AnswerOutcome[]>[] = [];
-    for (const job of jobs) results.push(yield* store(job.user, job.parsed, job.receivedAt));
+    for (const [index, job] of jobs.entries()) results.push(yield* store(job, reads[index]!, writes));
+    yield* repository.writeAnswers(writes);
     return results;
   }
 
-  /** The write transaction of `record`: outcomes of the parsed items, the valid ones stored with their cards' states. */
-  // Its learner is locked (`storeAll`): writes of one learner's answers run one after the other on every engine and
-  // across instances, so a retried clientAnswerId finds the first attempt's row and a card's state follows every
-  // answer stored before.
-  function* store(user: UserRow, parsed: readonly ParsedItem[], receivedAt: Date): Work<JobResult<AnswerOutcome[]>> {
+  /**
+   * One call of `record` in the write transaction: outcomes of the parsed items, the valid ones added to `writes`
+   * with their cards' states. Its learner is locked (`storeAll`): writes of one learner's answers run one after the
+   * other on every engine and across instances, so a retried clientAnswerId finds the first attempt's row and a
+   * card's state follows every answer stored before.
+   */
+  function* store({ user, parsed, receivedAt }: WriteJob, reads: AnswerWriteReads, writes: PendingWrites): Work<JobResult<AnswerOutcome[]>> {
     const latestAccepted = receivedAt.getTime() + maxClockSkewMs;
-    const valid = parsed.flatMap((entry) => (entry.answer ? [entry.answer] : []));
-    // Read after the lock, never with it: READ COMMITTED gives each statement the commits made before it started,
-    // so these see what a write that held the lock before this one committed. For the whole batch (one statement on
-    // PostgreSQL): whether the learner still exists (it was resolved before the write waited for the lock; an
-    // erasure may have committed meanwhile), answers already stored under these ids, the flashcards named (cards of
-    // archived modules are unknown), and those cards' states.
-    const reads = yield* repository.readForWrite(
-      user.id,
-      unique(valid.map((answer) => answer.clientAnswerId)),
-      unique(valid.map((answer) => answer.flashcardId)),
-    );
     if (!reads.userExists) return { error: new AppError('MNEMO_LEARNING_USER_NOT_FOUND', 'the learner no longer exists') };
     const outcomes: AnswerOutcome[] = [];
     const inBatch = new Map<string, { normalized: NormalizedAnswer; record: AnswerRecord }>();
@@ -319,7 +332,7 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
       touched.set(ref.id, card);
       outcomes.push({ clientAnswerId: answer.clientAnswerId, status: 'created', answer: presentAnswer(stored) });
     }
-    yield* storeAnswers(user.id, rows, states, touched);
+    yield* storeAnswers(user.id, rows, states, touched, writes);
     return { value: outcomes };
   }
 

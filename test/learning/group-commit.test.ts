@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testConfig } from '../../src/config.js';
 import { repositoriesOf } from '../../src/db/repositories.js';
 import type { UserRow } from '../../src/db/schema.js';
-import type { AnswersRepository } from '../../src/learning/answers-repository.js';
+import { learnersOf, type AnswersRepository } from '../../src/learning/answers-repository.js';
 import { createAnswersService } from '../../src/learning/answers-service.js';
 import { createGroupCommit, type JobResult } from '../../src/learning/group-commit.js';
 import { createScheduler } from '../../src/learning/scheduler.js';
@@ -171,7 +171,7 @@ describe('answer writes in shared transactions', () => {
   });
   afterAll(() => app.close());
 
-  /** A service over the app's database counting its write transactions, with `writeAnswers` failing for `poisoned`. */
+  /** A service over the app's database counting its write transactions, `writeAnswers` failing with `poisoned`'s rows. */
   function countingService(poisoned?: string) {
     const counts = { writes: 0 };
     const counting: AnswersRepository = {
@@ -180,9 +180,9 @@ describe('answer writes in shared transactions', () => {
         counts.writes++;
         return repository.write(body);
       },
-      writeAnswers: (userId, writes) => {
-        if (userId === poisoned) throw new Error('a statement failed');
-        return repository.writeAnswers(userId, writes);
+      writeAnswers: (writes) => {
+        if (poisoned !== undefined && learnersOf(writes).has(poisoned)) throw new Error('a statement failed');
+        return repository.writeAnswers(writes);
       },
     };
     return { service: createAnswersService(counting, app.content, scheduler, { maxAnswersPerCard: 1000 }), counts };
