@@ -22,9 +22,10 @@ const sqliteOnly: string[] = [
 
 /**
  * Files that need PostgreSQL in either project: several server processes sharing one database, which they create
- * themselves (createTestDatabase). They run once, in the postgres project; the sqlite project leaves them out.
+ * themselves (createTestDatabase), or behaviour only PostgreSQL has (its learner locks). They run once, in the
+ * postgres project; the sqlite project leaves them out.
  */
-const postgresOnly: string[] = ['test/reliability/multi-instance.test.ts'];
+const postgresOnly: string[] = ['test/reliability/multi-instance.test.ts', 'test/learning/group-commit-postgres.test.ts'];
 
 /**
  * Files that open both engines themselves (parity between SQLite and PostgreSQL, the PostgreSQL client and store):

@@ -13,6 +13,7 @@ import type {
   AnswersRepository,
   AnswerWriteReads,
   AnswerWriteRequest,
+  LockOptions,
   AnswerWrites,
   CardStateRecord,
   CardStatesQuery,
@@ -218,15 +219,29 @@ export function postgresAnswersRepository(store: PostgresStore): AnswersReposito
      * is built from every answer stored before it, and a write after an erasure finds no learner (404) instead of
      * failing on the deleted row. One statement takes them all in ascending key order (volatile functions in the
      * select list run after the sort), the same order in every transaction, so two never wait for each other in a
-     * cycle. Hash collisions between learners only make two of them queue.
+     * cycle. Hash collisions between learners only make two of them queue. With `wait: false` each lock is only
+     * tried, and the learners whose lock another transaction holds come back.
      */
-    *lockLearners(userIds: readonly string[]): Work<void> {
-      if (!userIds.length) return;
+    *lockLearners(userIds: readonly string[], options: LockOptions = {}): Work<string[]> {
+      if (!userIds.length) return [];
+      if (options.wait === false) {
+        // Try-locks never wait, so their order does not matter.
+        const busy = yield* step(
+          async (executor: PgExecutor) =>
+            (
+              await executor.execute<{ id: string }>(
+                sql`SELECT id FROM unnest(${sql.param([...userIds])}::text[]) AS id WHERE NOT pg_try_advisory_xact_lock(${learnerLockSpace}::int4, hashtext(id))`,
+              )
+            ).rows,
+        );
+        return busy.map((row) => row.id);
+      }
       const lock =
         userIds.length === 1
           ? sql`SELECT pg_advisory_xact_lock(${learnerLockSpace}::int4, hashtext(${userIds[0]!}))`
           : sql`SELECT pg_advisory_xact_lock(${learnerLockSpace}::int4, key) FROM (SELECT DISTINCT hashtext(id) AS key FROM unnest(${sql.param([...userIds])}::text[]) AS id) AS keys ORDER BY key`;
       yield* step(async (executor: PgExecutor) => void (await executor.execute(lock)));
+      return [];
     },
     /** Answer write transactions worth running at once: half the pool, the rest left to reads and other writes. */
     writeConcurrency: Math.max(1, Math.floor((store.postgres.pool.options.max ?? 10) / 2)),

@@ -63,6 +63,11 @@ export interface FlashcardRef {
   moduleSlug: string;
 }
 
+/** `lockLearners`: wait for every lock (the default), or only try them. */
+export interface LockOptions {
+  wait?: boolean;
+}
+
 /** What one learner's write of answers asks `readForWrite` for: its batch's clientAnswerIds and flashcards. */
 export interface AnswerWriteRequest {
   userId: string;
@@ -266,10 +271,11 @@ export function createAnswersRepository(db: Db) {
 
     /**
      * Serialises the writes of these learners' rows (answers, keys) with each other and with their erasure;
-     * PostgreSQL takes a transaction lock on each learner. Nothing to do on SQLite: a write is one BEGIN IMMEDIATE
-     * transaction, which already serialises every writer.
+     * PostgreSQL takes a transaction lock on each learner (`wait: false` only tries, and gives back the learners it
+     * could not lock). Nothing to do on SQLite: a write is one BEGIN IMMEDIATE transaction, which already
+     * serialises every writer.
      */
-    lockLearners: (_userIds: readonly string[]): Work<void> => done(undefined),
+    lockLearners: (_userIds: readonly string[], _options: LockOptions = {}): Work<string[]> => done([]),
     /** Answer write transactions worth running at once: SQLite has one writer. */
     writeConcurrency: 1,
 

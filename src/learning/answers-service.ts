@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { liveOnly, type Visibility } from '../content/visibility.js';
 import type { AnswerRow, UserRow } from '../db/schema.js';
 import type { Work } from '../db/work.js';
+import { databaseFailureOf } from '../db/failures.js';
 import { AppError, type ErrorDetail } from '../errors.js';
 import { newId } from '../ids.js';
 import { decodeCursor } from '../lib/cursor.js';
@@ -33,6 +34,13 @@ export function presentOutcome(outcome: AnswerOutcome) {
       : {}),
   };
 }
+
+/**
+ * Answer calls waiting for a transaction, at most, and how long one may wait: beyond either the database cannot keep
+ * up, and a client is better told so at once (503, Retry-After) than left waiting behind a growing backlog.
+ */
+const maxQueuedCalls = 1024;
+const maxQueueWaitMs = 10_000;
 
 /** How far ahead of the server's clock a client's answeredAt may be (clock skew), in milliseconds. */
 const maxClockSkewMs = 5 * 60 * 1000;
@@ -204,6 +212,14 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
     maxWeight: 500,
     weight: (job) => job.parsed.length,
     key: (job) => job.user.id,
+    maxQueued: maxQueuedCalls,
+    maxWaitMs: maxQueueWaitMs,
+    overloaded: () => new AppError('MNEMO_OVERLOADED', 'too many answer writes are waiting; retry after a few seconds'),
+    // The database busy, out of time or gone fails every call the same way: none of them would do better alone.
+    jobSpecific: (error) => {
+      const failure = databaseFailureOf(error);
+      return failure !== 'busy' && failure !== 'unavailable' && !(error instanceof AppError && error.status === 503);
+    },
   });
 
   /** Every item gets an outcome, in input order; valid items are stored even when others are not. */
@@ -221,14 +237,26 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
   }
 
   /**
-   * One transaction's calls. Every learner in it is locked first, all in one statement and in one order on every
-   * instance, so two transactions never wait for each other's learners in a cycle. A call whose learner is gone
-   * ends with its error and the others go on (it wrote nothing).
+   * One transaction's calls. Every learner in it is locked first, in one statement (a group only tries the locks, so
+   * it never waits for another transaction). A call whose learner is gone ends with its error and the others go on
+   * (it wrote nothing).
    */
   function* storeAll(jobs: readonly WriteJob[]): Work<JobResult<AnswerOutcome[]>[]> {
     const learners = jobs.map((job) => job.user.id);
     if (new Set(learners).size !== learners.length) throw new Error('a write transaction takes one call per learner');
-    yield* repository.lockLearners(learners);
+    // A call alone waits for its learner's lock. In a group, a learner whose lock another transaction holds (another
+    // instance's write, an erasure) would hold up every call of the group: that call runs again alone instead.
+    const busy = new Set(yield* repository.lockLearners(learners, { wait: jobs.length === 1 }));
+    if (busy.size) {
+      const ready = jobs.filter((job) => !busy.has(job.user.id));
+      const results = new Map(ready.length ? (yield* storeLocked(ready)).map((result, index) => [ready[index]!, result]) : []);
+      return jobs.map((job) => results.get(job) ?? { alone: true });
+    }
+    return yield* storeLocked(jobs);
+  }
+
+  /** `storeAll` once the calls' learners are locked. */
+  function* storeLocked(jobs: readonly WriteJob[]): Work<JobResult<AnswerOutcome[]>[]> {
     // Read after the locks, never with them: READ COMMITTED gives each statement the commits made before it
     // started, so these see what a write that held a lock before this one committed. For every call at once (one
     // statement on PostgreSQL; a batch holds one call per learner, so no call reads what another one writes):

@@ -25,18 +25,26 @@ export const userSchema = z
   .object({ id: z.string(), externalId: z.string(), displayName: z.string().nullable(), createdAt: z.string() })
   .meta({ id: 'Learner' });
 
+/**
+ * Text stored or looked up as the client sent it: well-formed Unicode without U+0000. PostgreSQL's text cannot hold
+ * a NUL, and a lone surrogate would be stored as U+FFFD (so a retry of the same answer would no longer match it) or
+ * refused inside a statement shared with other learners' writes.
+ */
+const storableText = (text: string) => !text.includes('\u0000') && !/\p{Cs}/u.test(text); // \p{Cs} in a u-mode pattern: a lone surrogate
+const storableMessage = 'must be well-formed Unicode text without U+0000';
+
 /** One answer as a client submits it. Strict: unknown fields are refused rather than silently stored. */
 export const answerInputSchema = z
   .strictObject({
     clientAnswerId: z.uuid({ error: unlessMissing('clientAnswerId must be a UUID') }),
-    flashcardId: z.string().min(1).max(64),
+    flashcardId: z.string().min(1).max(64).refine(storableText, `flashcardId ${storableMessage}`),
     rating: z
       .union([z.literal(1), z.literal(2), z.literal(3), z.literal(4)], { error: 'rating must be 1 (Again), 2 (Hard), 3 (Good) or 4 (Easy)' })
       .optional(),
     correct: z.boolean().optional(),
     answeredAt: isoDateTime,
     durationMs: z.number().int().min(0).max(24 * 60 * 60 * 1000).optional(),
-    response: z.string().max(10_000).optional(),
+    response: z.string().max(10_000).refine(storableText, `response ${storableMessage}`).optional(),
   })
   .refine((answer) => answer.rating !== undefined || answer.correct !== undefined, {
     message: 'rating or correct is required',

@@ -32,10 +32,12 @@ interface Job {
   name: string;
   weight?: number;
   fails?: boolean;
+  /** Asks to run alone while in a batch with others. */
+  alone?: boolean;
 }
 
 /** A group commit whose batches are recorded and finish only when the test releases them. */
-function controlled(options: { concurrency?: number; maxJobs?: number; maxWeight?: number } = {}) {
+function controlled(options: { concurrency?: number; maxJobs?: number; maxWeight?: number; maxQueued?: number; maxWaitMs?: number } = {}) {
   const batches: { names: string[]; release: Deferred<void> }[] = [];
   const started: Deferred<void>[] = [deferred()];
   const submit = createGroupCommit<Job, string>(
@@ -46,7 +48,11 @@ function controlled(options: { concurrency?: number; maxJobs?: number; maxWeight
       started.push(deferred());
       await release.promise;
       if (jobs.length > 1 && jobs.some((job) => job.name.startsWith('poison'))) throw new Error('the batch failed');
-      return jobs.map((job): JobResult<string> => (job.fails ? { error: new Error(`${job.name} failed`) } : { value: `${job.name} done` }));
+      if (jobs.some((job) => job.name.startsWith('down'))) throw new Error('the database is gone');
+      return jobs.map((job): JobResult<string> => {
+        if (job.alone && jobs.length > 1) return { alone: true };
+        return job.fails ? { error: new Error(`${job.name} failed`) } : { value: `${job.name} done` };
+      });
     },
     {
       concurrency: options.concurrency ?? 1,
@@ -54,6 +60,10 @@ function controlled(options: { concurrency?: number; maxJobs?: number; maxWeight
       maxWeight: options.maxWeight ?? 500,
       weight: (job) => job.weight ?? 1,
       key: (job) => job.key,
+      maxQueued: options.maxQueued ?? 1000,
+      maxWaitMs: options.maxWaitMs ?? 60_000,
+      overloaded: () => new Error('overloaded'),
+      jobSpecific: (error) => (error as Error).message !== 'the database is gone',
     },
   );
   /** Resolves once the next batch (counting from the batches seen so far) has started. */
@@ -158,6 +168,49 @@ describe('group commit', () => {
   });
 });
 
+describe('group commit under failure and overload', () => {
+  const reasons = (settled: PromiseSettledResult<string>[]) =>
+    settled.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : (outcome.reason as Error).message));
+
+  it("fails every job of a batch at once when the failure is not one job's doing", async () => {
+    const { submit, batches, nextBatch } = controlled();
+    const started = nextBatch();
+    const outcomes = Promise.allSettled([submit({ key: 'a', name: 'a' }), submit({ key: 'd', name: 'down' }), submit({ key: 'b', name: 'b' })]);
+    await started;
+    batches[0]!.release.resolve();
+    expect(reasons(await outcomes)).toEqual(['the database is gone', 'the database is gone', 'the database is gone']);
+    expect(batches).toHaveLength(1);
+  });
+
+  it('runs a job that asks to run alone in a batch of its own, after its batch', async () => {
+    const { submit, batches, nextBatch } = controlled();
+    let started = nextBatch();
+    const outcomes = Promise.all([submit({ key: 'a', name: 'a' }), submit({ key: 'l', name: 'locked', alone: true }), submit({ key: 'b', name: 'b' })]);
+    await started;
+    started = nextBatch();
+    batches[0]!.release.resolve();
+    await started;
+    batches[1]!.release.resolve();
+    expect(await outcomes).toEqual(['a done', 'locked done', 'b done']);
+    expect(batches.map((batch) => batch.names)).toEqual([['a', 'locked', 'b'], ['locked']]);
+  });
+
+  it('refuses jobs beyond the queue bound at once, and jobs that waited too long instead of running them', async () => {
+    const { submit, batches, nextBatch } = controlled({ maxQueued: 2, maxWaitMs: 5 });
+    const started = nextBatch();
+    const first = submit({ key: 'a', name: 'a' });
+    await started;
+    const waiting = [submit({ key: 'b', name: 'b' }), submit({ key: 'c', name: 'c' })];
+    await expect(submit({ key: 'd', name: 'd' })).rejects.toThrow('overloaded');
+    // b and c wait longer than 5 ms for the one slot: refused when it frees, never run.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    batches[0]!.release.resolve();
+    expect(await first).toBe('a done');
+    expect(reasons(await Promise.allSettled(waiting))).toEqual(['overloaded', 'overloaded']);
+    expect(batches).toHaveLength(1);
+  });
+});
+
 describe('answer writes in shared transactions', () => {
   let app: FastifyInstance;
   let actors: Actors;
@@ -230,6 +283,26 @@ describe('answer writes in shared transactions', () => {
     const [first, second] = await Promise.all([service.recordOne(user!, item), service.recordOne(user!, item)]);
     expect([first.created, second.created]).toEqual([true, false]);
     expect(second.answer).toEqual(first.answer);
+  });
+
+  it('refuses text it cannot store as that item alone (a lone surrogate, U+0000), never failing the others', async () => {
+    const users = await newUsers(2);
+    const { service } = countingService();
+    const card = actors.deck[3]!;
+    const [bad, good] = await Promise.all([
+      service.recordBatch(users[0]!, [
+        answer('\ud800', { clientAnswerId: randomUUID() }),
+        answer(card, { clientAnswerId: randomUUID(), response: 'a\u0000b' }),
+        answer(card, { clientAnswerId: randomUUID(), response: 'pairs are fine: \ud83d\ude00' }),
+      ]),
+      service.recordOne(users[1]!, answer(card, { clientAnswerId: randomUUID() })),
+    ]);
+    expect(bad.map((outcome) => [outcome.status, outcome.error?.code])).toEqual([
+      ['invalid', 'MNEMO_REQUEST_INVALID'],
+      ['invalid', 'MNEMO_REQUEST_INVALID'],
+      ['created', undefined],
+    ]);
+    expect(good.created).toBe(true);
   });
 
   it('fails only the call whose learner is gone or whose statement fails; the others commit', async () => {

@@ -162,12 +162,13 @@ describe('checks made before a write waited', () => {
     expect(app.database.sqlite.prepare('SELECT count(*) AS n FROM api_keys WHERE user_id = ?').get(doomed.userId)).toEqual({ n: 0 });
   });
 
-  it('at most 64 writes wait for the lock at once; more are refused at once with 503', async () => {
+  it('at most 64 write transactions wait for the lock at once; more are refused at once with 503', async () => {
     const lock = await lockFromShell();
     const settled: number[] = [];
+    // Each learner created is a write transaction of its own.
     const writes = Array.from({ length: 70 }, (_, index) =>
       app
-        .inject({ method: 'POST', url: '/v1/me/answers', headers: actors.learner.headers, payload: answer(actors.deck[index % actors.deck.length]!) })
+        .inject({ method: 'POST', url: '/v1/users', headers: actors.integration, payload: { externalId: `waiting-${index}-${Date.now()}` } })
         .then((response) => (settled.push(response.statusCode), response)),
     );
     while (settled.length < 6) await turn();
@@ -176,6 +177,19 @@ describe('checks made before a write waited', () => {
     await lock.release();
     const statuses = (await Promise.all(writes)).map((response) => response.statusCode);
     expect(statuses.filter((status) => status === 201)).toHaveLength(64);
+  });
+
+  it("many learners' answers wait for the lock as one transaction, and all commit once it is released", async () => {
+    const learners = await Promise.all(Array.from({ length: 20 }, (_, index) => createLearner(app, actors.integration, `grouped-${index}-${Date.now()}`)));
+    const lock = await lockFromShell();
+    let settled = 0;
+    const writes = learners.map((learner) =>
+      app.inject({ method: 'POST', url: '/v1/me/answers', headers: learner.headers, payload: answer(actors.deck[0]!) }).then((response) => (settled++, response)),
+    );
+    for (let round = 0; round < 20; round++) await turn();
+    expect(settled).toBe(0);
+    await lock.release();
+    expect((await Promise.all(writes)).map((response) => response.statusCode)).toEqual(learners.map(() => 201));
   });
 });
 
