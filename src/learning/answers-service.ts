@@ -209,7 +209,9 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
   const submit = createGroupCommit<WriteJob, AnswerOutcome[]>((jobs) => repository.write(() => storeAll(jobs)), {
     concurrency: repository.writeConcurrency,
     maxJobs: 64,
-    maxWeight: 500,
+    // A group's answers, at most: SQLite's WAL holds a whole transaction, about 20 KiB per answer, and the WAL
+    // stays under 16 MiB only while one transaction adds a few MiB (500 answers per group let it reach 18 MiB).
+    maxWeight: 100,
     weight: (job) => job.parsed.length,
     key: (job) => job.user.id,
     maxQueued: maxQueuedCalls,
