@@ -249,12 +249,10 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
     // A call alone waits for its learner's lock. In a group, a learner whose lock another transaction holds (another
     // instance's write, an erasure) would hold up every call of the group: that call runs again alone instead.
     const busy = new Set(yield* repository.lockLearners(learners, { wait: jobs.length === 1 }));
-    if (busy.size) {
-      const ready = jobs.filter((job) => !busy.has(job.user.id));
-      const results = new Map(ready.length ? (yield* storeLocked(ready)).map((result, index) => [ready[index]!, result]) : []);
-      return jobs.map((job) => results.get(job) ?? { alone: true });
-    }
-    return yield* storeLocked(jobs);
+    if (!busy.size) return yield* storeLocked(jobs);
+    const ready = jobs.filter((job) => !busy.has(job.user.id));
+    const stored = ready.length ? yield* storeLocked(ready) : [];
+    return jobs.map((job) => (busy.has(job.user.id) ? { alone: true } : stored[ready.indexOf(job)]!));
   }
 
   /** `storeAll` once the calls' learners are locked. */

@@ -39,6 +39,7 @@ export function createGroupCommit<J, R>(runBatch: (jobs: J[]) => Promise<JobResu
   interface Pending {
     job: J;
     key: string;
+    weight: number;
     queuedAt: number;
     /** Runs in a batch of its own. */
     alone: boolean;
@@ -94,7 +95,7 @@ export function createGroupCommit<J, R>(runBatch: (jobs: J[]) => Promise<JobResu
       const blocked = held.has(pending.key) || taken.has(pending.key) || inFlightKeys.has(pending.key);
       const full =
         batch.length >= options.maxJobs ||
-        (batch.length > 0 && (pending.alone || batch[0]!.alone || weight + options.weight(pending.job) > options.maxWeight));
+        (batch.length > 0 && (pending.alone || batch[0]!.alone || weight + pending.weight > options.maxWeight));
       if (blocked || full) {
         rest.push(pending);
         held.add(pending.key);
@@ -102,7 +103,7 @@ export function createGroupCommit<J, R>(runBatch: (jobs: J[]) => Promise<JobResu
       }
       batch.push(pending);
       taken.add(pending.key);
-      weight += options.weight(pending.job);
+      weight += pending.weight;
     }
     for (const key of taken) inFlightKeys.add(key);
     queue = rest;
@@ -140,7 +141,7 @@ export function createGroupCommit<J, R>(runBatch: (jobs: J[]) => Promise<JobResu
   return (job) =>
     new Promise<R>((resolve, reject) => {
       if (queue.length >= options.maxQueued) return reject(options.overloaded());
-      queue.push({ job, key: options.key(job), queuedAt: performance.now(), alone: false, resolve, reject });
+      queue.push({ job, key: options.key(job), weight: options.weight(job), queuedAt: performance.now(), alone: false, resolve, reject });
       schedule();
     });
 }
