@@ -25,7 +25,7 @@ const sqliteOnly: string[] = [
  * themselves (createTestDatabase), or behaviour only PostgreSQL has (its learner locks). They run once, in the
  * postgres project; the sqlite project leaves them out.
  */
-const postgresOnly: string[] = ['test/reliability/multi-instance.test.ts', 'test/learning/group-commit-postgres.test.ts'];
+const postgresOnly: string[] = ['test/reliability/multi-instance.test.ts', 'test/learning/group-commit-postgres.test.ts', 'test/xapi/delivery-instances.test.ts'];
 
 /**
  * Files that open both engines themselves (parity between SQLite and PostgreSQL, the PostgreSQL client and store):

@@ -11,6 +11,8 @@ import { freePort, spawnServer, type ServerProcess } from './process.js';
  * - `same-bytes`: a replica of the module responses ($BASELINE_RESPONSES_FILE: body, ETag and headers captured
  *   from the server for each path), driven with the scenario's own requests;
  * - `not-modified`: the same replica answering a matching If-None-Match with a 304.
+ * It is also the LRS of `--lrs` runs: a POST to /xapi/statements is read to its end and answered 200 with no ids
+ * (mnemo does not read them).
  *
  * Run directly (node --import tsx bench/baseline.ts) it serves on $PORT; imported, it offers startBaseline().
  */
@@ -27,6 +29,14 @@ function serve(port: number): void {
   const captured = file ? (JSON.parse(readFileSync(file, 'utf8')) as CapturedResponses) : {};
   const replica = new Map(Object.entries(captured).map(([path, response]) => [path, { ...response, bytes: Buffer.from(response.body) }]));
   const server = createServer((request, response) => {
+    if (request.method === 'POST' && request.url === '/xapi/statements') {
+      request.resume();
+      request.once('end', () => {
+        response.writeHead(200, { 'content-type': 'application/json', 'content-length': 2 });
+        response.end('[]');
+      });
+      return;
+    }
     const known = replica.get(request.url ?? '');
     if (known) {
       const etag = known.headers.etag;

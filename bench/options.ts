@@ -15,6 +15,8 @@ export interface BenchOptions {
   loadShedding: boolean;
   /** The engines to run, in this order (each a whole run with its own baselines). */
   backends: Backend[];
+  /** Run the server with an LRS configured (a sink that accepts every statement): answers also queue xAPI statements. */
+  lrs: boolean;
 }
 
 export type Backend = 'sqlite' | 'postgres';
@@ -46,6 +48,9 @@ Options:
                        postgres://postgres@127.0.0.1:5432/postgres)
   --load-shedding      Keep the server's event-loop load shedding (503) on; by default the benchmark turns it
                        off (MAX_EVENT_LOOP_DELAY_MS=0), like rate limiting, to measure capacity, not the guard
+  --lrs                Configure an LRS (LRS_ENDPOINT: a node:http sink in its own process that answers 200 to every
+                       batch), so every answer also queues its xAPI statement and the server delivers them during
+                       the run; compare the answer scenarios with a run without it
   --help               Show this help
 
 Full dataset: ${datasetProfiles.full.modules.toLocaleString('en-US')} modules, ${datasetProfiles.full.learners.toLocaleString('en-US')} learners, ${datasetProfiles.full.answers.toLocaleString('en-US')} answers (the first build takes a few minutes).`;
@@ -79,6 +84,7 @@ export function parseOptions(argv: string[]): BenchOptions | null {
         quick: { type: 'boolean', default: false },
         rebuild: { type: 'boolean', default: false },
         'load-shedding': { type: 'boolean', default: false },
+        lrs: { type: 'boolean', default: false },
         backend: { type: 'string', default: 'sqlite' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -109,5 +115,6 @@ export function parseOptions(argv: string[]): BenchOptions | null {
     rebuild: values.rebuild,
     loadShedding: values['load-shedding'],
     backends: backends as Backend[],
+    lrs: values.lrs,
   };
 }

@@ -38,7 +38,9 @@ import {
 } from './report.js';
 import { primeServer, scenarios, sendSample, type Scenario, type ScenarioContext } from './scenarios.js';
 
-const resultsPathOf = (backend: Backend) => fileURLToPath(new URL(backend === 'sqlite' ? './results.json' : `./results-${backend}.json`, import.meta.url));
+/** bench/results.json for SQLite, results-postgres.json; a run with --lrs adds -lrs, so it never replaces a run without. */
+const resultsPathOf = (backend: Backend, lrs: boolean) =>
+  fileURLToPath(new URL(`./results${backend === 'sqlite' ? '' : `-${backend}`}${lrs ? '-lrs' : ''}.json`, import.meta.url));
 /** The performance issue's process targets: startup to /readyz on the big database <= 0.5 s, peak RSS <= 250 MB. */
 const startupTarget: Target = { kind: 'max', max: 500, unit: 'ms', inclusive: true };
 const peakRssTarget: Target = { kind: 'max', max: 250 * 1024 * 1024, unit: 'bytes', inclusive: true };
@@ -294,6 +296,12 @@ async function runOn(backend: Backend, options: BenchOptions): Promise<BenchResu
   // 4. The server under test. Startup is noisy on a small machine: it is measured over a few starts (median).
   const port = await freePort();
   const env = serverEnv(database, port, options.loadShedding);
+  if (options.lrs) {
+    const sink = await startBaseline();
+    cleanups.push(() => sink.stop());
+    env.LRS_ENDPOINT = `${sink.baseUrl}/xapi/`;
+    console.log(`LRS: a sink at ${env.LRS_ENDPOINT} (every answer's statement is queued and delivered during the run)`);
+  }
   const spawnMnemo = () => spawnServer({ name: 'mnemo', args: [...serverNodeFlags(), 'dist/main.js'], env, port, readyPath: '/readyz' });
   const startups: number[] = [];
   for (let probe = 1; probe < startupSamples; probe++) {
@@ -411,8 +419,8 @@ async function runOn(backend: Backend, options: BenchOptions): Promise<BenchResu
       failed: outcomes.filter((outcome) => outcome.error !== undefined).map((outcome) => outcome.name),
     },
   };
-  writeResults(resultsPathOf(backend), results);
-  console.log(`\n${renderReport(results)}\nResults written to ${resultsPathOf(backend)}`);
+  writeResults(resultsPathOf(backend, options.lrs), results);
+  console.log(`\n${renderReport(results)}\nResults written to ${resultsPathOf(backend, options.lrs)}`);
   return results;
 }
 

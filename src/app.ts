@@ -19,6 +19,8 @@ import { learningPlugin } from './learning/plugin.js';
 import { learningRoutes } from './learning/routes.js';
 import { searchPlugin } from './search/plugin.js';
 import { servicesPlugin } from './services.js';
+import { xapiPlugin } from './xapi/plugin.js';
+import { xapiAdminRoutes, xapiRoutes } from './xapi/routes.js';
 import { useBoundedJson } from './http/json-body.js';
 import { registerSecurityHeaders, securityHeaders } from './http/security-headers.js';
 import { exposeRequestId, requestIdOptions } from './http/request-id.js';
@@ -75,6 +77,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   await app.register(changesPlugin);
   await app.register(searchPlugin, { requireAuth: config.contentRequiresAuth, cacheBytes: Math.floor(config.responseCacheBytes / 8) });
   await app.register(learningPlugin);
+  await app.register(xapiPlugin, { config: config.xapi });
 
   await app.register(healthRoutes);
   await app.register(contentRoutes, { prefix: '/v1', cacheBytes: config.responseCacheBytes, requireAuth: config.contentRequiresAuth });
@@ -82,5 +85,9 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   await app.register(changesRoutes, { prefix: '/v1', requireAuth: config.contentRequiresAuth });
   await app.register(authRoutes, { prefix: '/v1' });
   await app.register(learningRoutes, { prefix: '/v1' });
+  await app.register(xapiAdminRoutes, { prefix: '/v1' });
+  // An answer's write transaction finishes within its queue wait (10 s) and the database's own bound on waiting.
+  const writeBoundMs = config.postgres ? config.postgres.statementTimeoutMs : config.sqlite.busyTimeoutMs;
+  await app.register(xapiRoutes, { prefix: '/xapi', consistencyLagMs: 10_000 + writeBoundMs + 5000 });
   return app;
 }

@@ -13,6 +13,11 @@ function isRedisUrl(value: string): boolean {
   return ['redis:', 'rediss:'].includes(url.protocol) && url.hostname !== '' && /^\/?(\d{1,5})?$/.test(url.pathname);
 }
 
+const httpUrl = z
+  .string()
+  .max(2000)
+  .refine((value) => URL.canParse(value) && ['http:', 'https:'].includes(new URL(value).protocol), 'must be an http:// or https:// URL');
+
 /** Every setting the server reads from the environment, with its default. */
 export const configSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('production'),
@@ -77,6 +82,21 @@ export const configSchema = z.object({
   GRAPHQL_PERSISTED_QUERIES: integer(0, 100_000).default(1000),
   GRAPHQL_RESPONSE_CACHE_BYTES: integer(0, 4 * 1024 * 1024 * 1024).default(32 * 1024 * 1024),
   GRAPHQL_MAX_RESPONSE_BYTES: integer(1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024),
+  // A placeholder under the reserved .invalid domain until the deployment names its own (README, xAPI).
+  XAPI_ACCOUNT_HOMEPAGE: httpUrl.default('https://mnemo.invalid'),
+  XAPI_ACTIVITY_BASE: httpUrl.default('https://mnemo.invalid/xapi'),
+  XAPI_LANGUAGE: z
+    .string()
+    .regex(/^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$/, 'must be an RFC 5646 language tag such as en or en-US')
+    .optional(),
+  LRS_ENDPOINT: httpUrl
+    .refine((value) => !URL.canParse(value) || (new URL(value).username === '' && new URL(value).password === ''), 'must not hold credentials: set LRS_USERNAME and LRS_PASSWORD')
+    .optional(),
+  LRS_USERNAME: z.string().max(1000).optional(),
+  LRS_PASSWORD: z.string().max(1000).optional(),
+  LRS_VERSION: z.enum(['1.0.3', '2.0.0']).default('1.0.3'),
+  LRS_BATCH_SIZE: integer(1, 500).default(50),
+  LRS_TIMEOUT_MS: integer(100, 120_000).default(10_000),
 });
 
 export type EnvConfig = z.infer<typeof configSchema>;
@@ -114,6 +134,31 @@ export interface Config {
   /** Require an API key for content reads (they are anonymous by default). */
   contentRequiresAuth: boolean;
   protection: ProtectionConfig;
+  xapi: XapiConfig;
+}
+
+export interface XapiConfig {
+  /** `actor.account.homePage` of learners whose owner key sets none (XAPI_ACCOUNT_HOMEPAGE). */
+  accountHomePage: string;
+  /** Base IRI of activities (XAPI_ACTIVITY_BASE). */
+  activityBase: string;
+  /** The content's language, when the deployment states it (XAPI_LANGUAGE). */
+  language: string | undefined;
+  /** Where statements are pushed (LRS_*); undefined: no outbox is written and nothing is pushed. */
+  lrs: LrsConfig | undefined;
+}
+
+export interface LrsConfig {
+  /** The LRS's xAPI base, e.g. https://lrs.example.com/xapi/ (statements go to `<endpoint>/statements`). */
+  endpoint: string;
+  /** Basic auth, when both are set. */
+  username: string | undefined;
+  password: string | undefined;
+  version: '1.0.3' | '2.0.0';
+  /** Statements per POST. */
+  batchSize: number;
+  /** A request to the LRS unanswered after this long counts as a transient failure. */
+  timeoutMs: number;
 }
 
 export interface PostgresConfig {
@@ -181,7 +226,7 @@ export interface GraphqlConfig {
 }
 
 /** Variables whose values may hold a password: a message shows them with it replaced. */
-const secretVariables = new Set(['DATABASE_URL', 'REDIS_URL']);
+const secretVariables = new Set(['DATABASE_URL', 'REDIS_URL', 'LRS_ENDPOINT']);
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -198,7 +243,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {
       const name = issue.path.join('.');
-      return `  ${name}=${JSON.stringify(secretVariables.has(name) ? redactUrl(env[name] ?? '') : (env[name] ?? ''))}: ${issue.message}`;
+      const value = name === 'LRS_PASSWORD' ? '<redacted>' : secretVariables.has(name) ? redactUrl(env[name] ?? '') : (env[name] ?? '');
+      return `  ${name}=${JSON.stringify(value)}: ${issue.message}`;
     });
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
@@ -243,6 +289,22 @@ function fromEnv(env: EnvConfig): Config {
       corsOrigins: env.CORS_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean),
       maxEventLoopDelayMs: env.MAX_EVENT_LOOP_DELAY_MS,
       redis: env.REDIS_URL === undefined ? undefined : { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX, connectTimeoutMs: 5000, commandTimeoutMs: 1000 },
+    },
+    xapi: {
+      accountHomePage: env.XAPI_ACCOUNT_HOMEPAGE,
+      activityBase: env.XAPI_ACTIVITY_BASE,
+      language: env.XAPI_LANGUAGE,
+      lrs:
+        env.LRS_ENDPOINT === undefined
+          ? undefined
+          : {
+              endpoint: env.LRS_ENDPOINT,
+              username: env.LRS_USERNAME,
+              password: env.LRS_PASSWORD,
+              version: env.LRS_VERSION,
+              batchSize: env.LRS_BATCH_SIZE,
+              timeoutMs: env.LRS_TIMEOUT_MS,
+            },
     },
     graphql: {
       maxDepth: env.GRAPHQL_MAX_DEPTH,

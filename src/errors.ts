@@ -41,6 +41,8 @@ export const errorCodes = {
   MNEMO_LEARNING_UNKNOWN_FLASHCARD: { status: 422, title: 'Unknown flashcard' },
   MNEMO_LEARNING_ANSWER_IN_FUTURE: { status: 422, title: 'Answer time in the future' },
   MNEMO_LEARNING_CARD_ANSWER_LIMIT: { status: 422, title: 'Too many answers on this card' },
+  MNEMO_XAPI_STATEMENT_NOT_FOUND: { status: 404, title: 'Statement not found' },
+  MNEMO_XAPI_VERSION_REQUIRED: { status: 400, title: 'xAPI version header missing or unsupported' },
   MNEMO_RATE_LIMITED: { status: 429, title: 'Too many requests' },
   MNEMO_AUTH_LOCKED_OUT: { status: 429, title: 'Too many failed authentications' },
   MNEMO_OVERLOADED: { status: 503, title: 'Server overloaded' },

@@ -26,6 +26,12 @@ function randomWord(): bigint {
 }
 
 /**
+ * The smallest id `newId(prefix)` gives at time `ms`: ids sort by creation time, so `id >= idFloor(...)` seeks the
+ * ids created from then on.
+ */
+export const idFloor = (prefix: string, ms: number): string => `${prefix}_${base32(BigInt(Math.max(0, Math.floor(ms))), 10)}`;
+
+/**
  * An opaque id such as `ans_01jdx9k2m4qbw7c3ze8t`: a type prefix for humans reading logs, then the creation time
  * in milliseconds and 50 random bits, in base32. Time first keeps new rows at the end of their indexes (a batch
  * of answers touches a few pages, not hundreds); ids are generated once and stored, so they are stable across

@@ -7,6 +7,7 @@ import { createContentService, type ContentService } from './content/service.js'
 import { repositoriesOf, type Repositories } from './db/repositories.js';
 import { createLearningServices, type LearningConfig, type LearningServices } from './learning/services.js';
 import { createSearchService, type SearchService } from './search/service.js';
+import { createXapiService, type XapiService } from './xapi/service.js';
 
 /** Every service of the application, over one connection. */
 export interface Services {
@@ -15,11 +16,12 @@ export interface Services {
   changes: ChangesService;
   search: SearchService;
   learning: LearningServices;
+  xapi: XapiService;
   /** Stops the source readers' workers; the connection is closed by its owner. */
   close(): Promise<void>;
 }
 
-export type ServicesConfig = Pick<Config, 'contentCacheEntries' | 'contentCacheBytes' | 'importParseTimeoutMs'> & LearningConfig;
+export type ServicesConfig = Pick<Config, 'contentCacheEntries' | 'contentCacheBytes' | 'importParseTimeoutMs' | 'xapi'> & LearningConfig;
 
 /**
  * Assembles the services once, for the server (the domain plugins decorate the app with these), the CLI and the
@@ -42,7 +44,18 @@ export function createServices(repositories: Repositories, config: ServicesConfi
   const search = createSearchService(repositories.search, (moduleId) => content.sectionsOfWork(moduleId));
   content.addListener(changes.listener);
   content.addListener(search.listener);
-  return { auth, content, changes, search, learning: createLearningServices(repositories.learning, content, changes.contentStampWork, auth, config), close: async () => void (await Promise.all([sourceReader.close(), versionRenderer.close()])) };
+  const xapi = createXapiService(repositories.xapi, config.xapi);
+  // With an LRS configured, every answer's statement is queued in the answer's transaction (xapi/dispatcher.ts sends it).
+  const learningConfig = { ...config, statementsQueued: config.xapi.lrs ? () => xapi.queued() : undefined };
+  return {
+    auth,
+    content,
+    changes,
+    search,
+    learning: createLearningServices(repositories.learning, content, changes.contentStampWork, auth, learningConfig),
+    xapi,
+    close: async () => void (await Promise.all([sourceReader.close(), versionRenderer.close()])),
+  };
 }
 
 declare module 'fastify' {

@@ -44,6 +44,8 @@ function settle<T>(ask: () => T | PromiseLike<T>, then: (result: T) => void, fai
  * header is counted against the address, and any other outcome is reported to the counter as no failure (a shared
  * counter releases the attempt it reserved; nothing waits for that).
  */
+const basicAuth = { basic: true };
+
 export const authPlugin = fp(
   async (app) => {
     const service = app.services.auth;
@@ -55,7 +57,8 @@ export const authPlugin = fp(
     // awaits. The request goes on a few microtasks later, not a turn of the event loop.
     const authenticate = (request: FastifyRequest, header: string, address: string, counter: FailedAuthCounter, done: HookHandlerDoneFunction) =>
       settle(
-        () => service.authenticate(header),
+        // xAPI tools speak Basic auth: the key id and its token, accepted on /xapi only.
+        () => service.authenticate(header, request.url.startsWith('/xapi/') ? basicAuth : undefined),
         (principal) => {
           request.principal = principal;
           counter.recordNoFailure?.(address);

@@ -14,6 +14,7 @@ export interface NewApiKey {
   userId: string | null;
   createdByKeyId: string | null;
   createdAt: string;
+  xapiHomePage: string | null;
 }
 
 /** All SQL for API keys. */

@@ -3,10 +3,18 @@ import { roles } from '../db/schema.js';
 
 export const keyName = z.string().trim().min(1, 'name must not be empty').max(100, 'name must be at most 100 characters');
 
-export const createKeyBody = z.strictObject({
-  role: z.enum(['admin', 'integration']).describe('Learner keys are issued per learner: POST /v1/users/{userId}/keys'),
-  name: keyName,
-});
+export const createKeyBody = z
+  .strictObject({
+    role: z.enum(['admin', 'integration']).describe('Learner keys are issued per learner: POST /v1/users/{userId}/keys'),
+    name: keyName,
+    xapiHomePage: z
+      .string()
+      .max(2000)
+      .refine((value) => URL.canParse(value) && ['http:', 'https:'].includes(new URL(value).protocol), 'must be an http:// or https:// URL')
+      .optional()
+      .describe("An integration key's xAPI account homePage for its learners (default XAPI_ACCOUNT_HOMEPAGE)"),
+  })
+  .refine((body) => body.xapiHomePage === undefined || body.role === 'integration', { message: 'only an integration key has an xAPI homePage', path: ['xapiHomePage'] });
 
 export const keyIdParams = z.strictObject({ id: z.string().min(1).max(64) });
 
@@ -18,6 +26,7 @@ export const keyInfoSchema = z
     userId: z.string().nullable(),
     createdAt: z.string(),
     revokedAt: z.string().nullable(),
+    xapiHomePage: z.string().optional(),
   })
   .meta({ id: 'ApiKey' });
 

@@ -41,6 +41,10 @@ Commands:
                             commit only if all agree. Refuses a target that holds rows unless --force (which
                             replaces them); a failed copy leaves the target's rows as they were. The password
                             may come from PGPASSWORD instead of the URL
+  xapi backfill [--since <ISO time>]
+                            Queue the xAPI statements of answers recorded before the LRS was configured (received
+                            at or after --since; every answer without it) for the server to send; answers already
+                            queued are skipped. Needs LRS_ENDPOINT, as the server that sends them does
   help                      Show this help
 
 Options for every command that opens the database:
@@ -114,6 +118,30 @@ async function runExport(config: Config, slug: string | undefined, format: strin
   } catch (error) {
     console.error(`mnemo: ${isAppError(error) ? error.message : String(error)}`);
     return 1;
+  } finally {
+    await close();
+  }
+}
+
+async function runXapi(config: Config, [action]: string[], since: string | undefined): Promise<number> {
+  if (action !== 'backfill') {
+    console.error('mnemo: xapi takes one command: backfill [--since <ISO time>]');
+    return 2;
+  }
+  if (since !== undefined && (!/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(since) || Number.isNaN(Date.parse(since)))) {
+    console.error(`mnemo: --since must be an ISO 8601 date or time (2026-01-31, 2026-01-31T12:00:00Z), got "${since}"`);
+    return 2;
+  }
+  if (!config.xapi.lrs) {
+    console.error('mnemo: LRS_ENDPOINT is not set: nothing would send the statements; set it as the server has it');
+    return 2;
+  }
+  const { services, close } = await openServices(config);
+  try {
+    const from = since === undefined ? undefined : new Date(since).toISOString();
+    const { queued } = await services.xapi.backfill(from);
+    console.log(`Queued ${queued} statement${queued === 1 ? '' : 's'}${from ? ` of answers received since ${from}` : ''}; the server sends them to ${redactUrl(config.xapi.lrs.endpoint)}`);
+    return 0;
   } finally {
     await close();
   }
@@ -447,6 +475,7 @@ function main(argv: string[]): number | Promise<number> {
       format: { type: 'string' },
       create: { type: 'boolean', default: false },
       force: { type: 'boolean', default: false },
+      since: { type: 'string' },
     },
   });
   const [command, ...rest] = positionals;
@@ -458,7 +487,7 @@ function main(argv: string[]): number | Promise<number> {
     console.error(`mnemo: ${command} is for SQLite; on PostgreSQL use pg_dump for backups, and the server vacuums itself`);
     return 2;
   }
-  if (['import', 'seed', 'export', 'backup', 'keys', 'vacuum'].includes(command)) {
+  if (['import', 'seed', 'export', 'backup', 'keys', 'vacuum', 'xapi'].includes(command)) {
     const refusal = missingDatabase(config, command, values.create);
     if (refusal !== undefined) {
       console.error(refusal);
@@ -484,6 +513,8 @@ function main(argv: string[]): number | Promise<number> {
       return runVacuum(config);
     case 'copy-to':
       return runCopyTo(config, rest, values.force);
+    case 'xapi':
+      return runXapi(config, rest, values.since);
     default:
       console.error(`mnemo: unknown command "${command}"\n\n${usage}`);
       return 2;

@@ -6,7 +6,9 @@ import { postgresAnswersRepository } from '../learning/answers-repository-postgr
 import { postgresStatsRepository } from '../learning/stats-repository-postgres.js';
 import { postgresUsersRepository } from '../learning/users-repository-postgres.js';
 import { postgresSearchRepository } from '../search/repository-postgres.js';
-import { openPostgres } from './postgres.js';
+import { createXapiRepository } from '../xapi/repository.js';
+import { postgresPlainSql } from './plain-sql.js';
+import { openPostgres, transactionsOfPg } from './postgres.js';
 import { listenForCommits } from './postgres-commits.js';
 import type { Repositories } from './repositories.js';
 import type { PostgresStore } from './store.js';
@@ -43,5 +45,6 @@ function postgresRepositoriesOf(store: PostgresStore): Repositories {
     changes: postgresChangesRepository(store),
     search: postgresSearchRepository(store),
     learning: { users: postgresUsersRepository(store), answers: postgresAnswersRepository(store), stats: postgresStatsRepository(store) },
+    xapi: createXapiRepository(transactionsOfPg(store.db), postgresPlainSql()),
   };
 }

@@ -6,7 +6,10 @@ import type { LearningRepositories } from '../learning/services.js';
 import { createStatsRepository } from '../learning/stats-repository.js';
 import { createUsersRepository } from '../learning/users-repository.js';
 import { createSearchRepository, type SearchRepository } from '../search/repository.js';
+import { createXapiRepository, type XapiRepository } from '../xapi/repository.js';
+import { sqlitePlainSql } from './plain-sql.js';
 import type { Store } from './store.js';
+import { transactionsOf } from './transactions.js';
 
 /** Every domain's repository, on one engine. */
 export interface Repositories {
@@ -15,6 +18,7 @@ export interface Repositories {
   changes: ChangesRepository;
   search: SearchRepository;
   learning: LearningRepositories;
+  xapi: XapiRepository;
 }
 
 /**
@@ -30,5 +34,6 @@ export function repositoriesOf(store: Store): Repositories {
     changes: createChangesRepository(db),
     search: createSearchRepository(db),
     learning: { users: createUsersRepository(db), answers: createAnswersRepository(db), stats: createStatsRepository(db) },
+    xapi: createXapiRepository(transactionsOf(db), sqlitePlainSql(db)),
   };
 }

@@ -167,6 +167,8 @@ export const apiKeys = pgTable(
     createdByKeyId: text('created_by_key_id'),
     createdAt: text('created_at').notNull(),
     revokedAt: text('revoked_at'),
+    /** An integration key's own xAPI account homePage for its learners (XAPI_ACCOUNT_HOMEPAGE when null). */
+    xapiHomePage: text('xapi_home_page'),
   },
   (table) => [uniqueIndex('api_keys_token_hash_unique').on(table.tokenHash), index('api_keys_user_idx').on(table.userId)],
 );
@@ -199,6 +201,35 @@ export const answers = pgTable(
     index('answers_user_module_idx').on(table.userId, table.moduleId, table.answeredAt),
   ],
 );
+
+/**
+ * xAPI statements waiting for the LRS: one row per answer recorded while LRS_ENDPOINT is set (or backfilled), written
+ * in the answer's transaction and erased with it; deleted once the LRS has it. A row is due at `nextAttemptAt`; a
+ * dispatcher that claims it moves that past its lease, so a row claimed by a process that died is due again once the
+ * lease runs out. `parkedAt`: the LRS refused the statement (`lastError` says why); only an admin re-queues it.
+ */
+export const xapiOutbox = pgTable(
+  'xapi_outbox',
+  {
+    answerId: text('answer_id')
+      .primaryKey()
+      .references(() => answers.id, { onDelete: 'cascade' }),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: text('next_attempt_at').notNull(),
+    lastError: text('last_error'),
+    parkedAt: text('parked_at'),
+    createdAt: text('created_at').notNull(),
+  },
+  (table) => [index('xapi_outbox_due_idx').on(table.parkedAt, table.nextAttemptAt)],
+);
+
+/** One row (id 1): statements delivered so far, and the dispatcher's last failure, for the admin status. */
+export const xapiDelivery = pgTable('xapi_delivery', {
+  id: integer('id').primaryKey(),
+  delivered: bigint('delivered', { mode: 'number' }).notNull().default(0),
+  lastError: text('last_error'),
+  lastErrorAt: text('last_error_at'),
+});
 
 const fsrsStateColumns = () => ({
   state: integer('state').notNull(),

@@ -26,13 +26,17 @@ export const docsPlugin = fp(
             'Errors are RFC 9457 problem+json. GraphQL: POST /graphql; its schema as SDL at GET /graphql/schema.graphql (when introspection is on).',
         },
         components: {
-          securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An API key: mnemo_...' } },
+          securitySchemes: {
+            bearer: { type: 'http', scheme: 'bearer', description: 'An API key: mnemo_...' },
+            basic: { type: 'http', scheme: 'basic', description: 'On /xapi only: the key id as the username, its token as the password' },
+          },
         },
         tags: [
           { name: 'content', description: 'Modules and their sections (anonymous unless CONTENT_REQUIRES_AUTH)' },
           { name: 'me', description: 'The learner of a learner key: answers, card states, study queue, progress' },
           { name: 'learners', description: 'Learners and their data, for admin and integration keys' },
           { name: 'keys', description: 'API keys (admin)' },
+          { name: 'xapi', description: 'xAPI statements: the outbox pushed to an LRS, and the read-only statement resource' },
           { name: 'health', description: 'Liveness and readiness' },
         ],
       },

@@ -2,7 +2,7 @@ import { and, asc, desc, eq, getTableColumns, gt, gte, isNull, lt, lte, or, sql,
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import { createCommitCache, type CommitSource } from '../db/commit-cache.js';
 import { transactionsOfPg, type PgExecutor } from '../db/postgres.js';
-import { answers, cardStates, cardStateSnapshots, flashcards, modules, users } from '../db/schema-pg.js';
+import { answers, cardStates, cardStateSnapshots, flashcards, modules, users, xapiOutbox } from '../db/schema-pg.js';
 import type { AnswerRow, CardStateRow } from '../db/schema.js';
 import type { PostgresStore } from '../db/store.js';
 import { afterCommit, step, type Work } from '../db/work.js';
@@ -106,6 +106,13 @@ const answerRowColumns: RowColumn<AnswerRow>[] = [
   { column: answers.response, type: 'text', of: (row) => row.response },
 ];
 
+/** An answer's outbox row: due at once (xapi/dispatcher.ts). */
+const outboxRowColumns: RowColumn<AnswerRow>[] = [
+  { column: xapiOutbox.answerId, type: 'text', of: (row) => row.id },
+  { column: xapiOutbox.nextAttemptAt, type: 'text', of: (row) => row.receivedAt },
+  { column: xapiOutbox.createdAt, type: 'text', of: (row) => row.receivedAt },
+];
+
 /** The FSRS columns of a state or snapshot row (`table` is card_states or card_state_snapshots). */
 const fsrsRowColumns = <Row>(table: typeof cardStates | typeof cardStateSnapshots, state: (row: Row) => StoredCard): RowColumn<Row>[] => [
   { column: table.state, type: 'int4', of: (row) => state(row).state },
@@ -143,13 +150,14 @@ const snapshotRowColumns: RowColumn<SnapshotRow>[] = [
 const fsrsTableColumns = (table: typeof cardStates | typeof cardStateSnapshots) => fsrsColumnNames.map((name) => table[name]);
 
 /**
- * A write's rows as one statement: the answers, snapshots and states inserted by data-modifying WITH queries of one
+ * A write's rows as one statement: the answers (and their outbox rows), snapshots and states inserted by data-modifying WITH queries of one
  * INSERT (they touch different tables, so the order among them does not matter; foreign keys are checked at the
  * statement's end). Undefined when there is nothing to write.
  */
 function answerWritesStatement(writes: AnswerWrites): SQL | undefined {
   const parts: SQL[] = [];
   if (writes.answers.length) parts.push(insertRows(answers, answerRowColumns, writes.answers));
+  if (writes.answers.length && writes.queueStatements) parts.push(insertRows(xapiOutbox, outboxRowColumns, writes.answers));
   if (writes.snapshots.length) {
     parts.push(
       sql`${insertRows(cardStateSnapshots, snapshotRowColumns, writes.snapshots)}${upsertOn(

@@ -3,7 +3,7 @@ import { liveModule } from '../content/repository.js';
 import type { Db } from '../db/client.js';
 import { createCommitCache } from '../db/commit-cache.js';
 import { idList, inIdList } from '../db/id-list.js';
-import { answers, cardStates, cardStateSnapshots, flashcards, modules, users, type AnswerRow, type CardStateRow } from '../db/schema.js';
+import { answers, cardStates, cardStateSnapshots, flashcards, modules, users, xapiOutbox, type AnswerRow, type CardStateRow } from '../db/schema.js';
 import { transactionsOf } from '../db/transactions.js';
 import { done, step, type Work } from '../db/work.js';
 import { defined, optional, prepared, shapeOf, type PreparedAll } from './prepared-statements.js';
@@ -109,6 +109,8 @@ export interface AnswerWrites {
   answers: readonly AnswerRow[];
   states: readonly CardStateWrite[];
   snapshots: readonly SnapshotWrite[];
+  /** Queue each new answer's xAPI statement in the outbox, in the same transaction (an LRS is configured). */
+  queueStatements?: boolean;
 }
 
 /** The learners whose rows `writes` holds. */
@@ -237,6 +239,8 @@ export function createAnswersRepository(db: Db) {
     .insert(answers)
     .values(Object.fromEntries(answerColumnsToInsert.map((column) => [column, p(column)])) as unknown as AnswerRow)
     .prepare();
+  // Due at once: the dispatcher claims it as soon as it looks (xapi/dispatcher.ts).
+  const insertOutbox = db.insert(xapiOutbox).values({ answerId: p('id'), nextAttemptAt: p('receivedAt'), createdAt: p('receivedAt') } as unknown as typeof xapiOutbox.$inferInsert).prepare();
   const stateColumnsToWrite = [...fsrsColumns, 'lastAnsweredAt', 'lastClientAnswerId'] as const;
   const stateValues = Object.fromEntries(stateColumnsToWrite.map((column) => [column, p(column)]));
   const upsertState = db
@@ -301,7 +305,7 @@ export function createAnswersRepository(db: Db) {
     },
 
     /**
-     * A write's answers, snapshots and states, in that order: in-process prepared statements, one run each (a
+     * A write's answers (with their outbox rows), snapshots and states, in that order: in-process prepared statements, one run each (a
      * statement costs no round trip here).
      */
     *writeAnswers(writes: AnswerWrites): Work<void> {
@@ -309,6 +313,7 @@ export function createAnswersRepository(db: Db) {
       for (const userId of learnersOf(writes)) learnerReads.forget(userId);
       yield* step(() => {
         for (const answer of writes.answers) insertAnswer.run(answer);
+        if (writes.queueStatements) for (const answer of writes.answers) insertOutbox.run(answer);
         for (const { userId, flashcardId, snapshot } of writes.snapshots) upsertSnapshot.run({ userId, flashcardId, ...snapshot });
         for (const { userId, card, state } of writes.states) upsertState.run({ userId, flashcardId: card.id, moduleId: card.moduleId, ...state });
       });

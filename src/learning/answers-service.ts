@@ -111,6 +111,10 @@ export interface AnswersServiceOptions {
   /** A snapshot of a card's state is kept after every `snapshotEvery`-th answer of the card (16 by default). */
   snapshotEvery?: number;
   now?: () => Date;
+  /** Queue every new answer's xAPI statement in the outbox, in the answer's transaction (an LRS is configured). */
+  queueStatements?: boolean;
+  /** Called after a transaction that queued statements has committed: the dispatcher need not wait for its poll. */
+  statementsQueued?: () => void;
 }
 
 /**
@@ -125,6 +129,7 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
   const snapshotEvery = options.snapshotEvery ?? 16;
   if (!Number.isInteger(snapshotEvery) || snapshotEvery < 1) throw new Error(`snapshotEvery must be a positive integer, got ${snapshotEvery}`);
   const now = options.now ?? (() => new Date());
+  const queueStatements = options.queueStatements ?? false;
 
   /** Whether the card's state is the stored one extended by `answers` (all after its last answer): no reads needed. */
   const extendsStored = (stored: StoredCard | undefined, answers: ScheduledAnswer[]) => !stored || answers.every((answer) => comesAfter(answer, stored));
@@ -172,7 +177,7 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
     let answersWritten = false;
     for (const { ref, answers } of touched.values()) {
       if (extendsStored(states.get(ref.id), answers)) continue;
-      yield* repository.writeAnswers({ answers: rows, states: [], snapshots: [] });
+      yield* repository.writeAnswers({ answers: rows, states: [], snapshots: [], queueStatements });
       answersWritten = true;
       break;
     }
@@ -193,6 +198,7 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
     answers: AnswerRow[];
     states: CardStateWrite[];
     snapshots: SnapshotWrite[];
+    queueStatements: boolean;
   }
 
   /** A call of `record` on its way to the database: its items validated, the time it was received. */
@@ -206,7 +212,12 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
   // and on SQLite one IMMEDIATE lock, for the lot. One learner's calls run one after another, in order, never in two
   // transactions at once: they would wait for each other inside the database anyway (its per-learner lock), each
   // holding a pooled connection meanwhile, so a few concurrent calls of one learner could take every connection.
-  const submit = createGroupCommit<WriteJob, AnswerOutcome[]>((jobs) => repository.write(() => storeAll(jobs)), {
+  const runGroup = async (jobs: readonly WriteJob[]) => {
+    const results = await repository.write(() => storeAll(jobs));
+    if (queueStatements) options.statementsQueued?.();
+    return results;
+  };
+  const submit = createGroupCommit<WriteJob, AnswerOutcome[]>(runGroup, {
     concurrency: repository.writeConcurrency,
     maxJobs: 64,
     // A group's answers, at most: SQLite's WAL holds a whole transaction, about 20 KiB per answer, and the WAL
@@ -269,7 +280,7 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
         return { userId: job.user.id, clientAnswerIds: unique(valid.map((answer) => answer.clientAnswerId)), flashcardIds: unique(valid.map((answer) => answer.flashcardId)) };
       }),
     );
-    const writes: PendingWrites = { answers: [], states: [], snapshots: [] };
+    const writes: PendingWrites = { answers: [], states: [], snapshots: [], queueStatements };
     const results: JobResult<AnswerOutcome[]>[] = [];
     for (const [index, job] of jobs.entries()) results.push(yield* store(job, reads[index]!, writes));
     yield* repository.writeAnswers(writes);

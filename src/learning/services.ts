@@ -18,7 +18,10 @@ export interface LearningServices {
   study: StudyService;
 }
 
-export type LearningConfig = Pick<Config, 'fsrs' | 'maxAnswersPerCard'>;
+export type LearningConfig = Pick<Config, 'fsrs' | 'maxAnswersPerCard'> & {
+  /** Queue every answer's xAPI statement in the answer's transaction, and say so once committed (an LRS is configured). */
+  statementsQueued?: (() => void) | undefined;
+};
 
 /** The learning domain's repositories, on one engine. */
 export interface LearningRepositories {
@@ -45,7 +48,12 @@ export function createLearningServices(
   const scheduler = createScheduler(config.fsrs);
   return {
     users: createUsersService(repositories.users, repositories.answers, auth, now),
-    answers: createAnswersService(repositories.answers, content, scheduler, { maxAnswersPerCard: config.maxAnswersPerCard, now }),
+    answers: createAnswersService(repositories.answers, content, scheduler, {
+      maxAnswersPerCard: config.maxAnswersPerCard,
+      now,
+      queueStatements: config.statementsQueued !== undefined,
+      ...(config.statementsQueued ? { statementsQueued: config.statementsQueued } : {}),
+    }),
     study: createStudyService(repositories.answers, repositories.stats, content, scheduler, contentStamp, now),
   };
 }

@@ -166,6 +166,11 @@ beforeAll(async () => {
   const extra = await source.inject({ method: 'POST', url: '/v1/admin/modules', headers: { ...actors.admin, 'content-type': 'application/json' }, payload: moduleSource('copy-archived') });
   expect(extra.statusCode).toBe(201);
   expect((await source.inject({ method: 'DELETE', url: '/v1/admin/modules/copy-archived', headers: actors.admin })).statusCode).toBe(200);
+  // xAPI: every answer's statement queued (a backfill), one parked, and the delivery record: the outbox tables get rows.
+  expect((await source.services.xapi.backfill(undefined)).queued).toBeGreaterThan(0);
+  const now = new Date().toISOString();
+  sqlite.prepare(`UPDATE xapi_outbox SET parked_at = ?, last_error = 'LRS refused the statement (400): bad' WHERE answer_id = (SELECT min(answer_id) FROM xapi_outbox)`).run(now);
+  sqlite.prepare(`INSERT INTO xapi_delivery (id, delivered, last_error, last_error_at) VALUES (1, 12, 'LRS answered 503: busy', ?)`).run(now);
 
   target = await createTestDatabase();
   admin = new pg.Client({ connectionString: target.url });

@@ -1,0 +1,19 @@
+CREATE TABLE `xapi_delivery` (
+	`id` integer PRIMARY KEY NOT NULL,
+	`delivered` integer DEFAULT 0 NOT NULL,
+	`last_error` text,
+	`last_error_at` text
+);
+--> statement-breakpoint
+CREATE TABLE `xapi_outbox` (
+	`answer_id` text PRIMARY KEY NOT NULL,
+	`attempts` integer DEFAULT 0 NOT NULL,
+	`next_attempt_at` text NOT NULL,
+	`last_error` text,
+	`parked_at` text,
+	`created_at` text NOT NULL,
+	FOREIGN KEY (`answer_id`) REFERENCES `answers`(`id`) ON UPDATE no action ON DELETE cascade
+);
+--> statement-breakpoint
+CREATE INDEX `xapi_outbox_due_idx` ON `xapi_outbox` (`parked_at`,`next_attempt_at`);--> statement-breakpoint
+ALTER TABLE `api_keys` ADD `xapi_home_page` text;
