@@ -1,3 +1,4 @@
+import { isPlainHttpUrl } from './lib/plain-url.js';
 import { redactUrl } from './lib/redact-url.js';
 import { z } from 'zod';
 
@@ -13,10 +14,7 @@ function isRedisUrl(value: string): boolean {
   return ['redis:', 'rediss:'].includes(url.protocol) && url.hostname !== '' && /^\/?(\d{1,5})?$/.test(url.pathname);
 }
 
-const httpUrl = z
-  .string()
-  .max(2000)
-  .refine((value) => URL.canParse(value) && ['http:', 'https:'].includes(new URL(value).protocol), 'must be an http:// or https:// URL');
+const plainUrl = z.string().max(2000).refine(isPlainHttpUrl, 'must be an http:// or https:// URL without spaces, control characters or credentials');
 
 /** Every setting the server reads from the environment, with its default. */
 export const configSchema = z.object({
@@ -83,15 +81,13 @@ export const configSchema = z.object({
   GRAPHQL_RESPONSE_CACHE_BYTES: integer(0, 4 * 1024 * 1024 * 1024).default(32 * 1024 * 1024),
   GRAPHQL_MAX_RESPONSE_BYTES: integer(1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024),
   // A placeholder under the reserved .invalid domain until the deployment names its own (README, xAPI).
-  XAPI_ACCOUNT_HOMEPAGE: httpUrl.default('https://mnemo.invalid'),
-  XAPI_ACTIVITY_BASE: httpUrl.default('https://mnemo.invalid/xapi'),
+  XAPI_ACCOUNT_HOMEPAGE: plainUrl.default('https://mnemo.invalid'),
+  XAPI_ACTIVITY_BASE: plainUrl.default('https://mnemo.invalid/xapi'),
   XAPI_LANGUAGE: z
     .string()
     .regex(/^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$/, 'must be an RFC 5646 language tag such as en or en-US')
     .optional(),
-  LRS_ENDPOINT: httpUrl
-    .refine((value) => !URL.canParse(value) || (new URL(value).username === '' && new URL(value).password === ''), 'must not hold credentials: set LRS_USERNAME and LRS_PASSWORD')
-    .optional(),
+  LRS_ENDPOINT: z.string().max(2000).refine(isPlainHttpUrl, 'must be an http:// or https:// URL without credentials (set LRS_USERNAME and LRS_PASSWORD)').optional(),
   LRS_USERNAME: z.string().max(1000).optional(),
   LRS_PASSWORD: z.string().max(1000).optional(),
   LRS_VERSION: z.enum(['1.0.3', '2.0.0']).default('1.0.3'),

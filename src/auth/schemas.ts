@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { roles } from '../db/schema.js';
+import { isPlainHttpUrl } from '../lib/plain-url.js';
 
 export const keyName = z.string().trim().min(1, 'name must not be empty').max(100, 'name must be at most 100 characters');
 
@@ -10,7 +11,9 @@ export const createKeyBody = z
     xapiHomePage: z
       .string()
       .max(2000)
-      .refine((value) => URL.canParse(value) && ['http:', 'https:'].includes(new URL(value).protocol), 'must be an http:// or https:// URL')
+      .refine(isPlainHttpUrl, 'must be an http:// or https:// URL without spaces, control characters or credentials')
+      // As the URL parser writes it: every statement carries it, and agents are matched on it byte for byte.
+      .transform((value) => new URL(value).href)
       .optional()
       .describe("An integration key's xAPI account homePage for its learners (default XAPI_ACCOUNT_HOMEPAGE)"),
   })

@@ -89,16 +89,25 @@ export function createDispatcher(options: DispatcherOptions) {
       throw error;
     }
     if (!outcome) return true;
-    const attempts = Math.max(...claims.map((claim) => claim.attempts));
     const at = now();
     const retry = outcome.retry;
-    const nextAttempt = retry ? at + Math.max(delayFor(attempts), retry.retryAfterMs ?? 0) : at;
     if (retry?.retryAfterMs) pausedUntil = Math.max(pausedUntil, at + retry.retryAfterMs);
     const answers = (ids: readonly string[]) => ids.flatMap((id) => answerOf.get(id) ?? []);
+    // Each row waits by its own attempts (one draw of jitter per count): a statement that has failed often does not
+    // hold back the ones claimed with it.
+    const attemptsOf = new Map(claims.map((claim) => [claim.answerId, claim.attempts]));
+    const retries = new Map<number, string[]>();
+    for (const answerId of retry ? answers(retry.ids) : []) {
+      const attempts = attemptsOf.get(answerId) ?? 1;
+      retries.set(attempts, [...(retries.get(attempts) ?? []), answerId]);
+    }
     await repository.write(function* () {
       yield* repository.delivered(answers(outcome.delivered));
       for (const { id, reason } of outcome.parked) yield* repository.park(answerOf.get(id)!, leaseUntil, reason, iso(at));
-      if (retry) yield* repository.retryLater(answers(retry.ids), leaseUntil, iso(nextAttempt), retry.error, iso(at));
+      for (const [attempts, answerIds] of retries) {
+        const nextAttempt = at + Math.max(delayFor(attempts), retry?.retryAfterMs ?? 0);
+        yield* repository.retryLater(answerIds, leaseUntil, iso(nextAttempt), retry!.error, iso(at));
+      }
     });
     // A batch that did not go through is not followed at once by the next one: the LRS is failing.
     return !retry;

@@ -15,8 +15,11 @@ export type StatementScope = { kind: 'all' } | { kind: 'owner'; keyId: string } 
 
 export interface StatementsQuery {
   scope: StatementScope;
-  /** An account agent: learners known by this name under this homePage (`defaultHomePage` for keys that set none). */
-  agent?: { homePage: string; name: string; defaultHomePage: string } | undefined;
+  /**
+   * An account agent: learners with this externalId whose owner key set this homePage, or (`owner`, when the homePage
+   * is a default one, statement.ts `homePageOf`) whose owner is this key ('' for an admin's) and set none.
+   */
+  agent?: { homePage: string; name: string; owner: string | undefined } | undefined;
   /** Statements about this flashcard, or (`module`) about any flashcard of this module. */
   flashcard?: { moduleSlug: string; key: string } | undefined;
   moduleSlug?: string | undefined;
@@ -49,7 +52,7 @@ const clockSlackMs = 60_000;
 
 const statementColumns = sql`a.id AS "answerId", a.user_id AS "userId", a.client_answer_id AS "clientAnswerId", a.rating AS "rating",
   a.correct AS "correct", a.answered_at AS "answeredAt", a.received_at AS "receivedAt", a.duration_ms AS "durationMs",
-  a.response AS "response", u.external_id AS "externalId", k.xapi_home_page AS "keyHomePage", f.key AS "flashcardKey",
+  a.response AS "response", u.external_id AS "externalId", u.owner AS "owner", k.xapi_home_page AS "keyHomePage", f.key AS "flashcardKey",
   f.question_text AS "questionText", m.slug AS "moduleSlug", m.title_text AS "moduleTitleText"`;
 
 const statementJoins = sql`FROM answers a
@@ -165,7 +168,9 @@ export function createXapiRepository(transactions: Transactions, plain: PlainSql
     *statements(query: StatementsQuery): Work<StatementSource[]> {
       const conditions: SQL[] = [scopeCondition(query.scope)];
       if (query.agent) {
-        conditions.push(sql`u.external_id = ${query.agent.name} AND coalesce(k.xapi_home_page, ${query.agent.defaultHomePage}) = ${query.agent.homePage}`);
+        const { name, homePage, owner } = query.agent;
+        const byDefault = owner === undefined ? sql`` : sql` OR (k.xapi_home_page IS NULL AND u.owner = ${owner})`;
+        conditions.push(sql`u.external_id = ${name} AND (k.xapi_home_page = ${homePage}${byDefault})`);
       }
       if (query.flashcard) conditions.push(sql`m.slug = ${query.flashcard.moduleSlug} AND f.key = ${query.flashcard.key}`);
       if (query.moduleSlug !== undefined) conditions.push(sql`m.slug = ${query.moduleSlug}`);
@@ -178,10 +183,31 @@ export function createXapiRepository(transactions: Transactions, plain: PlainSql
       return yield* all<StatementSource>(sql`SELECT ${statementColumns} ${statementJoins} WHERE ${sql.join(conditions, sql` AND `)} ${order} LIMIT ${query.limit}`);
     },
 
-    /** Answer keys in scope, in id order after `afterId`: statement ids are hashes, so a lookup by one scans these. */
-    *answerKeys(scope: StatementScope, afterId: string, limit: number): Work<{ answerId: string; userId: string; clientAnswerId: string }[]> {
-      return yield* all(sql`SELECT a.id AS "answerId", a.user_id AS "userId", a.client_answer_id AS "clientAnswerId" FROM answers a
-        JOIN users u ON u.id = a.user_id WHERE ${scopeCondition(scope)} AND a.id > ${afterId} ORDER BY a.id LIMIT ${limit}`);
+    /**
+     * The learners in scope after `after` (a keyset position returned by the previous call), `limit` of them, each
+     * query one range of an index: users' primary key (all), (owner, external_id) for an integration's.
+     */
+    *learnersInScope(scope: StatementScope, after: string, limit: number): Work<{ userIds: string[]; next: string | undefined }> {
+      if (scope.kind === 'user') return { userIds: after === '' ? [scope.userId] : [], next: undefined };
+      const rows =
+        scope.kind === 'all'
+          ? yield* all<{ id: string; position: string }>(sql`SELECT id AS "id", id AS "position" FROM users WHERE id > ${after} ORDER BY id LIMIT ${limit}`)
+          : yield* all<{ id: string; position: string }>(
+              sql`SELECT id AS "id", external_id AS "position" FROM users WHERE owner = ${scope.keyId} AND external_id > ${after} ORDER BY external_id LIMIT ${limit}`,
+            );
+      return { userIds: rows.map((row) => row.id), next: rows.length === limit ? rows.at(-1)!.position : undefined };
+    },
+
+    /** The answer keys of these learners: one range of answers_user_client_id_unique per learner, read from the index. */
+    *answerKeysOf(userIds: readonly string[]): Work<{ userId: string; clientAnswerId: string }[]> {
+      if (!userIds.length) return [];
+      return yield* all(sql`SELECT user_id AS "userId", client_answer_id AS "clientAnswerId" FROM answers WHERE ${inList(sql`user_id`, userIds)}`);
+    },
+
+    /** The statement source of a learner's answer, by its clientAnswerId. */
+    *sourceOf(userId: string, clientAnswerId: string): Work<StatementSource | undefined> {
+      const [row] = yield* all<StatementSource>(sql`SELECT ${statementColumns} ${statementJoins} WHERE a.user_id = ${userId} AND a.client_answer_id = ${clientAnswerId}`);
+      return row;
     },
   };
 }

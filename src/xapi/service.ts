@@ -3,7 +3,7 @@ import type { XapiConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import { createDispatcher, type DispatcherOptions } from './dispatcher.js';
 import type { StatementScope, StatementsQuery, XapiRepository } from './repository.js';
-import { answeredVerb, buildStatement, statementIdOf, type Statement, type StatementSettings } from './statement.js';
+import { answeredVerb, buildStatement, integrationsHomePage, statementIdOf, type Statement, type StatementSettings } from './statement.js';
 
 /** Statements per page of GET /xapi/statements at most (what `limit=0` gives). */
 export const maxStatementsPerPage = 250;
@@ -11,8 +11,8 @@ export const maxStatementsPerPage = 250;
 const parkedSampleSize = 20;
 /** Answers queued per transaction by a backfill. */
 const backfillChunk = 5000;
-/** Answer keys read per query while looking a statement up by id. */
-const keyScanChunk = 5000;
+/** Learners whose answer keys one read of a lookup by statement id takes. */
+const learnersPerRead = 200;
 
 /** The statement resource's filters once read (routes.ts validates the query string's syntax). */
 export interface StatementFilters {
@@ -30,6 +30,30 @@ export interface StatementPage {
   statements: Statement[];
   /** The keyset position after the page's last statement; undefined on the last page. */
   next: string | undefined;
+}
+
+/**
+ * At most `running` holders at once, `waiting` more queued; beyond that `refuse()` is thrown. `acquire` resolves to
+ * the release of the slot.
+ */
+function createLimiter(running: number, waiting: number, refuse: () => Error) {
+  let active = 0;
+  const queue: (() => void)[] = [];
+  const release = () => {
+    const next = queue.shift();
+    if (next) next();
+    else active--;
+  };
+  return {
+    acquire(): Promise<() => void> {
+      if (active < running) {
+        active++;
+        return Promise.resolve(release);
+      }
+      if (queue.length >= waiting) return Promise.reject(refuse());
+      return new Promise((resolve) => queue.push(() => resolve(release)));
+    },
+  };
 }
 
 const scopeOf = (principal: Principal): StatementScope =>
@@ -59,7 +83,16 @@ function accountOf(agent: unknown): { homePage: string; name: string } | null {
 export function createXapiService(repository: XapiRepository, config: XapiConfig, now: () => Date = () => new Date()) {
   const settings: StatementSettings = { accountHomePage: config.accountHomePage, activityBase: config.activityBase, language: config.language };
   const listeners = new Set<() => void>();
+  const lookups = createLimiter(2, 16, () => new AppError('MNEMO_OVERLOADED', 'too many statement lookups are running; retry in a few seconds'));
   const modulesBase = `${config.activityBase.replace(/\/+$/, '')}/modules/`;
+
+  /** The owner whose learners a default homePage names ('' for an admin's), undefined for any other homePage. */
+  function defaultOwnerOf(homePage: string): string | undefined {
+    if (homePage === config.accountHomePage) return '';
+    const base = integrationsHomePage(settings);
+    const owner = homePage.startsWith(base) ? homePage.slice(base.length) : '';
+    return owner !== '' && !owner.includes('/') ? owner : undefined;
+  }
 
   /** The flashcard or module an activity IRI names here, or null for any other activity (which has no statements). */
   function activityOf(iri: string): { moduleSlug: string; key?: string } | null {
@@ -80,7 +113,7 @@ export function createXapiService(repository: XapiRepository, config: XapiConfig
     if (filters.agent !== undefined) {
       const account = accountOf(filters.agent);
       if (!account) return null;
-      query.agent = { ...account, defaultHomePage: config.accountHomePage };
+      query.agent = { ...account, owner: defaultOwnerOf(account.homePage) };
     }
     if (filters.verb !== undefined && filters.verb !== answeredVerb) return null;
     if (filters.registration !== undefined) return null;
@@ -160,24 +193,30 @@ export function createXapiService(repository: XapiRepository, config: XapiConfig
     },
 
     /**
-     * The caller's statement with this id, if any. Ids are hashes of (learner, clientAnswerId): the lookup reads the
-     * answer keys in the caller's scope, a few thousand per query (a learner's are few; an integration's or an
-     * admin's scope takes a read per 5,000 answers).
+     * The caller's statement with this id, if any. Ids are hashes of (learner, clientAnswerId), so the lookup reads
+     * the answer keys of the caller's learners (a learner's own are few), 200 learners per read, and hashes them:
+     * linear in the answers in scope, other requests served between reads, at most two lookups at once per process.
      */
     async statement(principal: Principal | null, statementId: string): Promise<Statement> {
       const caller = requireRole(principal, 'admin', 'integration', 'learner');
       const id = statementId.toLowerCase();
       const scope = scopeOf(caller);
-      let afterId = '';
-      for (;;) {
-        const keys = await repository.read(() => repository.answerKeys(scope, afterId, keyScanChunk));
-        const match = keys.find((key) => statementIdOf(key.userId, key.clientAnswerId) === id);
-        if (match) {
-          const [source] = await repository.read(() => repository.sources([match.answerId]));
-          if (source) return buildStatement(source, settings, { stored: true });
+      const release = await lookups.acquire();
+      try {
+        let after = '';
+        for (;;) {
+          const learners = await repository.read(() => repository.learnersInScope(scope, after, learnersPerRead));
+          const keys = await repository.read(() => repository.answerKeysOf(learners.userIds));
+          const match = keys.find((key) => statementIdOf(key.userId, key.clientAnswerId) === id);
+          if (match) {
+            const source = await repository.read(() => repository.sourceOf(match.userId, match.clientAnswerId));
+            if (source) return buildStatement(source, settings, { stored: true });
+          }
+          if (learners.next === undefined) break;
+          after = learners.next;
         }
-        if (keys.length < keyScanChunk) break;
-        afterId = keys.at(-1)!.answerId;
+      } finally {
+        release();
       }
       throw new AppError('MNEMO_XAPI_STATEMENT_NOT_FOUND', `no statement with id "${statementId}"`);
     },

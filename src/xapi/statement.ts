@@ -13,6 +13,8 @@ export interface StatementSource {
   durationMs: number | null;
   response: string | null;
   externalId: string;
+  /** The integration key that created the learner ('' when an admin did). */
+  owner: string;
   /** The learner's owner key's own homePage, when it set one. */
   keyHomePage: string | null;
   flashcardKey: string;
@@ -23,7 +25,7 @@ export interface StatementSource {
 
 /** Deployment settings every statement follows (XAPI_* variables). */
 export interface StatementSettings {
-  /** The account homePage of learners whose owner key sets none. */
+  /** The account homePage of learners an admin created, and the base of integrations' own (`homePageOf`). */
   accountHomePage: string;
   /** Activities are `<activityBase>/modules/<slug>` and `<activityBase>/modules/<slug>/flashcards/<key>`. */
   activityBase: string;
@@ -59,8 +61,16 @@ export const flashcardActivityId = (settings: StatementSettings, slug: string, k
 
 export const ratingExtension = (settings: StatementSettings) => `${trimSlash(settings.activityBase)}/extensions/fsrs-rating`;
 
-/** The account homePage a learner is known by: its owner key's, or the deployment's. */
-export const homePageOf = (settings: StatementSettings, keyHomePage: string | null) => keyHomePage ?? settings.accountHomePage;
+/** Where the default homePages of integrations' learners start: `<XAPI_ACCOUNT_HOMEPAGE>/integrations/<key id>`. */
+export const integrationsHomePage = (settings: StatementSettings) => `${trimSlash(settings.accountHomePage)}/integrations/`;
+
+/**
+ * The account homePage a learner is known by: its owner key's own, else one per integration under the deployment's,
+ * else (a learner an admin created) the deployment's. Per integration, because externalIds are unique per
+ * integration only: two integrations' "student-42" must never be one agent in a shared LRS.
+ */
+export const homePageOf = (settings: StatementSettings, owner: string, keyHomePage: string | null) =>
+  keyHomePage ?? (owner === '' ? settings.accountHomePage : `${integrationsHomePage(settings)}${owner}`);
 
 /** ISO 8601 duration of `ms` milliseconds, in seconds (`PT1.5S`), as xAPI's `result.duration` takes it. */
 export function isoDuration(ms: number): string {
@@ -78,7 +88,7 @@ export function buildStatement(source: StatementSource, settings: StatementSetti
   const success = source.correct === null ? source.rating > 1 : source.correct === 1;
   return {
     id: statementIdOf(source.userId, source.clientAnswerId),
-    actor: { objectType: 'Agent' as const, account: { homePage: homePageOf(settings, source.keyHomePage), name: source.externalId } },
+    actor: { objectType: 'Agent' as const, account: { homePage: homePageOf(settings, source.owner, source.keyHomePage), name: source.externalId } },
     verb: { id: answeredVerb, display: { 'en-US': 'answered' } },
     object: {
       objectType: 'Activity' as const,

@@ -11,6 +11,8 @@ export interface TestLrsOptions {
   rejectResponse?: string;
   /** A batch holding an id already stored is refused as a whole with 409 (as some LRSs do). */
   batchConflicts?: boolean;
+  /** A request body larger than this is refused with 413. */
+  maxBodyBytes?: number;
   /** Basic credentials the LRS requires. */
   username?: string;
   password?: string;
@@ -58,6 +60,7 @@ export async function startTestLrs(options: TestLrsOptions = {}) {
         failuresLeft--;
         return answer(503, { error: 'try later' });
       }
+      if (options.maxBodyBytes !== undefined && Buffer.byteLength(body) > options.maxBodyBytes) return answer(413, { error: 'too large' });
       const url = new URL(request.url!, 'http://lrs');
       if (url.pathname !== '/xapi/statements') return answer(404);
       const parsed = JSON.parse(body) as StatementLike | StatementLike[];

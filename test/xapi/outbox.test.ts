@@ -49,7 +49,8 @@ describe('the xAPI outbox', () => {
     expect(lrs.stored.size).toBe(30);
     for (const statement of lrs.stored.values()) expect(validateStatement(statement)).toEqual([]);
     const first = lrs.stored.get(ids[0]!) as unknown as { actor: unknown; object: { id: string }; result: { duration: string } };
-    expect(first.actor).toEqual({ objectType: 'Agent', account: { homePage: 'https://lms.example.com', name: actors.learner.externalId } });
+    const integrationKey = (await app.inject({ url: '/v1/keys', headers: actors.admin })).json().items.find((key: { role: string }) => key.role === 'integration');
+    expect(first.actor).toEqual({ objectType: 'Agent', account: { homePage: `https://lms.example.com/integrations/${integrationKey.id}`, name: actors.learner.externalId } });
     expect(first.object.id).toMatch(/^https:\/\/mnemo\.example\.com\/xapi\/modules\/networking\/flashcards\/.+/);
     expect(first.result.duration).toBe('PT1.5S');
     await expect.poll(async () => (await status(app, actors.admin)).pending).toBe(0);
@@ -99,6 +100,22 @@ describe('the xAPI outbox', () => {
     expect(retry.json()).toEqual({ requeued: 1 });
     await lrs.until(() => lrs.stored.has(badId));
     await expect.poll(async () => (await status(app, actors.admin)).parked).toBe(0);
+  });
+
+  it('parks a statement too large for the LRS (413) and delivers everyone else\'s, batch after batch', async () => {
+    const { app, lrs, actors } = await setUp({ maxBodyBytes: 16 * 1024 });
+    const other = await createLearner(app, actors.integration, 'other-learner');
+    // 30 KB of UTF-8 in one answer's response, within the API's 10,000 characters.
+    const huge = answer(actors.deck[0]!, { response: '€'.repeat(10_000) });
+    expect((await app.inject({ method: 'POST', url: '/v1/me/answers', headers: other.headers, payload: huge })).statusCode).toBe(201);
+    const rest = Array.from({ length: 5 }, (_, index) => answer(actors.deck[index % actors.deck.length]!));
+    await app.inject({ method: 'POST', url: '/v1/me/answers/batch', headers: actors.learner.headers, payload: { answers: rest } });
+    const ids = rest.map((item) => statementIdOf(actors.learner.userId, item.clientAnswerId));
+    await lrs.until(() => ids.every((id) => lrs.stored.has(id)));
+    await expect.poll(async () => (await status(app, actors.admin)).parked).toBe(1);
+    const after = await status(app, actors.admin);
+    expect(after.parkedStatements).toEqual([{ statementId: statementIdOf(other.userId, huge.clientAnswerId), reason: expect.stringMatching(/\(413\)/), parkedAt: expect.any(String) }]);
+    await expect.poll(async () => (await status(app, actors.admin)).pending).toBe(0);
   });
 
   it('erasing a learner removes their pending statements; other learners\' stay', async () => {

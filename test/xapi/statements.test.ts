@@ -23,6 +23,8 @@ let deck: { id: string; key: string }[];
 let aliceFirst: ReturnType<typeof answer>[];
 let aliceSecond: ReturnType<typeof answer>[];
 let between: string;
+/** The default homePage of lms-a's learners (lms-a sets none). */
+let homeA: string;
 
 // A CommonJS package: its class is the module's `default` (the class also names itself there, for either interop).
 const XAPI = xapiClient.default;
@@ -48,6 +50,7 @@ beforeAll(async () => {
   app = await buildTestApp({ seed: true, config: { xapi: { ...testConfig().xapi, accountHomePage: homePage, activityBase } } });
   admin = bearer((await app.auth.createKey({ role: 'admin', name: 'admin' }, null)).token);
   lmsA = await integration('lms-a');
+  homeA = `${homePage}/integrations/${lmsA.id}`;
   lmsB = await integration('lms-b', { xapiHomePage: 'https://b.example.org/' });
   alice = await createLearner(app, lmsA.headers, 'alice');
   bob = await createLearner(app, lmsA.headers, 'bob');
@@ -82,7 +85,7 @@ describe('GET /xapi/statements', () => {
     expect(stored).toEqual([...stored].sort().reverse());
     const first = statements.find((statement: { id: string }) => statement.id === idsOf(alice, aliceFirst)[0]);
     expect(first).toMatchObject({
-      actor: { objectType: 'Agent', account: { homePage, name: 'alice' } },
+      actor: { objectType: 'Agent', account: { homePage: homeA, name: 'alice' } },
       verb: { id: answeredVerb },
       object: { id: `${activityBase}/modules/networking/flashcards/${encodeURIComponent(deck[0]!.key)}`, definition: { type: 'http://adlnet.gov/expapi/activities/cmi.interaction' } },
       result: { success: true, duration: 'PT2S' },
@@ -101,7 +104,7 @@ describe('GET /xapi/statements', () => {
     expect(seenByAlice).toEqual(new Set(aliceIds));
     expect((await ids(admin)).size).toBe(9);
     // Another tenant's learner named as the agent, or its statement asked for by id: nothing, as if it did not exist.
-    const aliceAgent = encodeURIComponent(JSON.stringify({ account: { homePage, name: 'alice' } }));
+    const aliceAgent = encodeURIComponent(JSON.stringify({ account: { homePage: homeA, name: 'alice' } }));
     expect((await get(`?agent=${aliceAgent}`, lmsB.headers)).json().statements).toEqual([]);
     expect((await get(`?statementId=${aliceIds[0]}`, lmsB.headers)).statusCode).toBe(404);
     expect((await get(`?statementId=${aliceIds[0]}`, bob.headers)).statusCode).toBe(404);
@@ -111,10 +114,31 @@ describe('GET /xapi/statements', () => {
   it('only an integration key takes an xAPI homePage, an http(s) URL, shown with the key', async () => {
     const refuse = async (payload: Record<string, unknown>) => (await app.inject({ method: 'POST', url: '/v1/keys', headers: admin, payload })).statusCode;
     expect(await refuse({ role: 'admin', name: 'x', xapiHomePage: 'https://a.example' })).toBe(400);
-    expect(await refuse({ role: 'integration', name: 'x', xapiHomePage: 'javascript:alert(1)' })).toBe(400);
+    for (const xapiHomePage of ['javascript:alert(1)', 'https://lms.example/\tx', 'https://lms.example/a b', 'https://lms.example/\n', 'https://user:pw@lms.example/']) {
+      expect(await refuse({ role: 'integration', name: 'x', xapiHomePage }), xapiHomePage).toBe(400);
+    }
     const keys = (await app.inject({ url: '/v1/keys', headers: admin })).json().items as { id: string; xapiHomePage?: string }[];
     expect(keys.find((key) => key.id === lmsB.id)?.xapiHomePage).toBe('https://b.example.org/');
     expect(keys.find((key) => key.id === lmsA.id)).not.toHaveProperty('xapiHomePage');
+  });
+
+  it('never makes two integrations\' learners one agent: each integration has its own default homePage', async () => {
+    const lmsC = await integration('lms-c');
+    const twin = await createLearner(app, lmsC.headers, 'alice');
+    await record(twin, [answer(deck[0]!.id)]);
+    const [statement] = (await get('', lmsC.headers)).json().statements;
+    expect(statement.actor.account).toEqual({ homePage: `${homePage}/integrations/${lmsC.id}`, name: 'alice' });
+    const agent = (home: string) => encodeURIComponent(JSON.stringify({ account: { homePage: home, name: 'alice' } }));
+    expect((await get(`?agent=${agent(homeA)}`, admin)).json().statements).toHaveLength(7);
+    expect((await get(`?agent=${agent(`${homePage}/integrations/${lmsC.id}`)}`, admin)).json().statements).toHaveLength(1);
+    expect((await get(`?agent=${agent(homePage)}`, admin)).json().statements).toEqual([]);
+    // A learner an admin created is known under the deployment's homePage itself.
+    const own = await createLearner(app, admin, 'alice');
+    await record(own, [answer(deck[0]!.id)]);
+    const byAdmin = (await get(`?agent=${agent(homePage)}`, admin)).json().statements;
+    expect(byAdmin.map((item: { actor: unknown }) => item.actor)).toEqual([{ objectType: 'Agent', account: { homePage, name: 'alice' } }]);
+    await app.inject({ method: 'DELETE', url: `/v1/users/${twin.userId}`, headers: admin });
+    await app.inject({ method: 'DELETE', url: `/v1/users/${own.userId}`, headers: admin });
   });
 
   it('names learners by their owner key\'s homePage when it set one', async () => {
@@ -128,7 +152,7 @@ describe('GET /xapi/statements', () => {
 
   it('filters by agent, verb, activity (and its module with related_activities), since and until', async () => {
     const ids = async (query: string) => (await get(query, admin)).json().statements.map((statement: { id: string }) => statement.id).sort();
-    const bobAgent = encodeURIComponent(JSON.stringify({ objectType: 'Agent', account: { homePage, name: 'bob' } }));
+    const bobAgent = encodeURIComponent(JSON.stringify({ objectType: 'Agent', account: { homePage: homeA, name: 'bob' } }));
     expect(await ids(`?agent=${bobAgent}`)).toHaveLength(1);
     expect(await ids(`?agent=${encodeURIComponent(JSON.stringify({ mbox: 'mailto:alice@example.com' }))}`)).toEqual([]);
     expect(await ids(`?verb=${encodeURIComponent('http://adlnet.gov/expapi/verbs/experienced')}`)).toEqual([]);
@@ -140,13 +164,13 @@ describe('GET /xapi/statements', () => {
     expect(await ids(`?activity=${moduleIri}`)).toEqual([]);
     expect(await ids(`?activity=${moduleIri}&related_activities=true`)).toHaveLength(9);
     const since = encodeURIComponent(between);
-    const aliceAgent = encodeURIComponent(JSON.stringify({ account: { homePage, name: 'alice' } }));
+    const aliceAgent = encodeURIComponent(JSON.stringify({ account: { homePage: homeA, name: 'alice' } }));
     expect(await ids(`?agent=${aliceAgent}&since=${since}`)).toEqual(idsOf(alice, aliceSecond).sort());
     expect(await ids(`?agent=${aliceAgent}&until=${since}`)).toEqual(idsOf(alice, aliceFirst).sort());
   });
 
   it('pages with limit and more, in either order, and a more link carries the filters', async () => {
-    const aliceAgent = encodeURIComponent(JSON.stringify({ account: { homePage, name: 'alice' } }));
+    const aliceAgent = encodeURIComponent(JSON.stringify({ account: { homePage: homeA, name: 'alice' } }));
     for (const ascending of [true, false]) {
       const seen: string[] = [];
       let next = `?agent=${aliceAgent}&limit=3&ascending=${ascending}`;
@@ -177,6 +201,18 @@ describe('GET /xapi/statements', () => {
     expect(new Set(seen).size).toBe(8);
     const one = await client.getStatement({ statementId: seen[0]! });
     expect(one.data.id).toBe(seen[0]);
+  });
+
+  it('finds a statement by id past the first 200 learners in scope, for the owner only', async () => {
+    // 201 learners of lms-a whose externalIds sort before "alice": her answers are in the lookup's second read.
+    for (let index = 0; index <= 200; index++) {
+      const created = await app.inject({ method: 'POST', url: '/v1/users', headers: lmsA.headers, payload: { externalId: `a-${String(index).padStart(3, '0')}` } });
+      expect(created.statusCode).toBe(201);
+    }
+    const id = idsOf(alice, aliceSecond)[2]!;
+    expect((await get(`?statementId=${id}`, lmsA.headers)).json().id).toBe(id);
+    expect((await get(`?statementId=${id.toUpperCase()}`, admin)).json().id).toBe(id);
+    expect((await get(`?statementId=${id}`, lmsB.headers)).statusCode).toBe(404);
   });
 
   it('statementId returns the one statement; format=ids trims it; attachments=true is multipart', async () => {
