@@ -9,6 +9,7 @@ CREATE TABLE "xapi_outbox" (
 	"answer_id" text COLLATE "C" PRIMARY KEY NOT NULL,
 	"attempts" integer DEFAULT 0 NOT NULL,
 	"next_attempt_at" text COLLATE "C" NOT NULL,
+	"leased_until" text COLLATE "C",
 	"last_error" text COLLATE "C",
 	"parked_at" text COLLATE "C",
 	"created_at" text COLLATE "C" NOT NULL

@@ -210,9 +210,11 @@ export const answers = sqliteTable(
 
 /**
  * xAPI statements waiting for the LRS: one row per answer recorded while LRS_ENDPOINT is set (or backfilled), written
- * in the answer's transaction and erased with it; deleted once the LRS has it. A row is due at `nextAttemptAt`; a
- * dispatcher that claims it moves that past its lease, so a row claimed by a process that died is due again once the
- * lease runs out. `parkedAt`: the LRS refused the statement (`lastError` says why); only an admin re-queues it.
+ * in the answer's transaction and erased with it; deleted once the LRS has it. A row is due from `nextAttemptAt`
+ * unless a dispatcher's claim holds it (`leasedUntil`, not indexed: a claim then rewrites the row alone, not its index
+ * entry), so a row claimed by a process that died is due again once the lease runs out. `parkedAt`: the LRS refused
+ * the statement (`lastError` says why); only an admin re-queues it. On SQLite the table is WITHOUT ROWID (clustered on
+ * the time-ordered answer id: one B-tree fewer per insert and delete).
  */
 export const xapiOutbox = sqliteTable(
   'xapi_outbox',
@@ -222,6 +224,7 @@ export const xapiOutbox = sqliteTable(
       .references(() => answers.id, { onDelete: 'cascade' }),
     attempts: integer('attempts').notNull().default(0),
     nextAttemptAt: text('next_attempt_at').notNull(),
+    leasedUntil: text('leased_until'),
     lastError: text('last_error'),
     parkedAt: text('parked_at'),
     createdAt: text('created_at').notNull(),

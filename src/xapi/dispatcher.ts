@@ -1,3 +1,4 @@
+import { done, type Work } from '../db/work.js';
 import type { LrsClient } from './lrs-client.js';
 import type { XapiRepository } from './repository.js';
 import { buildStatement, type StatementSettings } from './statement.js';
@@ -14,6 +15,11 @@ export interface DispatcherOptions {
   leaseMs: number;
   /** How often the outbox is looked at when nothing woke the dispatcher (another instance's answers). */
   pollMs?: number;
+  /**
+   * After a batch that was not full, the next one waits at least this long, woken or not: answers committing one
+   * group after another would otherwise be sent a few at a time, each batch two more write transactions.
+   */
+  gatherMs?: number;
   /** Retry delays: the first, doubling per attempt up to the cap, each drawn between half and all of it (jitter). */
   backoff?: { firstMs: number; maxMs: number };
   onError: (error: unknown) => void;
@@ -21,16 +27,24 @@ export interface DispatcherOptions {
   random?: () => number;
 }
 
+/** A claimed batch: its rows and the lease they were claimed with. */
+interface Batch {
+  claims: { answerId: string; attempts: number }[];
+  leaseUntil: string;
+}
+
 /**
  * Pushes the outbox to the LRS: claims a batch of due rows (a lease, so another instance or a restart after a crash
  * takes them only once it has run out), builds their statements, sends them, then deletes the delivered rows, parks
  * the refused ones and reschedules the rest with exponential backoff and jitter, no sooner than a Retry-After. One
- * batch in flight per process; answers committed here wake it at once, others' are found by polling.
+ * batch in flight per process; answers committed here wake it, others' are found by polling. While a backlog lasts
+ * (full batches), a batch's outcome is written in the transaction that claims the next one.
  * Delivery is at least once; the LRS keeps each statement once, by its id.
  */
 export function createDispatcher(options: DispatcherOptions) {
   const { repository, client, settings, batchSize, leaseMs } = options;
   const pollMs = options.pollMs ?? 1000;
+  const gatherMs = options.gatherMs ?? 200;
   const backoff = options.backoff ?? { firstMs: 1000, maxMs: 5 * 60_000 };
   const now = options.now ?? Date.now;
   const random = options.random ?? Math.random;
@@ -43,20 +57,29 @@ export function createDispatcher(options: DispatcherOptions) {
   let woken = false;
   const abort = new AbortController();
 
-  function sleep(ms: number): Promise<void> {
-    if (woken || stopping) {
-      woken = false;
-      return Promise.resolve();
-    }
+  /** Sleeps `ms`, or until woken (not before `atLeastMs` have passed). */
+  function sleep(ms: number, atLeastMs = 0): Promise<void> {
+    const started = now();
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
+      let timer: NodeJS.Timeout;
+      const finish = () => {
         clearTimeout(timer);
         wakeUp = undefined;
         woken = false;
         resolve();
-      }
-      wakeUp = done;
+      };
+      const wake = () => {
+        const left = started + atLeastMs - now();
+        if (left <= 0 || stopping) finish();
+        else {
+          clearTimeout(timer);
+          timer = setTimeout(finish, left);
+        }
+      };
+      if (stopping) return finish();
+      timer = setTimeout(finish, ms);
+      wakeUp = wake;
+      if (woken) wake();
     });
   }
 
@@ -65,12 +88,22 @@ export function createDispatcher(options: DispatcherOptions) {
     return full / 2 + (random() * full) / 2;
   };
 
-  /** One batch: false when none was due. */
-  async function round(): Promise<boolean> {
+  /** Writes `outcome` (if any) and claims the next due rows, in one transaction. */
+  async function claim(outcome: (() => Work<void>) | undefined): Promise<Batch> {
     const claimedAt = now();
     const leaseUntil = iso(claimedAt + leaseMs);
-    const claims = await repository.write(() => repository.claimDue(iso(claimedAt), leaseUntil, batchSize));
-    if (!claims.length) return false;
+    const claims = await repository.write(function* () {
+      if (outcome) yield* outcome();
+      return yield* repository.claimDue(iso(claimedAt), leaseUntil, batchSize);
+    });
+    return { claims, leaseUntil };
+  }
+
+  /**
+   * Sends the batch; resolves to the write of what became of it (and whether it failed as a whole). On abort (the
+   * dispatcher stopping), the batch is due again at once, for this process's successor or another instance.
+   */
+  async function deliver({ claims, leaseUntil }: Batch): Promise<{ outcome: () => Work<void>; failed: boolean }> {
     const sources = await repository.read(() => repository.sources(claims.map((claim) => claim.answerId)));
     const answerOf = new Map<string, string>();
     const statements = sources.map((source) => {
@@ -78,19 +111,17 @@ export function createDispatcher(options: DispatcherOptions) {
       answerOf.set(statement.id, source.answerId);
       return statement;
     });
-    let outcome;
+    if (!statements.length) return { outcome: () => done(undefined), failed: false };
+    let result;
     try {
-      outcome = statements.length ? await client.deliver(statements, abort.signal) : undefined;
+      result = await client.deliver(statements, abort.signal);
     } catch (error) {
-      // Stopping: the batch is due again at once, for this process's successor or another instance.
       const released = iso(now());
       await repository.write(() => repository.retryLater(claims.map((claim) => claim.answerId), leaseUntil, released, null, released));
-      if (stopping) return true;
       throw error;
     }
-    if (!outcome) return true;
     const at = now();
-    const retry = outcome.retry;
+    const retry = result.retry;
     if (retry?.retryAfterMs) pausedUntil = Math.max(pausedUntil, at + retry.retryAfterMs);
     const answers = (ids: readonly string[]) => ids.flatMap((id) => answerOf.get(id) ?? []);
     // Each row waits by its own attempts (one draw of jitter per count): a statement that has failed often does not
@@ -101,40 +132,56 @@ export function createDispatcher(options: DispatcherOptions) {
       const attempts = attemptsOf.get(answerId) ?? 1;
       retries.set(attempts, [...(retries.get(attempts) ?? []), answerId]);
     }
-    await repository.write(function* () {
-      yield* repository.delivered(answers(outcome.delivered));
-      for (const { id, reason } of outcome.parked) yield* repository.park(answerOf.get(id)!, leaseUntil, reason, iso(at));
+    const delivered = answers(result.delivered);
+    const outcome = function* (): Work<void> {
+      yield* repository.delivered(delivered);
+      for (const { id, reason } of result.parked) yield* repository.park(answerOf.get(id)!, leaseUntil, reason, iso(at));
       for (const [attempts, answerIds] of retries) {
         const nextAttempt = at + Math.max(delayFor(attempts), retry?.retryAfterMs ?? 0);
         yield* repository.retryLater(answerIds, leaseUntil, iso(nextAttempt), retry!.error, iso(at));
       }
-    });
-    // A batch that did not go through is not followed at once by the next one: the LRS is failing.
-    return !retry;
+    };
+    return { outcome, failed: retry !== undefined };
   }
 
   async function loop(): Promise<void> {
+    // The last batch's outcome, when it is to be written with the next claim.
+    let carried: (() => Work<void>) | undefined;
     while (!stopping) {
       const paused = pausedUntil - now();
-      if (paused > 0) {
+      if (paused > 0 && !carried) {
         await sleep(paused);
         continue;
       }
-      let more = false;
+      let wait: { ms: number; atLeastMs: number } | undefined;
       try {
-        more = await round();
+        const batch = await claim(carried);
+        carried = undefined;
+        if (!batch.claims.length) wait = { ms: pollMs, atLeastMs: 0 };
+        else {
+          const { outcome, failed } = await deliver(batch);
+          if (batch.claims.length === batchSize && !failed && !stopping) carried = outcome;
+          else {
+            await repository.write(outcome);
+            // A batch that did not go through is not followed at once by the next one: the LRS is failing.
+            wait = failed ? { ms: pollMs, atLeastMs: 0 } : { ms: pollMs, atLeastMs: gatherMs };
+          }
+        }
       } catch (error) {
+        carried = undefined;
         if (!stopping) options.onError(error);
+        wait = { ms: pollMs, atLeastMs: 0 };
       }
-      if (!more) await sleep(pollMs);
+      if (wait) await sleep(wait.ms, wait.atLeastMs);
     }
+    if (carried) await repository.write(carried).catch(options.onError);
   }
 
   return {
     start(): void {
       running ??= loop();
     },
-    /** Something was queued: look now rather than at the next poll. */
+    /** Something was queued: look soon rather than at the next poll. */
     wake(): void {
       if (wakeUp) wakeUp();
       else woken = true;

@@ -84,11 +84,14 @@ export function createXapiRepository(transactions: Transactions, plain: PlainSql
   return {
     ...transactions,
 
-    /** Claims up to `limit` due rows until `leaseUntil`: nobody else claims them before then. */
+    /**
+     * Claims up to `limit` due rows until `leaseUntil`: nobody else claims them before then. Rows whose lease runs yet
+     * are skipped as the index is read (each dispatcher holds one batch, so a few).
+     */
     *claimDue(now: string, leaseUntil: string, limit: number): Work<OutboxClaim[]> {
-      const rows = yield* all<{ answerId: string; attempts: number | string }>(sql`UPDATE xapi_outbox SET next_attempt_at = ${leaseUntil}, attempts = attempts + 1
+      const rows = yield* all<{ answerId: string; attempts: number | string }>(sql`UPDATE xapi_outbox SET leased_until = ${leaseUntil}, attempts = attempts + 1
         WHERE answer_id IN (SELECT answer_id FROM xapi_outbox WHERE parked_at IS NULL AND next_attempt_at <= ${now}
-          ORDER BY next_attempt_at LIMIT ${limit}${plain.skipLocked})
+          AND (leased_until IS NULL OR leased_until <= ${now}) ORDER BY next_attempt_at LIMIT ${limit}${plain.skipLocked})
         RETURNING answer_id AS "answerId", attempts AS "attempts"`);
       return rows.map((row) => ({ answerId: row.answerId, attempts: toNumber(row.attempts) }));
     },
@@ -112,14 +115,14 @@ export function createXapiRepository(transactions: Transactions, plain: PlainSql
     /** Due again at `nextAttemptAt`, unless another claim has taken them since (their lease is no longer ours). */
     *retryLater(answerIds: readonly string[], leaseUntil: string, nextAttemptAt: string, error: string | null, now: string): Work<void> {
       if (!answerIds.length) return;
-      yield* run(sql`UPDATE xapi_outbox SET next_attempt_at = ${nextAttemptAt}, last_error = coalesce(${error}, last_error)
-        WHERE ${inList(sql`answer_id`, answerIds)} AND next_attempt_at = ${leaseUntil}`);
+      yield* run(sql`UPDATE xapi_outbox SET next_attempt_at = ${nextAttemptAt}, leased_until = NULL, last_error = coalesce(${error}, last_error)
+        WHERE ${inList(sql`answer_id`, answerIds)} AND leased_until = ${leaseUntil}`);
       if (error !== null) yield* recordError(error, now);
     },
 
     /** The LRS refused the statement: kept, with the reason, until an admin re-queues it. */
     *park(answerId: string, leaseUntil: string, reason: string, now: string): Work<void> {
-      yield* run(sql`UPDATE xapi_outbox SET parked_at = ${now}, last_error = ${reason} WHERE answer_id = ${answerId} AND next_attempt_at = ${leaseUntil}`);
+      yield* run(sql`UPDATE xapi_outbox SET parked_at = ${now}, leased_until = NULL, last_error = ${reason} WHERE answer_id = ${answerId} AND leased_until = ${leaseUntil}`);
       yield* recordError(reason, now);
     },
 
@@ -147,7 +150,7 @@ export function createXapiRepository(transactions: Transactions, plain: PlainSql
 
     /** Parked statements go back to the queue, due now, their attempts counted afresh. */
     *requeueParked(now: string): Work<number> {
-      return yield* run(sql`UPDATE xapi_outbox SET parked_at = NULL, next_attempt_at = ${now}, attempts = 0 WHERE parked_at IS NOT NULL`);
+      return yield* run(sql`UPDATE xapi_outbox SET parked_at = NULL, next_attempt_at = ${now}, leased_until = NULL, attempts = 0 WHERE parked_at IS NOT NULL`);
     },
 
     /**
