@@ -31,7 +31,7 @@ const postgresOnly: string[] = ['test/reliability/multi-instance.test.ts', 'test
  * Files that open both engines themselves (parity between SQLite and PostgreSQL, the PostgreSQL client and store):
  * they do not depend on MNEMO_TEST_BACKEND, so running them again in the postgres project would only repeat them.
  */
-const engineIndependent: string[] = ['test/learning/postgres-parity.test.ts', 'test/content/postgres-parity.test.ts', 'test/db/postgres-*.test.ts', 'test/db/copy-to-postgres.test.ts', 'test/http/rate-limit-redis.test.ts', 'test/auth/failed-auth-redis.test.ts'];
+const engineIndependent: string[] = ['test/learning/postgres-parity.test.ts', 'test/content/postgres-parity.test.ts', 'test/db/postgres-*.test.ts', 'test/db/copy-to-postgres.test.ts', 'test/http/rate-limit-redis.test.ts', 'test/auth/failed-auth-redis.test.ts', 'test/xapi/lrs-client.test.ts'];
 
 export default defineConfig({
   resolve: {
