@@ -91,7 +91,7 @@ export const configSchema = z.object({
   LRS_USERNAME: z.string().max(1000).optional(),
   LRS_PASSWORD: z.string().max(1000).optional(),
   LRS_VERSION: z.enum(['1.0.3', '2.0.0']).default('1.0.3'),
-  LRS_BATCH_SIZE: integer(1, 500).default(50),
+  LRS_BATCH_SIZE: integer(1, 500).default(100),
   LRS_TIMEOUT_MS: integer(100, 120_000).default(10_000),
 });
 

@@ -104,7 +104,8 @@ export function createDispatcher(options: DispatcherOptions) {
    * dispatcher stopping), the batch is due again at once, for this process's successor or another instance.
    */
   async function deliver({ claims, leaseUntil }: Batch): Promise<{ outcome: () => Work<void>; failed: boolean }> {
-    const sources = await repository.read(() => repository.sources(claims.map((claim) => claim.answerId)));
+    // One statement, outside a transaction: it needs no snapshot shared with another read.
+    const sources = await repository.run(repository.sources(claims.map((claim) => claim.answerId)));
     const answerOf = new Map<string, string>();
     const statements = sources.map((source) => {
       const statement = buildStatement(source, settings);
