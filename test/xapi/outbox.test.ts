@@ -34,6 +34,9 @@ async function setUp(lrsOptions: TestLrsOptions = {}, lrsConfig: { batchSize?: n
   return { app, lrs, actors: await createActors(app) };
 }
 
+/** The dispatcher writes what became of a batch a moment after the LRS answers (and polls once a second). */
+const settled = { timeout: 10_000, interval: 50 };
+
 const status = async (server: FastifyInstance, admin: Actors['admin']) => (await server.inject({ url: '/v1/admin/xapi/status', headers: admin })).json();
 
 describe('the xAPI outbox', () => {
@@ -53,7 +56,7 @@ describe('the xAPI outbox', () => {
     expect(first.actor).toEqual({ objectType: 'Agent', account: { homePage: `https://lms.example.com/integrations/${integrationKey.id}`, name: actors.learner.externalId } });
     expect(first.object.id).toMatch(/^https:\/\/mnemo\.example\.com\/xapi\/modules\/networking\/flashcards\/.+/);
     expect(first.result.duration).toBe('PT1.5S');
-    await expect.poll(async () => (await status(app, actors.admin)).pending).toBe(0);
+    await expect.poll(async () => (await status(app, actors.admin)).pending, settled).toBe(0);
     const after = await status(app, actors.admin);
     expect(after).toMatchObject({ lrsConfigured: true, pending: 0, delivered: 30, parked: 0, oldestPendingAgeSeconds: null });
     expect(after.lastError.message).toMatch(/503/);
@@ -65,7 +68,7 @@ describe('the xAPI outbox', () => {
     expect((await app.inject({ method: 'POST', url: '/v1/me/answers', headers: actors.learner.headers, payload: first })).statusCode).toBe(201);
     const firstId = statementIdOf(actors.learner.userId, first.clientAnswerId);
     await lrs.until(() => lrs.stored.has(firstId));
-    await expect.poll(async () => (await status(app, actors.admin)).pending).toBe(0);
+    await expect.poll(async () => (await status(app, actors.admin)).pending, settled).toBe(0);
     // The same answer queued again (a backfill) beside new ones: the LRS refuses the batch for the known id.
     expect(await app.services.xapi.backfill(undefined)).toEqual({ queued: 1 });
     const more = Array.from({ length: 3 }, (_, index) => answer(actors.deck[(index + 1) % actors.deck.length]!));
@@ -76,7 +79,7 @@ describe('the xAPI outbox', () => {
     expect(lrs.requests.some((request) => request.status === 409 && request.method === 'POST')).toBe(true);
     expect(lrs.requests.some((request) => request.status === 409 && request.method === 'PUT')).toBe(true);
     expect(lrs.stored.size).toBe(4);
-    await expect.poll(async () => (await status(app, actors.admin)).pending).toBe(0);
+    await expect.poll(async () => (await status(app, actors.admin)).pending, settled).toBe(0);
     expect((await status(app, actors.admin)).parked).toBe(0);
   });
 
@@ -89,7 +92,7 @@ describe('the xAPI outbox', () => {
     const goodIds = good.map((item) => statementIdOf(actors.learner.userId, item.clientAnswerId));
     const badId = statementIdOf(actors.learner.userId, bad.clientAnswerId);
     await lrs.until(() => goodIds.every((id) => lrs.stored.has(id)));
-    await expect.poll(async () => (await status(app, actors.admin)).parked).toBe(1);
+    await expect.poll(async () => (await status(app, actors.admin)).parked, settled).toBe(1);
     const parked = await status(app, actors.admin);
     expect(parked.parkedStatements).toEqual([{ statementId: badId, reason: expect.stringMatching(/refused the statement \(400\)/), parkedAt: expect.any(String) }]);
     expect(parked.pending).toBe(0);
@@ -99,7 +102,7 @@ describe('the xAPI outbox', () => {
     const retry = await app.inject({ method: 'POST', url: '/v1/admin/xapi/parked/retry', headers: actors.admin });
     expect(retry.json()).toEqual({ requeued: 1 });
     await lrs.until(() => lrs.stored.has(badId));
-    await expect.poll(async () => (await status(app, actors.admin)).parked).toBe(0);
+    await expect.poll(async () => (await status(app, actors.admin)).parked, settled).toBe(0);
   });
 
   it('parks a statement too large for the LRS (413) and delivers everyone else\'s, batch after batch', async () => {
@@ -112,10 +115,10 @@ describe('the xAPI outbox', () => {
     await app.inject({ method: 'POST', url: '/v1/me/answers/batch', headers: actors.learner.headers, payload: { answers: rest } });
     const ids = rest.map((item) => statementIdOf(actors.learner.userId, item.clientAnswerId));
     await lrs.until(() => ids.every((id) => lrs.stored.has(id)));
-    await expect.poll(async () => (await status(app, actors.admin)).parked).toBe(1);
+    await expect.poll(async () => (await status(app, actors.admin)).parked, settled).toBe(1);
     const after = await status(app, actors.admin);
     expect(after.parkedStatements).toEqual([{ statementId: statementIdOf(other.userId, huge.clientAnswerId), reason: expect.stringMatching(/\(413\)/), parkedAt: expect.any(String) }]);
-    await expect.poll(async () => (await status(app, actors.admin)).pending).toBe(0);
+    await expect.poll(async () => (await status(app, actors.admin)).pending, settled).toBe(0);
   });
 
   it('erasing a learner removes their pending statements; other learners\' stay', async () => {
