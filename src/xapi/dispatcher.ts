@@ -131,7 +131,9 @@ export function createDispatcher(options: DispatcherOptions) {
     const retries = new Map<number, string[]>();
     for (const answerId of retry ? answers(retry.ids) : []) {
       const attempts = attemptsOf.get(answerId) ?? 1;
-      retries.set(attempts, [...(retries.get(attempts) ?? []), answerId]);
+      const group = retries.get(attempts);
+      if (group) group.push(answerId);
+      else retries.set(attempts, [answerId]);
     }
     const delivered = answers(result.delivered);
     const outcome = function* (): Work<void> {

@@ -110,7 +110,9 @@ export const xapiRoutes: FastifyPluginAsyncZod<{ consistencyLagMs: number }> = a
         return send(format(await service.statement(request.principal, query.statementId!)), query.attachments);
       }
 
-      let filters: z.infer<typeof statementsQuery>;
+      // The query a page answers (its text travels in the more link) and where the page starts.
+      let filters: z.infer<typeof statementsQuery> = query;
+      let text = raw;
       let after: string | undefined;
       if (query.more !== undefined) {
         if (present.size !== 1) throw new AppError('MNEMO_REQUEST_INVALID', 'a more link takes no other parameter');
@@ -118,17 +120,12 @@ export const xapiRoutes: FastifyPluginAsyncZod<{ consistencyLagMs: number }> = a
         const parsed = statementsQuery.safeParse(Object.fromEntries(new URLSearchParams(cursor.q)));
         if (!parsed.success) throw new AppError('MNEMO_REQUEST_BAD_CURSOR', 'the more link is malformed; start again without it');
         filters = parsed.data;
+        text = cursor.q;
         after = cursor.a;
-      } else {
-        filters = query;
       }
       const limit = filters.limit === 0 || filters.limit > maxStatementsPerPage ? maxStatementsPerPage : filters.limit;
       const page = await service.statements(request.principal, readFilters(filters), after, limit);
-      let more = '';
-      if (page.next !== undefined) {
-        const q = query.more === undefined ? raw : decodeCursor('xapi-statements', query.more, moreCursor).q;
-        more = `/xapi/statements?more=${encodeCursor('xapi-statements', { q, a: page.next })}`;
-      }
+      const more = page.next === undefined ? '' : `/xapi/statements?more=${encodeCursor('xapi-statements', { q: text, a: page.next })}`;
       return send({ statements: page.statements.map(format), more }, filters.attachments);
     },
   );
