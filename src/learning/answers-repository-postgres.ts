@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, getTableColumns, gt, gte, isNull, lt, lte, or, sql, type SQL } from 'drizzle-orm';
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import { createCommitCache, type CommitSource } from '../db/commit-cache.js';
-import { transactionsOfPg, type PgExecutor } from '../db/postgres.js';
+import { executePrepared, transactionsOfPg, type PgExecutor } from '../db/postgres.js';
 import { answers, cardStates, cardStateSnapshots, flashcards, modules, users, xapiOutbox } from '../db/schema-pg.js';
 import type { AnswerRow, CardStateRow } from '../db/schema.js';
 import type { PostgresStore } from '../db/store.js';
@@ -234,21 +234,19 @@ export function postgresAnswersRepository(store: PostgresStore): AnswersReposito
       if (!userIds.length) return [];
       if (options.wait === false) {
         // Try-locks never wait, so their order does not matter.
-        const busy = yield* step(
-          async (executor: PgExecutor) =>
-            (
-              await executor.execute<{ id: string }>(
-                sql`SELECT id FROM unnest(${sql.param([...userIds])}::text[]) AS id WHERE NOT pg_try_advisory_xact_lock(${learnerLockSpace}::int4, hashtext(id))`,
-              )
-            ).rows,
+        const busy = yield* step((executor: PgExecutor) =>
+          executePrepared<{ id: string }>(
+            executor,
+            sql`SELECT id FROM unnest(${sql.param([...userIds])}::text[]) AS id WHERE NOT pg_try_advisory_xact_lock(${sql.raw(String(learnerLockSpace))}::int4, hashtext(id))`,
+          ),
         );
         return busy.map((row) => row.id);
       }
       const lock =
         userIds.length === 1
-          ? sql`SELECT pg_advisory_xact_lock(${learnerLockSpace}::int4, hashtext(${userIds[0]!}))`
-          : sql`SELECT pg_advisory_xact_lock(${learnerLockSpace}::int4, key) FROM (SELECT DISTINCT hashtext(id) AS key FROM unnest(${sql.param([...userIds])}::text[]) AS id) AS keys ORDER BY key`;
-      yield* step(async (executor: PgExecutor) => void (await executor.execute(lock)));
+          ? sql`SELECT pg_advisory_xact_lock(${sql.raw(String(learnerLockSpace))}::int4, hashtext(${userIds[0]!}))`
+          : sql`SELECT pg_advisory_xact_lock(${sql.raw(String(learnerLockSpace))}::int4, key) FROM (SELECT DISTINCT hashtext(id) AS key FROM unnest(${sql.param([...userIds])}::text[]) AS id) AS keys ORDER BY key`;
+      yield* step(async (executor: PgExecutor) => void (await executePrepared(executor, lock)));
       return [];
     },
     /** Answer write transactions worth running at once: half the pool, the rest left to reads and other writes. */
@@ -288,8 +286,9 @@ export function postgresAnswersRepository(store: PostgresStore): AnswersReposito
     *readForWrite(requests: readonly AnswerWriteRequest[]): Work<AnswerWriteReads[]> {
       if (!requests.length) return [];
       const asked = JSON.stringify(requests.map((request) => ({ user_id: request.userId, answer_ids: request.clientAnswerIds, card_ids: request.flashcardIds })));
-      const rows = yield* step(async (executor: PgExecutor) => {
-        const result = await executor.execute<{ user_id: string; user_exists: boolean; answers: AnswerRecord[]; refs: FlashcardRef[]; states: CardStateRow[] }>(
+      const rows = yield* step((executor: PgExecutor) =>
+        executePrepared<{ user_id: string; user_exists: boolean; answers: AnswerRecord[]; refs: FlashcardRef[]; states: CardStateRow[] }>(
+          executor,
           sql`SELECT asked.user_id, EXISTS (SELECT 1 FROM ${users} WHERE ${users.id} = asked.user_id) AS user_exists, ${jsonRows(
             answerColumns,
             sql`FROM ${answers} INNER JOIN ${modules} ON ${modules.id} = ${answers.moduleId} WHERE ${answers.userId} = asked.user_id AND ${answers.clientAnswerId} = ANY(asked.answer_ids)`,
@@ -300,9 +299,8 @@ export function postgresAnswersRepository(store: PostgresStore): AnswersReposito
             getTableColumns(cardStates),
             sql`FROM ${cardStates} WHERE ${cardStates.userId} = asked.user_id AND ${cardStates.flashcardId} = ANY(asked.card_ids)`,
           )} AS states FROM json_to_recordset(${asked}::json) AS asked(user_id text, answer_ids text[], card_ids text[])`,
-        );
-        return result.rows;
-      });
+        ),
+      );
       const byUser = new Map(rows.map((row) => [row.user_id, row]));
       return requests.map((request): AnswerWriteReads => {
         const row = byUser.get(request.userId);
@@ -315,7 +313,7 @@ export function postgresAnswersRepository(store: PostgresStore): AnswersReposito
     *writeAnswers(writes: AnswerWrites): Work<void> {
       const statement = answerWritesStatement(writes);
       if (!statement) return;
-      yield* step(async (executor: PgExecutor) => void (await executor.execute(statement)));
+      yield* step(async (executor: PgExecutor) => void (await executePrepared(executor, statement)));
       yield* learnersWritten(learnersOf(writes));
     },
 
