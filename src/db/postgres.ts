@@ -11,7 +11,8 @@ import type { NodePgQueryResultHKT } from 'drizzle-orm/node-postgres';
 import type { ExtractTablesWithRelations, SQL } from 'drizzle-orm';
 import type { StatementStats } from './client.js';
 import * as schema from './schema-pg.js';
-import { committed, newWorkContext, runAwaiting, type Transactions } from './work.js';
+import { commitWithNextStatement, countStatementsOf, postgresTransactions } from './postgres-transactions.js';
+import type { Transactions } from './work.js';
 
 export type PgDb = NodePgDatabase<typeof schema> & { $client: pg.Pool };
 
@@ -25,10 +26,12 @@ const dialect = new PgDialect();
  * same on every call (their values are parameters): each connection parses it once, and once PostgreSQL settles on
  * a generic plan it is planned once too, where an unnamed statement is parsed and planned on every call (on the
  * answer path that was a third of the read's time). The name is the text's hash, so one text always has one name
- * and two texts never share one (the driver refuses a name reused for another text).
+ * and two texts never share one (the driver refuses a name reused for another text). With `endsTransaction`, the
+ * statement is its transaction's last and COMMIT goes with it (postgres-transactions.ts).
  */
-export async function executePrepared<Row>(executor: PgExecutor, query: SQL): Promise<Row[]> {
+export async function executePrepared<Row>(executor: PgExecutor, query: SQL, options: { endsTransaction?: boolean } = {}): Promise<Row[]> {
   const compiled = dialect.sqlToQuery(query);
+  if (options.endsTransaction) commitWithNextStatement(executor);
   const name = `mnemo_${createHash('sha256').update(compiled.sql).digest('base64url').slice(0, 22)}`;
   const result = (await executor._.session.prepareQuery(compiled, undefined, name, false).execute()) as pg.QueryResult<Row & pg.QueryResultRow>;
   return result.rows;
@@ -92,6 +95,7 @@ export async function openPostgres(options: PostgresOptions, onIdleError: (error
   pool.on('error', onIdleError);
   const stats: StatementStats = { statements: 0, driverStatements: 0 };
   countQueries(pool, stats);
+  countStatementsOf(pool, stats);
   discardTimedOutConnections(pool);
   const db = drizzle(pool, { schema, logger: { logQuery: () => void stats.statements++ } });
   try {
@@ -162,16 +166,16 @@ function discardTimedOutConnections(pool: pg.Pool): void {
     const query = client.query.bind(client) as (...args: unknown[]) => unknown;
     client.query = ((...args: unknown[]) => {
       const result = query(...args);
-      if (result instanceof Promise) {
-        result.catch((error: unknown) => {
-          if (error instanceof Error && error.message === 'Query read timeout') {
-            (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
-          }
-        });
-      }
+      if (result instanceof Promise) result.catch((error: unknown) => discardIfTimedOut(client, error));
       return result;
     }) as typeof client.query;
   });
+}
+
+function discardIfTimedOut(client: pg.ClientBase, error: unknown): void {
+  if (error instanceof Error && error.message === 'Query read timeout') {
+    (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+  }
 }
 
 async function migrateUnderLock(pool: pg.Pool): Promise<void> {
@@ -218,45 +222,8 @@ async function postgresHealth(pool: pg.Pool): Promise<{ database: boolean; migra
   }
 }
 
-/** A serialization failure or deadlock: the transaction did nothing and is run again. */
-const isRetryable = (error: unknown) => {
-  const code = (error as { code?: unknown } | null)?.code ?? (error as { cause?: { code?: unknown } } | null)?.cause?.code;
-  return code === '40001' || code === '40P01';
-};
-const retriesOnConflict = 5;
-
 /**
- * PostgreSQL's runner of works (db/work.ts): each statement is awaited on the work's transaction. `read` is one
- * REPEATABLE READ, READ ONLY snapshot (it takes no lock a writer waits for); `write` is one READ COMMITTED
- * transaction, run again when PostgreSQL reports a deadlock or serialization failure. A body never awaits anything
- * but its own statements, so a transaction is never held across unrelated work.
+ * PostgreSQL's runner of works (db/work.ts) for a repository: see postgres-transactions.ts. A connection whose
+ * statement timed out on the client is discarded there as here.
  */
-export function transactionsOfPg(db: PgDb): Transactions {
-  return {
-    run: async (work) => {
-      const context = newWorkContext();
-      const result = await runAwaiting(work, db, context);
-      committed(context);
-      return result;
-    },
-    read: async (body) => {
-      const context = newWorkContext();
-      const result = await db.transaction((tx) => runAwaiting(body(), tx, context), { isolationLevel: 'repeatable read', accessMode: 'read only' });
-      committed(context);
-      return result;
-    },
-    async write(body) {
-      for (let attempt = 1; ; attempt++) {
-        // A fresh context per attempt: effects of an attempt that rolled back are dropped with it.
-        const context = newWorkContext();
-        try {
-          const result = await db.transaction((tx) => runAwaiting(body(), tx, context));
-          committed(context);
-          return result;
-        } catch (error) {
-          if (attempt >= retriesOnConflict || !isRetryable(error)) throw error;
-        }
-      }
-    },
-  };
-}
+export const transactionsOfPg = (db: PgDb): Transactions => postgresTransactions(db, discardIfTimedOut);

@@ -313,7 +313,7 @@ export function postgresAnswersRepository(store: PostgresStore): AnswersReposito
     *writeAnswers(writes: AnswerWrites): Work<void> {
       const statement = answerWritesStatement(writes);
       if (!statement) return;
-      yield* step(async (executor: PgExecutor) => void (await executePrepared(executor, statement)));
+      yield* step(async (executor: PgExecutor) => void (await executePrepared(executor, statement, { endsTransaction: writes.last })));
       yield* learnersWritten(learnersOf(writes));
     },
 

@@ -111,6 +111,11 @@ export interface AnswerWrites {
   snapshots: readonly SnapshotWrite[];
   /** Queue each new answer's xAPI statement in the outbox, in the same transaction (an LRS is configured). */
   queueStatements?: boolean;
+  /**
+   * The transaction writes nothing after these rows and does nothing after them that can fail: an engine may commit
+   * with them (PostgreSQL sends COMMIT in the same round trip).
+   */
+  last?: boolean;
 }
 
 /** The learners whose rows `writes` holds. */

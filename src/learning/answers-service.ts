@@ -283,7 +283,7 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
     const writes: PendingWrites = { answers: [], states: [], snapshots: [], queueStatements };
     const results: JobResult<AnswerOutcome[]>[] = [];
     for (const [index, job] of jobs.entries()) results.push(yield* store(job, reads[index]!, writes));
-    yield* repository.writeAnswers(writes);
+    yield* repository.writeAnswers({ ...writes, last: true });
     return results;
   }
 
