@@ -27,11 +27,6 @@ interface TransactionState {
   ended: boolean;
 }
 
-interface PooledTransaction {
-  db: PgDb;
-  state: TransactionState;
-}
-
 type QueryArgs = [config: string | pg.QueryConfig, values?: unknown[]];
 
 /** The pieces of pg's Query this extends: its extended-protocol steps (pg/lib/query.js). */
@@ -43,16 +38,27 @@ interface QueryInternals {
 /** The protocol messages of pg's Connection used here (its published types are older than its methods). */
 interface Wire {
   parse(query: { text: string }): void;
-  bind(config: object): void;
+  bind(config: { values?: readonly (string | null)[] }): void;
+  describe(config: { type: 'P'; name: string }): void;
   execute(config: { portal?: string; rows?: number | undefined }): void;
   sync(): void;
 }
 
-/** A statement sent with control statements before and after it, in one message and one Sync. */
-class StatementWithControl extends pg.Query {
+/** A statement sent ahead of another in the same message: unnamed, its parameters text or null. */
+export interface AheadStatement {
+  text: string;
+  values: readonly (string | null)[];
+}
+
+/**
+ * A statement sent with others before it (control statements, statements whose results it must see) and COMMIT
+ * after it, in one message and one Sync. Each runs as its own portal, in order, so under READ COMMITTED each takes
+ * its snapshot when it starts: a read sent after a lock statement sees what the lock's previous holder committed.
+ */
+class Pipeline extends pg.Query {
   constructor(
     config: pg.QueryConfig,
-    private readonly before: string | undefined,
+    private readonly ahead: readonly AheadStatement[],
     private readonly after: string | undefined,
   ) {
     // Extended mode even without parameters: the simple protocol would end the message with its own Sync.
@@ -60,7 +66,13 @@ class StatementWithControl extends pg.Query {
   }
 
   prepare(connection: pg.Connection): void {
-    if (this.before) sendUnnamed(connection, this.before);
+    const wire = connection as unknown as Wire;
+    for (const statement of this.ahead) {
+      wire.parse({ text: statement.text });
+      wire.bind({ values: statement.values });
+      wire.describe({ type: 'P', name: '' });
+      wire.execute({});
+    }
     (pg.Query.prototype as unknown as QueryInternals).prepare.call(this, connection);
   }
 
@@ -68,22 +80,22 @@ class StatementWithControl extends pg.Query {
   _getRows(connection: pg.Connection, rows: number | undefined): void {
     const wire = connection as unknown as Wire;
     wire.execute({ portal: (this as unknown as QueryInternals).portal, rows });
-    if (this.after) sendUnnamed(connection, this.after);
+    if (this.after) {
+      wire.parse({ text: this.after });
+      wire.bind({});
+      wire.execute({});
+    }
     wire.sync();
   }
 }
 
-function sendUnnamed(connection: pg.Connection, text: string): void {
-  const wire = connection as unknown as Wire;
-  wire.parse({ text });
-  wire.bind({});
-  wire.execute({});
-}
+const control = (text: string): AheadStatement => ({ text, values: [] });
 
-/** The statement's own result among those of the control statements sent with it. */
-function statementResult(results: pg.QueryResult | pg.QueryResult[], before: string | undefined): pg.QueryResult {
-  if (!Array.isArray(results)) return results;
-  return results[before ? 1 : 0]!;
+interface PooledTransaction {
+  db: PgDb;
+  state: TransactionState;
+  /** Sends `config` with what the transaction has pending and `ahead`: the results of `ahead` and of `config`. */
+  send(config: pg.QueryConfig, ahead: readonly AheadStatement[]): Promise<pg.QueryResult[]>;
 }
 
 const transactions = new WeakMap<object, PooledTransaction>();
@@ -102,32 +114,51 @@ export function commitWithNextStatement(executor: unknown): void {
   if (transaction && !transaction.state.ended) transaction.state.commitNext = true;
 }
 
+/**
+ * Runs `ahead`, then `config`, in one round trip when the executor is one of these transactions (in order, each
+ * with its own snapshot: see `Pipeline`), else one after the other: the rows of each.
+ */
+export async function executeAfter(executor: unknown, ahead: AheadStatement, config: pg.QueryConfig, sequentially: () => Promise<[pg.QueryResult, pg.QueryResult]>): Promise<[pg.QueryResult, pg.QueryResult]> {
+  const transaction = transactions.get(executor as object);
+  if (!transaction) return sequentially();
+  const results = await transaction.send(config, [ahead]);
+  return [results[0]!, results[1]!];
+}
+
 /** A Drizzle database on one pooled connection whose queries carry the transaction's control statements. */
 function pooledTransaction(client: pg.PoolClient, stats: StatementStats | undefined, onTimeout: (client: pg.PoolClient, error: unknown) => void): PooledTransaction {
   const state: TransactionState = { begin: undefined, commitNext: false, ended: false };
+  /** The results of `ahead` and `config` (those of the control statements left out). */
+  function send(config: pg.QueryConfig, ahead: readonly AheadStatement[]): Promise<pg.QueryResult[]> {
+    if (state.ended) return Promise.reject(new Error('a statement was sent after its transaction committed'));
+    const before = state.begin === undefined ? ahead : [control(state.begin), ...ahead];
+    const after = state.commitNext ? 'COMMIT' : undefined;
+    state.begin = undefined;
+    state.commitNext = false;
+    if (after) state.ended = true;
+    const query = new Pipeline(config, before, after);
+    return new Promise((resolve, reject) => {
+      (query as unknown as { callback: (error: Error | undefined, results: pg.QueryResult | pg.QueryResult[]) => void }).callback = (error, results) => {
+        if (error) {
+          onTimeout(client, error);
+          reject(error);
+          return;
+        }
+        const all = Array.isArray(results) ? results : [results];
+        resolve(all.slice(before.length - ahead.length, before.length + 1));
+      };
+      client.query(query);
+    });
+  }
   const connection = {
-    query(...[config, values]: QueryArgs): Promise<pg.QueryResult> {
-      if (state.ended) return Promise.reject(new Error('a statement was sent after its transaction committed'));
-      const before = state.begin;
-      const after = state.commitNext ? 'COMMIT' : undefined;
-      state.begin = undefined;
-      state.commitNext = false;
-      if (after) state.ended = true;
-      if (!before && !after) return client.query(config as pg.QueryConfig, values);
-      const query = new StatementWithControl({ ...(typeof config === 'string' ? { text: config } : config), values }, before, after);
-      return new Promise((resolve, reject) => {
-        (query as unknown as { callback: (error: Error | undefined, results: pg.QueryResult | pg.QueryResult[]) => void }).callback = (error, results) => {
-          if (error) {
-            onTimeout(client, error);
-            reject(error);
-          } else resolve(statementResult(results, before));
-        };
-        client.query(query);
-      });
+    async query(...[config, values]: QueryArgs): Promise<pg.QueryResult> {
+      const text = typeof config === 'string' ? { text: config } : config;
+      if (state.begin === undefined && !state.commitNext && !state.ended) return client.query({ ...text, values } as pg.QueryConfig);
+      return (await send({ ...text, values } as pg.QueryConfig, []))[0]!;
     },
   };
   const db = drizzle({ client: connection as unknown as pg.Client, schema, ...(stats ? { logger: { logQuery: () => void stats.statements++ } } : {}) }) as unknown as PgDb;
-  const transaction = { db, state };
+  const transaction = { db, state, send };
   transactions.set(db, transaction);
   return transaction;
 }

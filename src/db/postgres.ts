@@ -11,7 +11,7 @@ import type { NodePgQueryResultHKT } from 'drizzle-orm/node-postgres';
 import type { ExtractTablesWithRelations, SQL } from 'drizzle-orm';
 import type { StatementStats } from './client.js';
 import * as schema from './schema-pg.js';
-import { commitWithNextStatement, countStatementsOf, postgresTransactions } from './postgres-transactions.js';
+import { commitWithNextStatement, countStatementsOf, executeAfter, postgresTransactions } from './postgres-transactions.js';
 import type { Transactions } from './work.js';
 
 export type PgDb = NodePgDatabase<typeof schema> & { $client: pg.Pool };
@@ -32,9 +32,29 @@ const dialect = new PgDialect();
 export async function executePrepared<Row>(executor: PgExecutor, query: SQL, options: { endsTransaction?: boolean } = {}): Promise<Row[]> {
   const compiled = dialect.sqlToQuery(query);
   if (options.endsTransaction) commitWithNextStatement(executor);
-  const name = `mnemo_${createHash('sha256').update(compiled.sql).digest('base64url').slice(0, 22)}`;
-  const result = (await executor._.session.prepareQuery(compiled, undefined, name, false).execute()) as pg.QueryResult<Row & pg.QueryResultRow>;
+  const result = (await executor._.session.prepareQuery(compiled, undefined, preparedName(compiled.sql), false).execute()) as pg.QueryResult<Row & pg.QueryResultRow>;
   return result.rows;
+}
+
+const preparedName = (text: string) => `mnemo_${createHash('sha256').update(text).digest('base64url').slice(0, 22)}`;
+
+/**
+ * Runs `ahead`, then `query` (as `executePrepared`), in one round trip inside a transaction: `query` starts once
+ * `ahead` has run, with a snapshot of its own (READ COMMITTED), so a read sent behind a lock sees what the lock's
+ * previous holder committed. `ahead` is sent unnamed and its parameters must be text. The rows of each.
+ */
+export async function executePreparedAfter<Ahead, Row>(executor: PgExecutor, ahead: SQL, query: SQL): Promise<[Ahead[], Row[]]> {
+  const first = dialect.sqlToQuery(ahead);
+  const values = first.params.map((value) => {
+    if (value !== null && typeof value !== 'string') throw new TypeError('a statement sent ahead takes text parameters only');
+    return value;
+  });
+  const second = dialect.sqlToQuery(query);
+  const [aheadResult, result] = await executeAfter(executor, { text: first.sql, values }, { text: second.sql, values: second.params, name: preparedName(second.sql) }, async () => [
+    await executor.execute(ahead),
+    { rows: await executePrepared(executor, query) } as pg.QueryResult,
+  ]);
+  return [aheadResult.rows as Ahead[], result.rows as Row[]];
 }
 
 export interface PostgresOptions {

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, getTableColumns, gt, gte, isNull, lt, lte, or, sql, type SQL } from 'drizzle-orm';
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import { createCommitCache, type CommitSource } from '../db/commit-cache.js';
-import { executePrepared, transactionsOfPg, type PgExecutor } from '../db/postgres.js';
+import { executePrepared, executePreparedAfter, transactionsOfPg, type PgExecutor } from '../db/postgres.js';
 import { answers, cardStates, cardStateSnapshots, flashcards, modules, users, xapiOutbox } from '../db/schema-pg.js';
 import type { AnswerRow, CardStateRow } from '../db/schema.js';
 import type { PostgresStore } from '../db/store.js';
@@ -14,6 +14,7 @@ import type {
   AnswerWriteReads,
   AnswerWriteRequest,
   LockOptions,
+  LockedReads,
   AnswerWrites,
   CardStateRecord,
   CardStatesQuery,
@@ -192,6 +193,51 @@ const jsonRow = (columns: Record<string, PgColumn>): SQL =>
 const jsonRows = (columns: Record<string, PgColumn>, from: SQL): SQL => sql`(SELECT coalesce(json_agg(${jsonRow(columns)}), '[]'::json) ${from})`;
 
 /**
+ * The statement taking the learners' advisory locks (`lockLearners`), their ids as one JSON text parameter (it may
+ * be sent ahead of a read: executePreparedAfter). Waiting, it takes them all in ascending key order (volatile
+ * functions in the select list run after the sort), the same order in every transaction, so two never wait for each
+ * other in a cycle; trying (`wait: false`), it returns the learners whose lock another transaction holds, in any order.
+ */
+function lockStatement(userIds: readonly string[], options: LockOptions): SQL {
+  const space = sql.raw(`${learnerLockSpace}::int4`);
+  const ids = sql`json_array_elements_text(${JSON.stringify(userIds)}::json)`;
+  if (options.wait === false) return sql`SELECT id FROM ${ids} AS id WHERE NOT pg_try_advisory_xact_lock(${space}, hashtext(id))`;
+  if (userIds.length === 1) return sql`SELECT pg_advisory_xact_lock(${space}, hashtext(${userIds[0]!}))`;
+  return sql`SELECT pg_advisory_xact_lock(${space}, key) FROM (SELECT DISTINCT hashtext(id) AS key FROM ${ids} AS id) AS keys ORDER BY key`;
+}
+
+type ReadForWriteRow = { user_id: string; user_exists: boolean; answers: AnswerRecord[]; refs: FlashcardRef[]; states: CardStateRow[] };
+
+/**
+ * What writes of answers read under their learners' locks, for every learner asked in one statement: whether the learner exists, its batch's stored answers,
+ * its flashcards that take answers and its states of them, each as a JSON array (a float8 prints as the shortest text
+ * that reads back as the same double). The requests go in as one JSON parameter; rows come back keyed by learner.
+ */
+function readForWriteStatement(requests: readonly AnswerWriteRequest[]): SQL {
+  const asked = JSON.stringify(requests.map((request) => ({ user_id: request.userId, answer_ids: request.clientAnswerIds, card_ids: request.flashcardIds })));
+  return sql`SELECT asked.user_id, EXISTS (SELECT 1 FROM ${users} WHERE ${users.id} = asked.user_id) AS user_exists, ${jsonRows(
+    answerColumns,
+    sql`FROM ${answers} INNER JOIN ${modules} ON ${modules.id} = ${answers.moduleId} WHERE ${answers.userId} = asked.user_id AND ${answers.clientAnswerId} = ANY(asked.answer_ids)`,
+  )} AS answers, ${jsonRows(
+    refColumns,
+    sql`FROM ${flashcards} INNER JOIN ${modules} ON ${modules.id} = ${flashcards.moduleId} WHERE ${flashcards.id} = ANY(asked.card_ids) AND ${liveModule}`,
+  )} AS refs, ${jsonRows(
+    getTableColumns(cardStates),
+    sql`FROM ${cardStates} WHERE ${cardStates.userId} = asked.user_id AND ${cardStates.flashcardId} = ANY(asked.card_ids)`,
+  )} AS states FROM json_to_recordset(${asked}::json) AS asked(user_id text, answer_ids text[], card_ids text[])`;
+}
+
+/** The rows of `readForWriteStatement` in the order asked. */
+function readsOf(requests: readonly AnswerWriteRequest[], rows: readonly ReadForWriteRow[]): AnswerWriteReads[] {
+  const byUser = new Map(rows.map((row) => [row.user_id, row]));
+  return requests.map((request): AnswerWriteReads => {
+    const row = byUser.get(request.userId);
+    if (!row?.user_exists) return { userExists: false, answers: [], refs: [], states: [] };
+    return { userExists: true, answers: row.answers, refs: row.refs, states: row.states };
+  });
+}
+
+/**
  * All SQL for answers and the card states derived from them, on PostgreSQL: the SQLite repository's methods
  * (answers-repository.ts) with the same results and ordering.
  */
@@ -232,22 +278,28 @@ export function postgresAnswersRepository(store: PostgresStore): AnswersReposito
      */
     *lockLearners(userIds: readonly string[], options: LockOptions = {}): Work<string[]> {
       if (!userIds.length) return [];
-      if (options.wait === false) {
-        // Try-locks never wait, so their order does not matter.
-        const busy = yield* step((executor: PgExecutor) =>
-          executePrepared<{ id: string }>(
-            executor,
-            sql`SELECT id FROM unnest(${sql.param([...userIds])}::text[]) AS id WHERE NOT pg_try_advisory_xact_lock(${sql.raw(String(learnerLockSpace))}::int4, hashtext(id))`,
+      const rows = yield* step((executor: PgExecutor) => executePrepared<{ id: string }>(executor, lockStatement(userIds, options)));
+      return options.wait === false ? rows.map((row) => row.id) : [];
+    },
+    /**
+     * `lockLearners`, then the reads the writes need, both sent in one round trip: the read runs once the locks are
+     * held, with a snapshot of its own (executePreparedAfter). A busy learner's read is left out.
+     */
+    *lockAndReadForWrite(requests: readonly AnswerWriteRequest[], options: LockOptions = {}): Work<LockedReads> {
+      if (!requests.length) return { busy: [], reads: [] };
+      const [locked, rows] = yield* step((executor: PgExecutor) =>
+        executePreparedAfter<{ id: string }, ReadForWriteRow>(
+          executor,
+          lockStatement(
+            requests.map((request) => request.userId),
+            options,
           ),
-        );
-        return busy.map((row) => row.id);
-      }
-      const lock =
-        userIds.length === 1
-          ? sql`SELECT pg_advisory_xact_lock(${sql.raw(String(learnerLockSpace))}::int4, hashtext(${userIds[0]!}))`
-          : sql`SELECT pg_advisory_xact_lock(${sql.raw(String(learnerLockSpace))}::int4, key) FROM (SELECT DISTINCT hashtext(id) AS key FROM unnest(${sql.param([...userIds])}::text[]) AS id) AS keys ORDER BY key`;
-      yield* step(async (executor: PgExecutor) => void (await executePrepared(executor, lock)));
-      return [];
+          readForWriteStatement(requests),
+        ),
+      );
+      const busy = options.wait === false ? locked.map((row) => row.id) : [];
+      const reads = readsOf(requests, rows);
+      return { busy, reads: requests.map((request, index) => (busy.includes(request.userId) ? undefined : reads[index])) };
     },
     /** Answer write transactions worth running at once: half the pool, the rest left to reads and other writes. */
     writeConcurrency: Math.max(1, Math.floor((store.postgres.pool.options.max ?? 10) / 2)),
@@ -283,32 +335,6 @@ export function postgresAnswersRepository(store: PostgresStore): AnswersReposito
      * of them, each as a JSON array (a float8 prints as the shortest text that reads back as the same double). The
      * requests go in as one JSON parameter; rows come back keyed by learner, in the order asked.
      */
-    *readForWrite(requests: readonly AnswerWriteRequest[]): Work<AnswerWriteReads[]> {
-      if (!requests.length) return [];
-      const asked = JSON.stringify(requests.map((request) => ({ user_id: request.userId, answer_ids: request.clientAnswerIds, card_ids: request.flashcardIds })));
-      const rows = yield* step((executor: PgExecutor) =>
-        executePrepared<{ user_id: string; user_exists: boolean; answers: AnswerRecord[]; refs: FlashcardRef[]; states: CardStateRow[] }>(
-          executor,
-          sql`SELECT asked.user_id, EXISTS (SELECT 1 FROM ${users} WHERE ${users.id} = asked.user_id) AS user_exists, ${jsonRows(
-            answerColumns,
-            sql`FROM ${answers} INNER JOIN ${modules} ON ${modules.id} = ${answers.moduleId} WHERE ${answers.userId} = asked.user_id AND ${answers.clientAnswerId} = ANY(asked.answer_ids)`,
-          )} AS answers, ${jsonRows(
-            refColumns,
-            sql`FROM ${flashcards} INNER JOIN ${modules} ON ${modules.id} = ${flashcards.moduleId} WHERE ${flashcards.id} = ANY(asked.card_ids) AND ${liveModule}`,
-          )} AS refs, ${jsonRows(
-            getTableColumns(cardStates),
-            sql`FROM ${cardStates} WHERE ${cardStates.userId} = asked.user_id AND ${cardStates.flashcardId} = ANY(asked.card_ids)`,
-          )} AS states FROM json_to_recordset(${asked}::json) AS asked(user_id text, answer_ids text[], card_ids text[])`,
-        ),
-      );
-      const byUser = new Map(rows.map((row) => [row.user_id, row]));
-      return requests.map((request): AnswerWriteReads => {
-        const row = byUser.get(request.userId);
-        if (!row?.user_exists) return { userExists: false, answers: [], refs: [], states: [] };
-        return { userExists: true, answers: row.answers, refs: row.refs, states: row.states };
-      });
-    },
-
     /** A write's answers, snapshots and states, of any learners, as one statement (one round trip), whatever their number. */
     *writeAnswers(writes: AnswerWrites): Work<void> {
       const statement = answerWritesStatement(writes);

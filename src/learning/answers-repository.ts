@@ -68,14 +68,14 @@ export interface LockOptions {
   wait?: boolean;
 }
 
-/** What one learner's write of answers asks `readForWrite` for: its batch's clientAnswerIds and flashcards. */
+/** What one learner's write of answers asks `lockAndReadForWrite` for: its batch's clientAnswerIds and flashcards. */
 export interface AnswerWriteRequest {
   userId: string;
   clientAnswerIds: string[];
   flashcardIds: string[];
 }
 
-/** What a write of answers reads once it holds the learner's lock (`readForWrite`), for one learner. */
+/** What a write of answers reads once it holds the learner's lock (`lockAndReadForWrite`), for one learner. */
 export interface AnswerWriteReads {
   /** Whether the learner still exists: an erasure may have committed while the write waited for the lock. */
   userExists: boolean;
@@ -85,6 +85,15 @@ export interface AnswerWriteReads {
   refs: FlashcardRef[];
   /** The learner's states of the batch's flashcards (any others it returns are never looked up). */
   states: CardStateRow[];
+}
+
+/**
+ * `lockAndReadForWrite`'s answer: the learners whose lock another transaction holds (only when it was told not to
+ * wait), and each request's reads in the order asked, none for a busy learner.
+ */
+export interface LockedReads {
+  busy: string[];
+  reads: (AnswerWriteReads | undefined)[];
 }
 
 /** A card state to write, with the learner and card it belongs to. */
@@ -291,10 +300,11 @@ export function createAnswersRepository(db: Db) {
     findAnswers,
     findFlashcardRefs,
     /**
-     * What writes of answers read under their learners' locks, per learner in the order asked: the four lookups in
-     * turn (each a prepared statement, one id a key lookup), none after finding the learner gone.
+     * Locks the learners (`lockLearners`; nothing to take on SQLite, and none is ever busy), then reads what their
+     * writes of answers need, per learner in the order asked: the four lookups in turn (each a prepared statement,
+     * one id a key lookup), none after finding the learner gone.
      */
-    *readForWrite(requests: readonly AnswerWriteRequest[]): Work<AnswerWriteReads[]> {
+    *lockAndReadForWrite(requests: readonly AnswerWriteRequest[], _options: LockOptions = {}): Work<LockedReads> {
       const reads: AnswerWriteReads[] = [];
       for (const { userId, clientAnswerIds, flashcardIds } of requests) {
         if ((yield* step(() => userById.get({ userId }))) === undefined) {
@@ -306,7 +316,7 @@ export function createAnswersRepository(db: Db) {
         const states = yield* findStates(userId, refs.map((ref) => ref.id));
         reads.push({ userExists: true, answers: found, refs, states });
       }
-      return reads;
+      return { busy: [], reads };
     },
 
     /**

@@ -251,38 +251,37 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
 
   /**
    * One transaction's calls. Every learner in it is locked first, in one statement (a group only tries the locks, so
-   * it never waits for another transaction). A call whose learner is gone ends with its error and the others go on
-   * (it wrote nothing).
+   * it never waits for another transaction), then what the calls need is read. A call whose learner is gone ends with
+   * its error and the others go on (it wrote nothing).
    */
   function* storeAll(jobs: readonly WriteJob[]): Work<JobResult<AnswerOutcome[]>[]> {
     const learners = jobs.map((job) => job.user.id);
     if (new Set(learners).size !== learners.length) throw new Error('a write transaction takes one call per learner');
     // A call alone waits for its learner's lock. In a group, a learner whose lock another transaction holds (another
     // instance's write, an erasure) would hold up every call of the group: that call runs again alone instead.
-    const busy = new Set(yield* repository.lockLearners(learners, { wait: jobs.length === 1 }));
-    if (!busy.size) return yield* storeLocked(jobs);
-    const ready = jobs.filter((job) => !busy.has(job.user.id));
-    const stored = ready.length ? yield* storeLocked(ready) : [];
-    return jobs.map((job) => (busy.has(job.user.id) ? { alone: true } : stored[ready.indexOf(job)]!));
-  }
-
-  /** `storeAll` once the calls' learners are locked. */
-  function* storeLocked(jobs: readonly WriteJob[]): Work<JobResult<AnswerOutcome[]>[]> {
-    // Read after the locks, never with them: READ COMMITTED gives each statement the commits made before it
-    // started, so these see what a write that held a lock before this one committed. For every call at once (one
-    // statement on PostgreSQL; a batch holds one call per learner, so no call reads what another one writes):
-    // whether the learner still exists (it was resolved before the write waited for the lock; an erasure may have
-    // committed meanwhile), answers already stored under the call's ids, the flashcards named (cards of archived
-    // modules are unknown), and the learner's states of those cards.
-    const reads = yield* repository.readForWrite(
+    // The reads run after the locks are held, never with them: READ COMMITTED gives each statement the commits made
+    // before it started, so they see what a write that held a lock before this one committed. For every call at
+    // once (one statement on PostgreSQL, sent with the locks; a batch holds one call per learner, so no call reads
+    // what another one writes): whether the learner still exists (it was resolved before the write waited for the
+    // lock; an erasure may have committed meanwhile), answers already stored under the call's ids, the flashcards
+    // named (cards of archived modules are unknown), and the learner's states of those cards.
+    const { busy, reads } = yield* repository.lockAndReadForWrite(
       jobs.map((job) => {
         const valid = job.parsed.flatMap((entry) => (entry.answer ? [entry.answer] : []));
         return { userId: job.user.id, clientAnswerIds: unique(valid.map((answer) => answer.clientAnswerId)), flashcardIds: unique(valid.map((answer) => answer.flashcardId)) };
       }),
+      { wait: jobs.length === 1 },
     );
+    const ready = jobs.flatMap((job, index) => (busy.includes(job.user.id) ? [] : [{ job, reads: reads[index]! }]));
+    const stored = ready.length ? yield* storeLocked(ready) : [];
+    return jobs.map((job) => (busy.includes(job.user.id) ? { alone: true } : stored[ready.findIndex((entry) => entry.job === job)]!));
+  }
+
+  /** `storeAll` once the calls' learners are locked and their reads done. */
+  function* storeLocked(jobs: readonly { job: WriteJob; reads: AnswerWriteReads }[]): Work<JobResult<AnswerOutcome[]>[]> {
     const writes: PendingWrites = { answers: [], states: [], snapshots: [], queueStatements };
     const results: JobResult<AnswerOutcome[]>[] = [];
-    for (const [index, job] of jobs.entries()) results.push(yield* store(job, reads[index]!, writes));
+    for (const { job, reads } of jobs) results.push(yield* store(job, reads, writes));
     yield* repository.writeAnswers({ ...writes, last: true });
     return results;
   }

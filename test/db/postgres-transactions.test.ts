@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
+import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { executePrepared, openPostgres, transactionsOfPg, type PgExecutor, type PostgresHandle } from '../../src/db/postgres.js';
+import { executePrepared, executePreparedAfter, openPostgres, transactionsOfPg, type PgExecutor, type PostgresHandle } from '../../src/db/postgres.js';
 import { step, type Work } from '../../src/db/work.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres-server.js';
 
@@ -108,6 +109,41 @@ describe('PostgreSQL transactions', () => {
       }),
     ).rejects.toMatchObject({ cause: { message: 'a statement was sent after its transaction committed' } });
     expect(await stored()).toEqual(['a']);
+    expect(await connectionStatus()).toBe('I');
+  });
+
+  it('send a read behind a lock in the same round trip, and the read sees what the previous holder of the lock committed', async () => {
+    const holder = new pg.Client({ connectionString: database.url });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_advisory_xact_lock(42)');
+      await holder.query("INSERT INTO tx_rows (id) VALUES ('committed-by-the-holder')");
+      const pending = transactions().write(() =>
+        step((executor: PgExecutor) =>
+          executePreparedAfter<unknown, { n: number }>(executor, sql`SELECT pg_advisory_xact_lock(${'42'}::bigint)`, sql`SELECT count(*)::int AS n FROM tx_rows`),
+        ),
+      );
+      // The holder commits only once the write waits for the lock, its read already on the wire behind it.
+      for (;;) {
+        const waiting = await holder.query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted");
+        if (waiting.rowCount) break;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await holder.query('COMMIT');
+      const [, rows] = await pending;
+      expect(rows).toEqual([{ n: 1 }]);
+      expect(calls).toHaveLength(2);
+      expect(calls[1]).toBe('COMMIT');
+    } finally {
+      await holder.end();
+    }
+  });
+
+  it('refuse a statement sent ahead with parameters other than text', async () => {
+    await expect(
+      transactions().write(() => step((executor: PgExecutor) => executePreparedAfter(executor, sql`SELECT ${42}::int`, sql`SELECT 1`))),
+    ).rejects.toThrow('a statement sent ahead takes text parameters only');
     expect(await connectionStatus()).toBe('I');
   });
 
