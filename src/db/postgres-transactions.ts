@@ -25,6 +25,8 @@ interface TransactionState {
   commitNext: boolean;
   /** COMMIT was sent: no statement may follow. */
   ended: boolean;
+  /** The connection's record of its prepared statements can no longer be trusted: it is closed, not pooled again. */
+  discard: boolean;
 }
 
 type QueryArgs = [config: string | pg.QueryConfig, values?: unknown[]];
@@ -91,6 +93,9 @@ class Pipeline extends pg.Query {
 
 const control = (text: string): AheadStatement => ({ text, values: [] });
 
+/** The named statements pg believes the connection has parsed (pg/lib/client.js `_handleParseComplete`). */
+const parsedStatementsOf = (client: pg.PoolClient) => (client as unknown as { connection: { parsedStatements: Record<string, string> } }).connection.parsedStatements;
+
 interface PooledTransaction {
   db: PgDb;
   state: TransactionState;
@@ -127,7 +132,7 @@ export async function executeAfter(executor: unknown, ahead: AheadStatement, con
 
 /** A Drizzle database on one pooled connection whose queries carry the transaction's control statements. */
 function pooledTransaction(client: pg.PoolClient, stats: StatementStats | undefined, onTimeout: (client: pg.PoolClient, error: unknown) => void): PooledTransaction {
-  const state: TransactionState = { begin: undefined, commitNext: false, ended: false };
+  const state: TransactionState = { begin: undefined, commitNext: false, ended: false, discard: false };
   /** The results of `ahead` and `config` (those of the control statements left out). */
   function send(config: pg.QueryConfig, ahead: readonly AheadStatement[]): Promise<pg.QueryResult[]> {
     if (state.ended) return Promise.reject(new Error('a statement was sent after its transaction committed'));
@@ -137,9 +142,14 @@ function pooledTransaction(client: pg.PoolClient, stats: StatementStats | undefi
     state.commitNext = false;
     if (after) state.ended = true;
     const query = new Pipeline(config, before, after);
+    // pg records a named statement as parsed on the first ParseComplete of its query, which in a pipeline may be
+    // that of a statement ahead of it; if the pipeline then fails before the server parsed the named one, the
+    // record is wrong and every later use on this connection would bind a statement that does not exist.
+    const parsedBefore = !config.name || parsedStatementsOf(client)[config.name] !== undefined;
     return new Promise((resolve, reject) => {
       (query as unknown as { callback: (error: Error | undefined, results: pg.QueryResult | pg.QueryResult[]) => void }).callback = (error, results) => {
         if (error) {
+          if (!parsedBefore) state.discard = true;
           onTimeout(client, error);
           reject(error);
           return;
@@ -184,7 +194,7 @@ async function inTransaction<T>(pool: pg.Pool, begin: string, body: () => Work<T
     connectionTransactions.set(client, transaction);
   }
   const { state } = transaction;
-  Object.assign(state, { begin, commitNext: false, ended: false });
+  Object.assign(state, { begin, commitNext: false, ended: false, discard: false });
   let releaseError: Error | undefined;
   try {
     const result = await runAwaiting(body(), transaction.db, context);
@@ -203,7 +213,7 @@ async function inTransaction<T>(pool: pg.Pool, begin: string, body: () => Work<T
   } finally {
     state.begin = undefined;
     state.ended = true;
-    client.release(releaseError);
+    client.release(releaseError ?? (state.discard ? new Error('its prepared statements are unknown after a failed pipeline') : undefined));
   }
 }
 

@@ -140,6 +140,16 @@ describe('PostgreSQL transactions', () => {
     }
   });
 
+  it('close the connection when a statement ahead fails before a named statement was first parsed on it', async () => {
+    const read = sql`SELECT count(*)::int AS n FROM tx_rows WHERE id <> 'first use on this connection'`;
+    const lockThenRead = (ahead: string) => transactions().write(() => step((executor: PgExecutor) => executePreparedAfter<unknown, { n: number }>(executor, sql`SELECT (${ahead})::int`, read)));
+    await expect(lockThenRead('not a number')).rejects.toMatchObject({ code: '22P02' });
+    // The read never reached the server: had the connection been pooled again, pg would bind it without a Parse.
+    const [, rows] = await lockThenRead('1');
+    expect(rows).toEqual([{ n: 0 }]);
+    expect(await connectionStatus()).toBe('I');
+  });
+
   it('refuse a statement sent ahead with parameters other than text', async () => {
     await expect(
       transactions().write(() => step((executor: PgExecutor) => executePreparedAfter(executor, sql`SELECT ${42}::int`, sql`SELECT 1`))),
