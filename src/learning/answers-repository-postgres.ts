@@ -8,13 +8,14 @@ import type { PostgresStore } from '../db/store.js';
 import { afterCommit, step, type Work } from '../db/work.js';
 import { learnersOf } from './answers-repository.js';
 import type {
-  AnswerKey,
   AnswerRecord,
   AnswersRepository,
   AnswerWriteReads,
   AnswerWriteRequest,
   LockOptions,
+  LateCard,
   LockedReads,
+  ReplayInput,
   AnswerWrites,
   CardStateRecord,
   CardStatesQuery,
@@ -54,7 +55,6 @@ const snapshotColumns = { ...snapshotFsrsColumns, lastAnsweredAt: snapshotAnswer
 
 /** Row values compare as the answers are ordered, (answeredAt, clientAnswerId), byte by byte (COLLATE "C"). */
 const answerKey = (table: typeof answers | typeof cardStateSnapshots) => sql`(${table.answeredAt}, ${table.clientAnswerId})`;
-const boundKey = (key: AnswerKey) => sql`(${key.answeredAt}, ${key.clientAnswerId})`;
 
 const fsrsColumnNames = ['state', 'due', 'stability', 'difficulty', 'elapsedDays', 'scheduledDays', 'learningSteps', 'reps', 'lapses', 'lastReview'] as const;
 
@@ -237,6 +237,25 @@ function readsOf(requests: readonly AnswerWriteRequest[], rows: readonly ReadFor
   });
 }
 
+/** Late cards as one JSON text parameter: `json_to_recordset(...) AS late(flashcard_id, answered_at, client_answer_id)`. */
+const lateCards = (cards: readonly LateCard[]): SQL =>
+  sql`json_to_recordset(${JSON.stringify(cards.map(({ flashcardId, key }) => ({ flashcard_id: flashcardId, answered_at: key.answeredAt, client_answer_id: key.clientAnswerId })))}::json) AS late(flashcard_id text, answered_at text, client_answer_id text)`;
+
+/** Drops each late card's snapshots at or after its key: they no longer hold once an answer sorting there is stored. */
+const deleteSnapshotsFromStatement = (userId: string, cards: readonly LateCard[]): SQL =>
+  sql`DELETE FROM ${cardStateSnapshots} USING ${lateCards(cards)} WHERE ${cardStateSnapshots.userId} = ${userId} AND ${cardStateSnapshots.flashcardId} = late.flashcard_id AND ${answerKey(cardStateSnapshots)} >= (late.answered_at, late.client_answer_id)`;
+
+type ReplayRow = { flashcard_id: string; snapshot: StoredCard | null; answers: ScheduledAnswer[] };
+
+/**
+ * Each late card's latest snapshot strictly before its key (as a state) and its answers after that snapshot (all of
+ * them without one), in answer order: one row per card.
+ */
+function replayInputsStatement(userId: string, cards: readonly LateCard[]): SQL {
+  const afterSnapshot = sql`(snap.answered_at IS NULL OR ${answerKey(answers)} > (snap.answered_at, snap.client_answer_id))`;
+  return sql`SELECT late.flashcard_id, snap.value AS snapshot, (SELECT coalesce(json_agg(${jsonRow(scheduledColumns)} ORDER BY ${answers.answeredAt}, ${answers.clientAnswerId}), '[]'::json) FROM ${answers} WHERE ${answers.userId} = ${userId} AND ${answers.flashcardId} = late.flashcard_id AND ${afterSnapshot}) AS answers FROM ${lateCards(cards)} LEFT JOIN LATERAL (SELECT ${jsonRow(snapshotColumns)} AS value, ${cardStateSnapshots.answeredAt} AS answered_at, ${cardStateSnapshots.clientAnswerId} AS client_answer_id FROM ${cardStateSnapshots} WHERE ${cardStateSnapshots.userId} = ${userId} AND ${cardStateSnapshots.flashcardId} = late.flashcard_id AND ${answerKey(cardStateSnapshots)} < (late.answered_at, late.client_answer_id) ORDER BY ${cardStateSnapshots.answeredAt} DESC, ${cardStateSnapshots.clientAnswerId} DESC LIMIT 1) AS snap ON true`;
+}
+
 /**
  * All SQL for answers and the card states derived from them, on PostgreSQL: the SQLite repository's methods
  * (answers-repository.ts) with the same results and ordering.
@@ -335,6 +354,23 @@ export function postgresAnswersRepository(store: PostgresStore): AnswersReposito
      * of them, each as a JSON array (a float8 prints as the shortest text that reads back as the same double). The
      * requests go in as one JSON parameter; rows come back keyed by learner, in the order asked.
      */
+    /**
+     * What the learner's late cards are replayed from, in the order asked, and their snapshots at or after each key
+     * deleted: the delete sent ahead of the read, in one round trip whatever the number of cards (the read only
+     * looks before each key, so the delete does not change what it finds).
+     */
+    *replayInputs(userId: string, cards: readonly LateCard[]): Work<ReplayInput[]> {
+      if (!cards.length) return [];
+      const [, rows] = yield* step((executor: PgExecutor) =>
+        executePreparedAfter<unknown, ReplayRow>(executor, deleteSnapshotsFromStatement(userId, cards), replayInputsStatement(userId, cards)),
+      );
+      const byCard = new Map(rows.map((row) => [row.flashcard_id, row]));
+      return cards.map(({ flashcardId }) => {
+        const row = byCard.get(flashcardId);
+        return { from: row?.snapshot ?? undefined, answers: row?.answers ?? [] };
+      });
+    },
+
     /** A write's answers, snapshots and states, of any learners, as one statement (one round trip), whatever their number. */
     *writeAnswers(writes: AnswerWrites): Work<void> {
       const statement = answerWritesStatement(writes);
@@ -365,50 +401,7 @@ export function postgresAnswersRepository(store: PostgresStore): AnswersReposito
       const rows = yield* step((executor: PgExecutor) => executor.select({ id: users.id }).from(users).where(eq(users.id, userId)).limit(1));
       return rows.length > 0;
     },
-    /** A card's answers that sort after `key`, in order. */
-    *answersAfter(userId: string, flashcardId: string, key: AnswerKey): Work<ScheduledAnswer[]> {
-      return yield* step((executor: PgExecutor) =>
-        executor
-          .select(scheduledColumns)
-          .from(answers)
-          .where(and(eq(answers.userId, userId), eq(answers.flashcardId, flashcardId), sql`${answerKey(answers)} > ${boundKey(key)}`))
-          .orderBy(asc(answers.answeredAt), asc(answers.clientAnswerId)),
-      );
-    },
 
-    /** The card's latest snapshot strictly before `key`, as a state (its last answer is the snapshot's key). */
-    *snapshotBefore(userId: string, flashcardId: string, key: AnswerKey): Work<StoredCard | undefined> {
-      return yield* step(
-        async (executor: PgExecutor) =>
-          (await executor
-            .select(snapshotColumns)
-            .from(cardStateSnapshots)
-            .where(
-              and(
-                eq(cardStateSnapshots.userId, userId),
-                eq(cardStateSnapshots.flashcardId, flashcardId),
-                sql`${answerKey(cardStateSnapshots)} < ${boundKey(key)}`,
-              ),
-            )
-            .orderBy(desc(cardStateSnapshots.answeredAt), desc(cardStateSnapshots.clientAnswerId))
-            .limit(1))[0],
-      );
-    },
-    /** Drops the card's snapshots at or after `key`: they no longer hold once an answer sorting at `key` is stored. */
-    *deleteSnapshotsFrom(userId: string, flashcardId: string, key: AnswerKey): Work<void> {
-      yield* step(
-        async (executor: PgExecutor) =>
-          void (await executor
-            .delete(cardStateSnapshots)
-            .where(
-              and(
-                eq(cardStateSnapshots.userId, userId),
-                eq(cardStateSnapshots.flashcardId, flashcardId),
-                sql`${answerKey(cardStateSnapshots)} >= ${boundKey(key)}`,
-              ),
-            )),
-      );
-    },
     *snapshotsOf(userId: string, flashcardId: string): Work<StoredCard[]> {
       return yield* step((executor: PgExecutor) =>
         executor

@@ -87,6 +87,21 @@ export interface AnswerWriteReads {
   states: CardStateRow[];
 }
 
+/** A card a late answer makes replay (`replayInputs`): the key of the earliest answer it is given now. */
+export interface LateCard {
+  flashcardId: string;
+  key: AnswerKey;
+}
+
+/**
+ * What a late card is replayed from: its latest snapshot strictly before the late answer (as a state) and the card's
+ * answers after that snapshot, or, with no such snapshot, none and all of the card's answers; in answer order.
+ */
+export interface ReplayInput {
+  from: StoredCard | undefined;
+  answers: ScheduledAnswer[];
+}
+
 /**
  * `lockAndReadForWrite`'s answer: the learners whose lock another transaction holds (only when it was told not to
  * wait), and each request's reads in the order asked, none for a busy learner.
@@ -323,6 +338,24 @@ export function createAnswersRepository(db: Db) {
      * A write's answers (with their outbox rows), snapshots and states, in that order: in-process prepared statements, one run each (a
      * statement costs no round trip here).
      */
+    /**
+     * What the learner's late cards are replayed from, in the order asked; each card's snapshots at or after its key
+     * are deleted (they no longer hold once an answer sorting there is stored). The late answers must be stored
+     * already. Three prepared statements per card (a statement costs no round trip here).
+     */
+    *replayInputs(userId: string, cards: readonly LateCard[]): Work<ReplayInput[]> {
+      const inputs: ReplayInput[] = [];
+      for (const { flashcardId, key } of cards) {
+        const from = yield* step(() => latestSnapshotBefore.get({ userId, flashcardId, ...key }));
+        const answers = from
+          ? yield* step(() => answersOfCardAfter.all({ userId, flashcardId, answeredAt: from.lastAnsweredAt, clientAnswerId: from.lastClientAnswerId }))
+          : yield* step(() => answersOfCard.all({ userId, flashcardId }));
+        yield* step(() => deleteSnapshotsFrom.run({ userId, flashcardId, ...key }));
+        inputs.push({ from, answers });
+      }
+      return inputs;
+    },
+
     *writeAnswers(writes: AnswerWrites): Work<void> {
       if (!writes.answers.length && !writes.states.length && !writes.snapshots.length) return;
       for (const userId of learnersOf(writes)) learnerReads.forget(userId);
@@ -349,19 +382,7 @@ export function createAnswersRepository(db: Db) {
     *userExists(userId: string): Work<boolean> {
       return (yield* step(() => userById.get({ userId }))) !== undefined;
     },
-    /** A card's answers that sort after `key`, in order. */
-    *answersAfter(userId: string, flashcardId: string, key: AnswerKey): Work<ScheduledAnswer[]> {
-      return yield* step(() => answersOfCardAfter.all({ userId, flashcardId, ...key }));
-    },
 
-    /** The card's latest snapshot strictly before `key`, as a state (its last answer is the snapshot's key). */
-    *snapshotBefore(userId: string, flashcardId: string, key: AnswerKey): Work<StoredCard | undefined> {
-      return yield* step(() => latestSnapshotBefore.get({ userId, flashcardId, ...key }));
-    },
-    /** Drops the card's snapshots at or after `key`: they no longer hold once an answer sorting at `key` is stored. */
-    *deleteSnapshotsFrom(userId: string, flashcardId: string, key: AnswerKey): Work<void> {
-      yield* step(() => deleteSnapshotsFrom.run({ userId, flashcardId, ...key }));
-    },
     *snapshotsOf(userId: string, flashcardId: string): Work<StoredCard[]> {
       return yield* step(() => snapshotsOfCard.all({ userId, flashcardId }));
     },

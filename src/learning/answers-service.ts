@@ -7,7 +7,7 @@ import { AppError, type ErrorDetail } from '../errors.js';
 import { newId } from '../ids.js';
 import { decodeCursor } from '../lib/cursor.js';
 import { type Page, keysetPage, mapPage } from '../lib/page.js';
-import type { AnswerRecord, AnswersRepository, AnswerWriteReads, CardStateWrite, FlashcardRef, HistoryQuery, SnapshotWrite } from './answers-repository.js';
+import type { AnswerRecord, AnswersRepository, AnswerWriteReads, CardStateWrite, FlashcardRef, HistoryQuery, LateCard, ReplayInput, SnapshotWrite } from './answers-repository.js';
 import { moduleIdOf, type ModuleLookup } from './module-filter.js';
 import { answerInputSchema, type AnswerDto } from './schemas.js';
 import { createGroupCommit, type JobResult } from './group-commit.js';
@@ -135,37 +135,25 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
   const extendsStored = (stored: StoredCard | undefined, answers: ScheduledAnswer[]) => !stored || answers.every((answer) => comesAfter(answer, stored));
 
   /**
-   * The card's state with the new answers (already inserted, when `extendsStored` is false) included, and the snapshots
-   * that run produced. Snapshots before the earliest new answer still hold (the answers before it did not change);
-   * those at or after it are dropped, and the replay from the latest one before it writes them again. A card with
-   * no snapshot before that answer (all its answers are later, or it was answered before snapshots existed) replays
-   * from its first.
+   * The card's state with the new answers included, and the snapshots that run produced. A card without a state has
+   * no earlier answers (both are written in one transaction): the new ones are its whole history; later answers
+   * extend the state. A late one's card is replayed from `replay` (`replayInputs`): snapshots before the earliest
+   * new answer still hold (the answers before it did not change), and the replay from the latest one writes those
+   * after it again; a card with no snapshot before that answer (all its answers are later, or it was answered before
+   * snapshots existed) replays from its first.
    */
-  function* nextState(userId: string, cardId: string, stored: StoredCard | undefined, answers: ScheduledAnswer[]): Work<SchedulerRun> {
-    // A card without a state has no earlier answers (both are written in one transaction): the new ones are its
-    // whole history. Later answers extend the state.
+  function nextState(stored: StoredCard | undefined, answers: ScheduledAnswer[], replay: ReplayInput | undefined): SchedulerRun {
     if (!stored) return scheduler.run(null, answers, snapshotEvery);
-    if (extendsStored(stored, answers)) return scheduler.run(stored, answers, snapshotEvery);
-    const earliest = answers.reduce((first, answer) => (compareAnswers(answer, first) < 0 ? answer : first));
-    const key = { answeredAt: earliest.answeredAt, clientAnswerId: earliest.clientAnswerId };
-    const from = yield* repository.snapshotBefore(userId, cardId, key);
-    const run = from
-      ? scheduler.run(
-          from,
-          yield* repository.answersAfter(userId, cardId, { answeredAt: from.lastAnsweredAt, clientAnswerId: from.lastClientAnswerId }),
-          snapshotEvery,
-        )
-      : scheduler.run(null, yield* repository.answersOfCard(userId, cardId), snapshotEvery);
-    yield* repository.deleteSnapshotsFrom(userId, cardId, key);
-    return run;
+    if (!replay) return scheduler.run(stored, answers, snapshotEvery);
+    return scheduler.run(replay.from ?? null, replay.answers, snapshotEvery);
   }
 
   /**
    * Adds one learner's new answers, with the states (and snapshots) of the cards they touched, to the transaction's
    * `writes`, which are written at its end (`writeAnswers`: one statement on PostgreSQL). Every card's run is
-   * computed here (a late answer's card reads its history and drops its snapshots from that answer on, one card at
-   * a time, so a card's snapshots are deleted before its new ones are written). A replay reads the card's answers
-   * from the database, the new ones included: when a card needs one, the learner's answers are written first.
+   * computed here. A replay reads the card's answers from the database, the new ones included: when a card needs
+   * one, the learner's answers are written first, then every late card's replay is read at once (and its snapshots
+   * from the late answer on are dropped, before its new ones are written).
    */
   function* storeAnswers(
     userId: string,
@@ -174,16 +162,20 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
     touched: Map<string, { ref: FlashcardRef; answers: ScheduledAnswer[] }>,
     writes: PendingWrites,
   ): Work<void> {
-    let answersWritten = false;
+    const late: LateCard[] = [];
     for (const { ref, answers } of touched.values()) {
       if (extendsStored(states.get(ref.id), answers)) continue;
-      yield* repository.writeAnswers({ answers: rows, states: [], snapshots: [], queueStatements });
-      answersWritten = true;
-      break;
+      const earliest = answers.reduce((first, answer) => (compareAnswers(answer, first) < 0 ? answer : first));
+      late.push({ flashcardId: ref.id, key: { answeredAt: earliest.answeredAt, clientAnswerId: earliest.clientAnswerId } });
     }
-    if (!answersWritten) writes.answers.push(...rows);
+    const replays = new Map<string, ReplayInput>();
+    if (late.length) {
+      yield* repository.writeAnswers({ answers: rows, states: [], snapshots: [], queueStatements });
+      const inputs = yield* repository.replayInputs(userId, late);
+      late.forEach((card, index) => replays.set(card.flashcardId, inputs[index]!));
+    } else writes.answers.push(...rows);
     for (const { ref, answers } of touched.values()) {
-      const { state, snapshots } = yield* nextState(userId, ref.id, states.get(ref.id), answers);
+      const { state, snapshots } = nextState(states.get(ref.id), answers, replays.get(ref.id));
       for (const snapshot of snapshots) writes.snapshots.push({ userId, flashcardId: ref.id, snapshot });
       writes.states.push({ userId, card: ref, state });
     }

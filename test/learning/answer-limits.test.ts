@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testConfig } from '../../src/config.js';
 import { repositoriesOf } from '../../src/db/repositories.js';
 import { createAnswersService } from '../../src/learning/answers-service.js';
+import type { LateCard } from '../../src/learning/answers-repository.js';
 import { createScheduler, type ScheduledAnswer, type StoredCard } from '../../src/learning/scheduler.js';
 import { buildTestApp } from '../helpers/app.js';
 import { generatedModule } from '../helpers/modules.js';
@@ -117,10 +118,10 @@ describe('the per-card answer limit (MAX_ANSWERS_PER_CARD)', () => {
     const service = createAnswersService(
       {
         ...repository,
-        *answersOfCard(userId: string, flashcardId: string) {
-          const rows = yield* repository.answersOfCard(userId, flashcardId);
-          history.push(rows.length);
-          return rows;
+        *replayInputs(userId: string, cards: readonly LateCard[]) {
+          const inputs = yield* repository.replayInputs(userId, cards);
+          history.push(...inputs.map((input) => input.answers.length));
+          return inputs;
         },
       },
       app.content,
