@@ -131,7 +131,7 @@ export async function executeAfter(executor: unknown, ahead: AheadStatement, con
 }
 
 /** A Drizzle database on one pooled connection whose queries carry the transaction's control statements. */
-function pooledTransaction(client: pg.PoolClient, stats: StatementStats | undefined, onTimeout: (client: pg.PoolClient, error: unknown) => void): PooledTransaction {
+function pooledTransaction(client: pg.PoolClient, stats: StatementStats | undefined, onQueryError: (client: pg.PoolClient, error: unknown) => void): PooledTransaction {
   const state: TransactionState = { begin: undefined, commitNext: false, ended: false, discard: false };
   /** The results of `ahead` and `config` (those of the control statements left out). */
   function send(config: pg.QueryConfig, ahead: readonly AheadStatement[]): Promise<pg.QueryResult[]> {
@@ -150,7 +150,7 @@ function pooledTransaction(client: pg.PoolClient, stats: StatementStats | undefi
       (query as unknown as { callback: (error: Error | undefined, results: pg.QueryResult | pg.QueryResult[]) => void }).callback = (error, results) => {
         if (error) {
           if (!parsedBefore) state.discard = true;
-          onTimeout(client, error);
+          onQueryError(client, error);
           reject(error);
           return;
         }
@@ -186,11 +186,11 @@ const connectionTransactions = new WeakMap<pg.PoolClient, PooledTransaction>();
  * Runs `body` in one transaction on a pooled connection: BEGIN goes with its first statement, COMMIT after its last
  * (or with it, `commitWithNextStatement`); a failure rolls it back. A body without statements sends nothing.
  */
-async function inTransaction<T>(pool: pg.Pool, begin: string, body: () => Work<T>, context: WorkContext, onTimeout: (client: pg.PoolClient, error: unknown) => void): Promise<T> {
+async function inTransaction<T>(pool: pg.Pool, begin: string, body: () => Work<T>, context: WorkContext, onQueryError: (client: pg.PoolClient, error: unknown) => void): Promise<T> {
   const client = await pool.connect();
   let transaction = connectionTransactions.get(client);
   if (!transaction) {
-    transaction = pooledTransaction(client, poolStats.get(pool), onTimeout);
+    transaction = pooledTransaction(client, poolStats.get(pool), onQueryError);
     connectionTransactions.set(client, transaction);
   }
   const { state } = transaction;
@@ -223,7 +223,7 @@ async function inTransaction<T>(pool: pg.Pool, begin: string, body: () => Work<T
  * transaction, run again when PostgreSQL reports a deadlock or serialization failure. A body never awaits anything
  * but its own statements, so a transaction is never held across unrelated work.
  */
-export function postgresTransactions(db: PgDb, onTimeout: (client: pg.PoolClient, error: unknown) => void): Transactions {
+export function postgresTransactions(db: PgDb, onQueryError: (client: pg.PoolClient, error: unknown) => void): Transactions {
   const pool = db.$client;
   return {
     run: async (work) => {
@@ -234,7 +234,7 @@ export function postgresTransactions(db: PgDb, onTimeout: (client: pg.PoolClient
     },
     read: async (body) => {
       const context = newWorkContext();
-      const result = await inTransaction(pool, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', body, context, onTimeout);
+      const result = await inTransaction(pool, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', body, context, onQueryError);
       committed(context);
       return result;
     },
@@ -243,7 +243,7 @@ export function postgresTransactions(db: PgDb, onTimeout: (client: pg.PoolClient
         // A fresh context per attempt: effects of an attempt that rolled back are dropped with it.
         const context = newWorkContext();
         try {
-          const result = await inTransaction(pool, 'BEGIN', body, context, onTimeout);
+          const result = await inTransaction(pool, 'BEGIN', body, context, onQueryError);
           committed(context);
           return result;
         } catch (error) {

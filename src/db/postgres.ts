@@ -36,7 +36,17 @@ export async function executePrepared<Row>(executor: PgExecutor, query: SQL, opt
   return result.rows;
 }
 
-const preparedName = (text: string) => `mnemo_${createHash('sha256').update(text).digest('base64url').slice(0, 22)}`;
+/** Statement names by text, hashed once per text (the texts are the few shapes of the hot statements). */
+const preparedNames = new Map<string, string>();
+function preparedName(text: string): string {
+  let name = preparedNames.get(text);
+  if (name === undefined) {
+    name = `mnemo_${createHash('sha256').update(text).digest('base64url').slice(0, 22)}`;
+    if (preparedNames.size >= 1000) preparedNames.clear();
+    preparedNames.set(text, name);
+  }
+  return name;
+}
 
 /**
  * Runs `ahead`, then `query` (as `executePrepared`), in one round trip inside a transaction: `query` starts once

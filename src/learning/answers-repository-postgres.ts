@@ -336,18 +336,6 @@ export function postgresAnswersRepository(store: PostgresStore): AnswersReposito
       );
     },
 
-    /** The flashcards answers may be recorded on, by id: cards of archived modules are left out (as unknown). */
-    *findFlashcardRefs(ids: string[]): Work<FlashcardRef[]> {
-      if (!ids.length) return [];
-      return yield* step((executor: PgExecutor) =>
-        executor
-          .select(refColumns)
-          .from(flashcards)
-          .innerJoin(modules, eq(modules.id, flashcards.moduleId))
-          .where(and(ids.length === 1 ? eq(flashcards.id, ids[0]!) : inIds(flashcards.id, ids), liveModule))
-          .orderBy(asc(flashcards.id)),
-      );
-    },
     /**
      * What writes of answers read under their learners' locks, for every learner asked in one statement (one round
      * trip): whether the learner exists, its batch's stored answers, its flashcards that take answers and its states
@@ -395,11 +383,6 @@ export function postgresAnswersRepository(store: PostgresStore): AnswersReposito
           .where(and(eq(answers.userId, userId), eq(answers.flashcardId, flashcardId)))
           .orderBy(asc(answers.answeredAt), asc(answers.clientAnswerId)),
       );
-    },
-    /** Whether the learner still exists: checked inside the write, as an erasure may commit while a write waits. */
-    *userExists(userId: string): Work<boolean> {
-      const rows = yield* step((executor: PgExecutor) => executor.select({ id: users.id }).from(users).where(eq(users.id, userId)).limit(1));
-      return rows.length > 0;
     },
 
     *snapshotsOf(userId: string, flashcardId: string): Work<StoredCard[]> {

@@ -313,7 +313,6 @@ export function createAnswersRepository(db: Db) {
     writeConcurrency: 1,
 
     findAnswers,
-    findFlashcardRefs,
     /**
      * Locks the learners (`lockLearners`; nothing to take on SQLite, and none is ever busy), then reads what their
      * writes of answers need, per learner in the order asked: the four lookups in turn (each a prepared statement,
@@ -377,10 +376,6 @@ export function createAnswersRepository(db: Db) {
     forgetLearner: (userId: string) => learnerReads.forget(userId),
     *answersOfCard(userId: string, flashcardId: string): Work<ScheduledAnswer[]> {
       return yield* step(() => answersOfCard.all({ userId, flashcardId }));
-    },
-    /** Whether the learner still exists: checked inside the write, as an erasure may commit while a write waits. */
-    *userExists(userId: string): Work<boolean> {
-      return (yield* step(() => userById.get({ userId }))) !== undefined;
     },
 
     *snapshotsOf(userId: string, flashcardId: string): Work<StoredCard[]> {

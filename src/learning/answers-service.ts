@@ -264,9 +264,11 @@ export function createAnswersService(repository: AnswersRepository, modules: Mod
       }),
       { wait: jobs.length === 1 },
     );
-    const ready = jobs.flatMap((job, index) => (busy.includes(job.user.id) ? [] : [{ job, reads: reads[index]! }]));
+    const held = new Set(busy);
+    const ready = jobs.flatMap((job, index) => (held.has(job.user.id) ? [] : [{ job, reads: reads[index]! }]));
     const stored = ready.length ? yield* storeLocked(ready) : [];
-    return jobs.map((job) => (busy.includes(job.user.id) ? { alone: true } : stored[ready.findIndex((entry) => entry.job === job)]!));
+    let next = 0;
+    return jobs.map((job) => (held.has(job.user.id) ? { alone: true } : stored[next++]!));
   }
 
   /** `storeAll` once the calls' learners are locked and their reads done. */

@@ -95,7 +95,7 @@ export const xapiRoutes: FastifyPluginAsyncZod<{ consistencyLagMs: number }> = a
       const query = request.query;
       const raw = request.raw.url!.slice(request.raw.url!.indexOf('?') + 1);
       const present = new Set(new URLSearchParams(raw).keys());
-      const format = (statement: Statement) => (query.format === 'ids' ? idsOnly(statement) : statement);
+      const formatAs = (kind: typeof query.format) => (statement: Statement) => (kind === 'ids' ? idsOnly(statement) : statement);
       const send = (body: z.infer<typeof statementResultSchema> | Statement, attachments: string) =>
         attachments === 'true' ? sendMultipart(reply, body) : reply.send(body);
       reply.header('x-experience-api-consistent-through', new Date(Date.now() - options.consistencyLagMs).toISOString());
@@ -107,7 +107,7 @@ export const xapiRoutes: FastifyPluginAsyncZod<{ consistencyLagMs: number }> = a
         }
         // mnemo never voids a statement.
         if (query.voidedStatementId !== undefined) throw new AppError('MNEMO_XAPI_STATEMENT_NOT_FOUND', `no voided statement with id "${query.voidedStatementId}"`);
-        return send(format(await service.statement(request.principal, query.statementId!)), query.attachments);
+        return send(formatAs(query.format)(await service.statement(request.principal, query.statementId!)), query.attachments);
       }
 
       // The query a page answers (its text travels in the more link) and where the page starts.
@@ -126,7 +126,8 @@ export const xapiRoutes: FastifyPluginAsyncZod<{ consistencyLagMs: number }> = a
       const limit = filters.limit === 0 || filters.limit > maxStatementsPerPage ? maxStatementsPerPage : filters.limit;
       const page = await service.statements(request.principal, readFilters(filters), after, limit);
       const more = page.next === undefined ? '' : `/xapi/statements?more=${encodeCursor('xapi-statements', { q: text, a: page.next })}`;
-      return send({ statements: page.statements.map(format), more }, filters.attachments);
+      // A more page answers the query its link carries: its format too.
+      return send({ statements: page.statements.map(formatAs(filters.format)), more }, filters.attachments);
     },
   );
 };

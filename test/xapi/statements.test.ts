@@ -187,6 +187,19 @@ describe('GET /xapi/statements', () => {
     }
   });
 
+  it('a more link keeps the format it was asked with: every page of format=ids is trimmed', async () => {
+    const aliceAgent = encodeURIComponent(JSON.stringify({ account: { homePage: homeA, name: 'alice' } }));
+    let next = `?agent=${aliceAgent}&limit=3&format=ids`;
+    let pages = 0;
+    while (next) {
+      const body = (await get(next, lmsA.headers)).json();
+      for (const statement of body.statements) expect(statement.verb).toEqual({ id: answeredVerb });
+      next = body.more ? body.more.replace('/xapi/statements', '') : '';
+      pages++;
+    }
+    expect(pages).toBe(3);
+  });
+
   it('a real xAPI client pages through it with Basic auth (key id and token)', async () => {
     const address = await app.listen({ port: 0, host: '127.0.0.1' });
     const client = new XAPI({ endpoint: `${address}/xapi/`, auth: XAPI.toBasicAuth(lmsA.id, lmsA.token) });
