@@ -8,7 +8,7 @@ import { redactUrl } from '../lib/redact-url.js';
 import { packageRoot } from '../lib/package-root.js';
 import { PgDialect, type PgTransaction } from 'drizzle-orm/pg-core';
 import type { NodePgQueryResultHKT } from 'drizzle-orm/node-postgres';
-import type { ExtractTablesWithRelations, SQL } from 'drizzle-orm';
+import { fillPlaceholders, is, SQL, type ExtractTablesWithRelations, type Query } from 'drizzle-orm';
 import type { StatementStats } from './client.js';
 import * as schema from './schema-pg.js';
 import { commitWithNextStatement, countStatementsOf, executeAfter, postgresTransactions } from './postgres-transactions.js';
@@ -21,27 +21,66 @@ export type PgExecutor = PgDb | PgTransaction<NodePgQueryResultHKT, typeof schem
 
 const dialect = new PgDialect();
 
+/** A hot statement's shape compiled once: its text (values as `sql.placeholder`s), parameters and prepared name. */
+export interface StatementShape {
+  readonly query: Query;
+  readonly name: string;
+}
+
 /**
- * Runs `query` as a named prepared statement on the executor's connection, for the hot statements whose text is the
- * same on every call (their values are parameters): each connection parses it once, and once PostgreSQL settles on
- * a generic plan it is planned once too, where an unnamed statement is parsed and planned on every call (on the
+ * What a hot statement runs: Drizzle SQL, compiled on every call, or a shape compiled once with this call's values
+ * for its placeholders. Building and compiling the answer path's statements with Drizzle on every call was a sixth
+ * of the server's CPU under answer posts; their texts are a handful of shapes.
+ */
+export type Statement = SQL | { shape: StatementShape; values: Record<string, unknown> };
+
+/** The shapes `build` makes, each compiled on first use (`key` names the shape; the keys must be few). */
+export function statementShapes<Key extends string>(build: (key: Key) => SQL): (key: Key) => StatementShape {
+  const shapes = new Map<Key, StatementShape>();
+  return (key) => {
+    let shape = shapes.get(key);
+    if (!shape) {
+      const query = dialect.sqlToQuery(build(key));
+      shape = { query, name: statementName(query.sql) };
+      shapes.set(key, shape);
+    }
+    return shape;
+  };
+}
+
+function compile(statement: Statement): { query: Query; name: string; values: Record<string, unknown> } {
+  if (is(statement, SQL)) {
+    const query = dialect.sqlToQuery(statement);
+    return { query, name: preparedName(query.sql), values: {} };
+  }
+  return { ...statement.shape, values: statement.values };
+}
+
+const run = <Row>(executor: PgExecutor, query: Query, name: string | undefined, values: Record<string, unknown>): Promise<pg.QueryResult<Row & pg.QueryResultRow>> =>
+  executor._.session.prepareQuery(query, undefined, name, false).execute(values) as Promise<pg.QueryResult<Row & pg.QueryResultRow>>;
+
+/**
+ * Runs `statement` as a named prepared statement on the executor's connection, for the hot statements whose text is
+ * the same on every call (their values are parameters): each connection parses it once, and once PostgreSQL settles
+ * on a generic plan it is planned once too, where an unnamed statement is parsed and planned on every call (on the
  * answer path that was a third of the read's time). The name is the text's hash, so one text always has one name
  * and two texts never share one (the driver refuses a name reused for another text). With `endsTransaction`, the
  * statement is its transaction's last and COMMIT goes with it (postgres-transactions.ts).
  */
-export async function executePrepared<Row>(executor: PgExecutor, query: SQL, options: { endsTransaction?: boolean } = {}): Promise<Row[]> {
-  const compiled = dialect.sqlToQuery(query);
+export async function executePrepared<Row>(executor: PgExecutor, statement: Statement, options: { endsTransaction?: boolean } = {}): Promise<Row[]> {
+  const { query, name, values } = compile(statement);
   if (options.endsTransaction) commitWithNextStatement(executor);
-  const result = (await executor._.session.prepareQuery(compiled, undefined, preparedName(compiled.sql), false).execute()) as pg.QueryResult<Row & pg.QueryResultRow>;
-  return result.rows;
+  return (await run<Row>(executor, query, name, values)).rows;
 }
+
+const statementName = (text: string) => `mnemo_${createHash('sha256').update(text).digest('base64url').slice(0, 22)}`;
 
 /** Statement names by text, hashed once per text (the texts are the few shapes of the hot statements). */
 const preparedNames = new Map<string, string>();
 function preparedName(text: string): string {
   let name = preparedNames.get(text);
   if (name === undefined) {
-    name = `mnemo_${createHash('sha256').update(text).digest('base64url').slice(0, 22)}`;
+    name = statementName(text);
     if (preparedNames.size >= 1000) preparedNames.clear();
     preparedNames.set(text, name);
   }
@@ -49,21 +88,23 @@ function preparedName(text: string): string {
 }
 
 /**
- * Runs `ahead`, then `query` (as `executePrepared`), in one round trip inside a transaction: `query` starts once
- * `ahead` has run, with a snapshot of its own (READ COMMITTED), so a read sent behind a lock sees what the lock's
- * previous holder committed. `ahead` is sent unnamed and its parameters must be text. The rows of each.
+ * Runs `ahead`, then `statement` (as `executePrepared`), in one round trip inside a transaction: `statement` starts
+ * once `ahead` has run, with a snapshot of its own (READ COMMITTED), so a read sent behind a lock sees what the
+ * lock's previous holder committed. `ahead` is sent unnamed and its parameters must be text. The rows of each.
  */
-export async function executePreparedAfter<Ahead, Row>(executor: PgExecutor, ahead: SQL, query: SQL): Promise<[Ahead[], Row[]]> {
-  const first = dialect.sqlToQuery(ahead);
-  const values = first.params.map((value) => {
+export async function executePreparedAfter<Ahead, Row>(executor: PgExecutor, ahead: Statement, statement: Statement): Promise<[Ahead[], Row[]]> {
+  const first = compile(ahead);
+  const values = fillPlaceholders(first.query.params, first.values).map((value) => {
     if (value !== null && typeof value !== 'string') throw new TypeError('a statement sent ahead takes text parameters only');
     return value;
   });
-  const second = dialect.sqlToQuery(query);
-  const [aheadResult, result] = await executeAfter(executor, { text: first.sql, values }, { text: second.sql, values: second.params, name: preparedName(second.sql) }, async () => [
-    await executor.execute(ahead),
-    { rows: await executePrepared(executor, query) } as pg.QueryResult,
-  ]);
+  const second = compile(statement);
+  const [aheadResult, result] = await executeAfter(
+    executor,
+    { text: first.query.sql, values },
+    { text: second.query.sql, values: fillPlaceholders(second.query.params, second.values), name: second.name },
+    async () => [await run(executor, first.query, undefined, first.values), await run(executor, second.query, second.name, second.values)],
+  );
   return [aheadResult.rows as Ahead[], result.rows as Row[]];
 }
 

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, getTableColumns, gt, gte, isNull, lt, lte, or, sql, type SQL } from 'drizzle-orm';
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import { createCommitCache, type CommitSource } from '../db/commit-cache.js';
-import { executePrepared, executePreparedAfter, transactionsOfPg, type PgExecutor } from '../db/postgres.js';
+import { executePrepared, executePreparedAfter, statementShapes, transactionsOfPg, type PgExecutor, type Statement } from '../db/postgres.js';
 import { answers, cardStates, cardStateSnapshots, flashcards, modules, users, xapiOutbox } from '../db/schema-pg.js';
 import type { AnswerRow, CardStateRow } from '../db/schema.js';
 import type { PostgresStore } from '../db/store.js';
@@ -67,20 +67,28 @@ interface RowColumn<Row> {
 
 /**
  * `INSERT INTO table (columns) SELECT * FROM unnest($1::type[], ...)`: any number of rows as one statement with one
- * array parameter per column, so its text and its parameter count stay the same whatever the rows (PostgreSQL binds
- * at most 65,535 parameters to a statement; a multi-row VALUES list of 500 states would need 7,500). Arrays are
- * sent as text literals: numbers as JavaScript prints them (the shortest form that reads back as the same double).
+ * array parameter per column (placeholders `<part><column index>`, filled by `rowValues`), so its text and its
+ * parameter count stay the same whatever the rows (PostgreSQL binds at most 65,535 parameters to a statement; a
+ * multi-row VALUES list of 500 states would need 7,500). Arrays are sent as text literals: numbers as JavaScript
+ * prints them (the shortest form that reads back as the same double).
  */
-function insertRows<Row>(table: PgTable, columns: readonly RowColumn<Row>[], rows: readonly Row[]): SQL {
+function insertRows<Row>(table: PgTable, columns: readonly RowColumn<Row>[], part: string): SQL {
   const names = sql.join(
     columns.map(({ column }) => sql.identifier(column.name)),
     sql`, `,
   );
   const arrays = sql.join(
-    columns.map(({ type, of }) => sql`${sql.param(rows.map(of))}::${sql.raw(type)}[]`),
+    columns.map(({ type }, index) => sql`${sql.placeholder(`${part}${index}`)}::${sql.raw(type)}[]`),
     sql`, `,
   );
   return sql`INSERT INTO ${table} (${names}) SELECT * FROM unnest(${arrays})`;
+}
+
+/** The column arrays of `insertRows(table, columns, part)` for these rows, into `values`. */
+function rowValues<Row>(values: Record<string, unknown>, columns: readonly RowColumn<Row>[], part: string, rows: readonly Row[]): void {
+  columns.forEach(({ of }, index) => {
+    values[`${part}${index}`] = rows.map(of);
+  });
 }
 
 /** `ON CONFLICT (target) DO UPDATE SET column = excluded.column` for each of `set`. */
@@ -150,37 +158,63 @@ const snapshotRowColumns: RowColumn<SnapshotRow>[] = [
 
 const fsrsTableColumns = (table: typeof cardStates | typeof cardStateSnapshots) => fsrsColumnNames.map((name) => table[name]);
 
+/** Which tables a write of answers has rows for: a letter each (`answerWriteShapes`). */
+const writeParts = { answers: 'a', outbox: 'o', snapshots: 's', states: 'c' } as const;
+
 /**
- * A write's rows as one statement: the answers (and their outbox rows), snapshots and states inserted by data-modifying WITH queries of one
- * INSERT (they touch different tables, so the order among them does not matter; foreign keys are checked at the
- * statement's end). Undefined when there is nothing to write.
+ * A write's rows as one statement: the answers (and their outbox rows), snapshots and states inserted by
+ * data-modifying WITH queries of one INSERT (they touch different tables, so the order among them does not matter;
+ * foreign keys are checked at the statement's end). One shape per set of tables written (`writeParts` letters).
  */
-function answerWritesStatement(writes: AnswerWrites): SQL | undefined {
+const answerWriteShapes = statementShapes((shape: string) => {
   const parts: SQL[] = [];
-  if (writes.answers.length) parts.push(insertRows(answers, answerRowColumns, writes.answers));
-  if (writes.answers.length && writes.queueStatements) parts.push(insertRows(xapiOutbox, outboxRowColumns, writes.answers));
-  if (writes.snapshots.length) {
+  if (shape.includes(writeParts.answers)) parts.push(insertRows(answers, answerRowColumns, writeParts.answers));
+  if (shape.includes(writeParts.outbox)) parts.push(insertRows(xapiOutbox, outboxRowColumns, writeParts.outbox));
+  if (shape.includes(writeParts.snapshots)) {
     parts.push(
-      sql`${insertRows(cardStateSnapshots, snapshotRowColumns, writes.snapshots)}${upsertOn(
+      sql`${insertRows(cardStateSnapshots, snapshotRowColumns, writeParts.snapshots)}${upsertOn(
         [cardStateSnapshots.userId, cardStateSnapshots.flashcardId, cardStateSnapshots.answeredAt, cardStateSnapshots.clientAnswerId],
         fsrsTableColumns(cardStateSnapshots),
       )}`,
     );
   }
-  if (writes.states.length) {
+  if (shape.includes(writeParts.states)) {
     parts.push(
-      sql`${insertRows(cardStates, stateRowColumns, writes.states)}${upsertOn(
+      sql`${insertRows(cardStates, stateRowColumns, writeParts.states)}${upsertOn(
         [cardStates.userId, cardStates.flashcardId],
         [cardStates.moduleId, ...fsrsTableColumns(cardStates), cardStates.lastAnsweredAt, cardStates.lastClientAnswerId],
       )}`,
     );
   }
-  const last = parts.pop();
-  if (!last || !parts.length) return last;
+  const last = parts.pop()!;
+  if (!parts.length) return last;
   return sql`WITH ${sql.join(
     parts.map((part, index) => sql`${sql.raw(`w${index}`)} AS (${part})`),
     sql`, `,
   )} ${last}`;
+});
+
+/** `answerWriteShapes` for these writes, with their values; undefined when there is nothing to write. */
+function answerWritesStatement(writes: AnswerWrites): Statement | undefined {
+  const values: Record<string, unknown> = {};
+  let shape = '';
+  if (writes.answers.length) {
+    shape += writeParts.answers;
+    rowValues(values, answerRowColumns, writeParts.answers, writes.answers);
+    if (writes.queueStatements) {
+      shape += writeParts.outbox;
+      rowValues(values, outboxRowColumns, writeParts.outbox, writes.answers);
+    }
+  }
+  if (writes.snapshots.length) {
+    shape += writeParts.snapshots;
+    rowValues(values, snapshotRowColumns, writeParts.snapshots, writes.snapshots);
+  }
+  if (writes.states.length) {
+    shape += writeParts.states;
+    rowValues(values, stateRowColumns, writeParts.states, writes.states);
+  }
+  return shape ? { shape: answerWriteShapes(shape), values } : undefined;
 }
 
 /** json_build_object('key', column, ...): a row as JSON with the keys Drizzle would give it. */
@@ -198,13 +232,19 @@ const jsonRows = (columns: Record<string, PgColumn>, from: SQL): SQL => sql`(SEL
  * functions in the select list run after the sort), the same order in every transaction, so two never wait for each
  * other in a cycle; trying (`wait: false`), it returns the learners whose lock another transaction holds, in any order.
  */
-function lockStatement(userIds: readonly string[], options: LockOptions): SQL {
-  const space = sql.raw(`${learnerLockSpace}::int4`);
-  const ids = sql`json_array_elements_text(${JSON.stringify(userIds)}::json)`;
-  if (options.wait === false) return sql`SELECT id FROM ${ids} AS id WHERE NOT pg_try_advisory_xact_lock(${space}, hashtext(id))`;
-  if (userIds.length === 1) return sql`SELECT pg_advisory_xact_lock(${space}, hashtext(${userIds[0]!}))`;
-  return sql`SELECT pg_advisory_xact_lock(${space}, key) FROM (SELECT DISTINCT hashtext(id) AS key FROM ${ids} AS id) AS keys ORDER BY key`;
+function lockStatement(userIds: readonly string[], options: LockOptions): Statement {
+  if (options.wait === false) return { shape: lockShapes('try'), values: { ids: JSON.stringify(userIds) } };
+  if (userIds.length === 1) return { shape: lockShapes('one'), values: { id: userIds[0]! } };
+  return { shape: lockShapes('all'), values: { ids: JSON.stringify(userIds) } };
 }
+
+const lockShapes = statementShapes((shape: 'try' | 'one' | 'all') => {
+  const space = sql.raw(`${learnerLockSpace}::int4`);
+  const ids = sql`json_array_elements_text(${sql.placeholder('ids')}::json)`;
+  if (shape === 'try') return sql`SELECT id FROM ${ids} AS id WHERE NOT pg_try_advisory_xact_lock(${space}, hashtext(id))`;
+  if (shape === 'one') return sql`SELECT pg_advisory_xact_lock(${space}, hashtext(${sql.placeholder('id')}))`;
+  return sql`SELECT pg_advisory_xact_lock(${space}, key) FROM (SELECT DISTINCT hashtext(id) AS key FROM ${ids} AS id) AS keys ORDER BY key`;
+});
 
 type ReadForWriteRow = { user_id: string; user_exists: boolean; answers: AnswerRecord[]; refs: FlashcardRef[]; states: CardStateRow[] };
 
@@ -213,9 +253,13 @@ type ReadForWriteRow = { user_id: string; user_exists: boolean; answers: AnswerR
  * its flashcards that take answers and its states of them, each as a JSON array (a float8 prints as the shortest text
  * that reads back as the same double). The requests go in as one JSON parameter; rows come back keyed by learner.
  */
-function readForWriteStatement(requests: readonly AnswerWriteRequest[]): SQL {
+function readForWriteStatement(requests: readonly AnswerWriteRequest[]): Statement {
   const asked = JSON.stringify(requests.map((request) => ({ user_id: request.userId, answer_ids: request.clientAnswerIds, card_ids: request.flashcardIds })));
-  return sql`SELECT asked.user_id, EXISTS (SELECT 1 FROM ${users} WHERE ${users.id} = asked.user_id) AS user_exists, ${jsonRows(
+  return { shape: readForWriteShape('read'), values: { asked } };
+}
+
+const readForWriteShape = statementShapes(
+  () => sql`SELECT asked.user_id, EXISTS (SELECT 1 FROM ${users} WHERE ${users.id} = asked.user_id) AS user_exists, ${jsonRows(
     answerColumns,
     sql`FROM ${answers} INNER JOIN ${modules} ON ${modules.id} = ${answers.moduleId} WHERE ${answers.userId} = asked.user_id AND ${answers.clientAnswerId} = ANY(asked.answer_ids)`,
   )} AS answers, ${jsonRows(
@@ -224,8 +268,8 @@ function readForWriteStatement(requests: readonly AnswerWriteRequest[]): SQL {
   )} AS refs, ${jsonRows(
     getTableColumns(cardStates),
     sql`FROM ${cardStates} WHERE ${cardStates.userId} = asked.user_id AND ${cardStates.flashcardId} = ANY(asked.card_ids)`,
-  )} AS states FROM json_to_recordset(${asked}::json) AS asked(user_id text, answer_ids text[], card_ids text[])`;
-}
+  )} AS states FROM json_to_recordset(${sql.placeholder('asked')}::json) AS asked(user_id text, answer_ids text[], card_ids text[])`,
+);
 
 /** The rows of `readForWriteStatement` in the order asked. */
 function readsOf(requests: readonly AnswerWriteRequest[], rows: readonly ReadForWriteRow[]): AnswerWriteReads[] {
@@ -336,12 +380,6 @@ export function postgresAnswersRepository(store: PostgresStore): AnswersReposito
       );
     },
 
-    /**
-     * What writes of answers read under their learners' locks, for every learner asked in one statement (one round
-     * trip): whether the learner exists, its batch's stored answers, its flashcards that take answers and its states
-     * of them, each as a JSON array (a float8 prints as the shortest text that reads back as the same double). The
-     * requests go in as one JSON parameter; rows come back keyed by learner, in the order asked.
-     */
     /**
      * What the learner's late cards are replayed from, in the order asked, and their snapshots at or after each key
      * deleted: the delete sent ahead of the read, in one round trip whatever the number of cards (the read only
