@@ -11,6 +11,8 @@ import { freePort, spawnServer, type ServerProcess } from './process.js';
  * - `same-bytes`: a replica of the module responses ($BASELINE_RESPONSES_FILE: body, ETag and headers captured
  *   from the server for each path), driven with the scenario's own requests;
  * - `not-modified`: the same replica answering a matching If-None-Match with a 304.
+ * The replica also answers a scenario's own captured responses (`replica` scenarios, by method, path and body): the
+ * most a server sending those bytes reaches with this load generator, for scenarios scored against `tiny`.
  * It is also the LRS of `--lrs` runs: a POST to /xapi/statements is read to its end and answered 200 with no ids
  * (mnemo does not read them).
  *
@@ -19,16 +21,26 @@ import { freePort, spawnServer, type ServerProcess } from './process.js';
 
 export type BaselineKind = 'tiny' | 'same-bytes' | 'not-modified';
 
-/** Captured responses by request path, which the replica sends back byte for byte. */
+/** Captured responses by `replicaKey`, which the replica sends back byte for byte. */
 export type CapturedResponses = Record<string, { body: string; headers: Record<string, string> }>;
 
+/** What a captured response is found by: the request's method, path and body. */
+export const replicaKey = (method: string, path: string, body = '') => `${method} ${path}\n${body}`;
+
 const tiny = Buffer.from(JSON.stringify({ ok: true }));
+
+type Replica = CapturedResponses[string] & { bytes: Buffer };
 
 function serve(port: number): void {
   const file = process.env.BASELINE_RESPONSES_FILE;
   const captured = file ? (JSON.parse(readFileSync(file, 'utf8')) as CapturedResponses) : {};
-  const replica = new Map(Object.entries(captured).map(([path, response]) => [path, { ...response, bytes: Buffer.from(response.body) }]));
+  const replica = new Map<string, Replica>(Object.entries(captured).map(([key, response]) => [key, { ...response, bytes: Buffer.from(response.body) }]));
   const server = createServer((request, response) => {
+    const answer = (found: Replica | undefined): void => {
+      const bytes = found?.bytes ?? tiny;
+      response.writeHead(200, { ...(found?.headers ?? { 'content-type': 'application/json; charset=utf-8' }), 'content-length': bytes.length });
+      response.end(bytes);
+    };
     if (request.method === 'POST' && request.url === '/xapi/statements') {
       request.resume();
       request.once('end', () => {
@@ -37,20 +49,20 @@ function serve(port: number): void {
       });
       return;
     }
-    const known = replica.get(request.url ?? '');
-    if (known) {
-      const etag = known.headers.etag;
-      if (etag && request.headers['if-none-match'] === etag) {
-        response.writeHead(304, { etag, 'cache-control': known.headers['cache-control'] ?? '', vary: known.headers.vary ?? '' });
-        response.end();
-        return;
-      }
-      response.writeHead(200, { ...known.headers, 'content-length': known.bytes.length });
-      response.end(known.bytes);
+    if (request.method === 'POST') {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.once('end', () => answer(replica.get(replicaKey('POST', request.url ?? '', Buffer.concat(chunks).toString()))));
       return;
     }
-    response.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': tiny.length });
-    response.end(tiny);
+    const known = replica.get(replicaKey(request.method ?? 'GET', request.url ?? ''));
+    const etag = known?.headers.etag;
+    if (etag && request.headers['if-none-match'] === etag) {
+      response.writeHead(304, { etag, 'cache-control': known.headers['cache-control'] ?? '', vary: known.headers.vary ?? '' });
+      response.end();
+      return;
+    }
+    answer(known);
   });
   server.keepAliveTimeout = 72_000;
   server.listen(port, '127.0.0.1');

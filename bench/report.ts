@@ -20,6 +20,8 @@ export interface ScenarioOutcome {
   ratio?: number;
   /** Which baseline the ratio is against (tiny JSON, the same bytes, or a 304). */
   baseline?: 'tiny' | 'same-bytes' | 'not-modified';
+  /** A replica sending the scenario's own captured responses (`replica` scenarios), and its ratio to the same baseline. */
+  replica?: { requestsPerSecond: number; ratio: number };
   /** Work units per second (answers/s for batches). */
   units?: { name: string; perRequest: number; perSecond: number };
   /** The largest size of the SQLite WAL sampled while the scenario ran. */
@@ -137,13 +139,14 @@ export function formatScenarioLine(outcome: ScenarioOutcome): string {
   const statuses = Object.entries(load.statusCodes).map(([status, count]) => `${status} x${count}`).join(', ');
   return (
     `${outcome.name}: ${integer(load.successRate)} req/s${units}, p50 ${ms(load.latencyMs.p50)} ms, p99 ${ms(load.latencyMs.p99)} ms, ` +
-    `non-2xx ${load.failures}, errors ${load.errors}${wal}, ratio ${outcome.ratio?.toFixed(2) ?? '-'} (vs the first baseline) -> ${verdict(outcome.met)} ` +
+    `non-2xx ${load.failures}, errors ${load.errors}${wal}, ratio ${outcome.ratio?.toFixed(2) ?? '-'} (vs the first baseline)` +
+    `${outcome.replica ? `, replica of its responses ${integer(outcome.replica.requestsPerSecond)} req/s (${outcome.replica.ratio.toFixed(2)})` : ''} -> ${verdict(outcome.met)} ` +
     `[${statuses || 'no responses'}; ${load.activeConnections} connections answered]`
   );
 }
 
 export function renderReport(results: BenchResults): string {
-  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'ratio', 'target', 'result'];
+  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'ratio', 'replica', 'target', 'result'];
   const { before, after, requestsPerSecond } = results.baseline;
   const baselineRow = (name: string, load: LoadResult, rate: number) => [
     name,
@@ -153,6 +156,7 @@ export function renderReport(results: BenchResults): string {
     String(load.failures),
     String(load.errors),
     (load.successRate / rate).toFixed(2),
+    '-',
     '-',
     '-',
   ];
@@ -166,7 +170,7 @@ export function renderReport(results: BenchResults): string {
   }
   for (const outcome of results.scenarios) {
     if (outcome.error || !outcome.load) {
-      rows.push([outcome.name, '-', '-', '-', '-', '-', '-', describeTarget(outcome.target), 'FAILED']);
+      rows.push([outcome.name, '-', '-', '-', '-', '-', '-', '-', describeTarget(outcome.target), 'FAILED']);
       continue;
     }
     const { load } = outcome;
@@ -179,11 +183,12 @@ export function renderReport(results: BenchResults): string {
       String(load.failures),
       String(load.errors),
       outcome.ratio!.toFixed(2),
+      outcome.replica ? outcome.replica.ratio.toFixed(2) : '-',
       describeTarget(outcome.target),
       `${verdict(outcome.met)}${units}`,
     ]);
   }
-  const table = renderTable(header, rows, new Set([1, 2, 3, 4, 5, 6]));
+  const table = renderTable(header, rows, new Set([1, 2, 3, 4, 5, 6, 7]));
 
   const { startupMs, peakRssBytes, rssAfterStartupBytes, walPeakBytes, walAfterWrites } = results.server;
   const mb = (bytes: number | null) => (bytes === null ? 'n/a' : `${(bytes / 1024 / 1024).toFixed(0)} MB`);
@@ -218,7 +223,9 @@ export function renderReport(results: BenchResults): string {
       `baseline before and after the scenarios: tiny JSON ${integer(requestsPerSecond)} req/s` +
       (results.baseline['same-bytes'] ? `, same bytes ${integer(results.baseline['same-bytes'].requestsPerSecond)}` : '') +
       (results.baseline['not-modified'] ? `, 304 ${integer(results.baseline['not-modified'].requestsPerSecond)}` : '') +
-      `. Latencies leave out each connection's first response.`,
+      `. Latencies leave out each connection's first response. replica = the ratio of a bare node:http server sending ` +
+      `the scenario's own captured responses (same bytes and headers), driven with its requests: what a server ` +
+      `sending those bytes reaches with this load generator.`,
     ...(startupMs.samples ? [`Startup samples: ${startupMs.samples.map((value) => `${integer(value)} ms`).join(', ')}.`] : []),
     `Targets: ${summary.met} of ${summary.targets} met${summary.missed ? `, ${summary.missed} missed` : ''}${summary.failed.length ? `; failed scenarios: ${summary.failed.join(', ')}` : ''}.`,
     `Machine: ${machine.cpuCount} x ${machine.cpuModel}, node ${machine.node}, ${machine.platform} ${machine.release}.`,

@@ -18,9 +18,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { configSchema } from '../src/config.js';
 import { redactUrl } from '../src/lib/redact-url.js';
-import { startBaseline, type BaselineKind, type CapturedResponses } from './baseline.js';
+import { replicaKey, startBaseline, type BaselineKind, type CapturedResponses } from './baseline.js';
 import { datasetDir, ensureDataset } from './dataset.js';
-import { closeIdleConnections, send } from './http.js';
+import { closeIdleConnections, send, type HttpResponse } from './http.js';
 import { runLoad, type LoadResult, type LoadSettings, type LoadSpec } from './load.js';
 import { parseOptions, usage, UsageError, type Backend, type BenchOptions } from './options.js';
 import { benchPostgresUrl, createRunDatabase, ensurePostgresTemplate } from './postgres.js';
@@ -36,7 +36,7 @@ import {
   type WalAfterWrites,
   type Target,
 } from './report.js';
-import { primeServer, scenarios, sendSample, type Scenario, type ScenarioContext } from './scenarios.js';
+import { nextRequest, primeServer, scenarios, sendSample, type Scenario, type ScenarioContext } from './scenarios.js';
 
 /** bench/results.json for SQLite, results-postgres.json; a run with --lrs adds -lrs, so it never replaces a run without. */
 const resultsPathOf = (backend: Backend, lrs: boolean) =>
@@ -100,18 +100,34 @@ function serverEnv(database: { path: string } | { url: string }, port: number, l
  * A tiny-JSON baseline, or the replica of captured module responses driven with a scenario's own requests (the
  * same paths and headers, so the same bytes, ETags and 304s).
  */
-async function measureBaseline(settings: LoadSettings, kind: BaselineKind = 'tiny', replica?: { file: string; spec: Omit<LoadSpec, 'url'> }): Promise<LoadResult> {
+async function measureBaseline(settings: LoadSettings, label = 'tiny', replica?: Replica): Promise<LoadResult> {
   const baseline = await startBaseline(replica?.file);
   cleanups.push(() => baseline.stop());
   try {
-    const spec = kind === 'tiny' || !replica ? { requests: [{ method: 'GET' as const, path: '/' }] } : replica.spec;
+    const spec = replica ? replica.spec : { requests: [{ method: 'GET' as const, path: '/' }] };
     const result = await runLoad({ url: baseline.baseUrl, ...spec }, settings);
-    console.log(`baseline ${kind}: ${Math.round(result.successRate).toLocaleString('en-US')} req/s, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms (startup ${Math.round(baseline.startupMs)} ms)`);
+    console.log(`baseline ${label}: ${Math.round(result.successRate).toLocaleString('en-US')} req/s, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms (startup ${Math.round(baseline.startupMs)} ms)`);
     return result;
   } finally {
     await baseline.stop();
   }
 }
+
+/** A replica baseline: its captured responses and the requests it is driven with. */
+interface Replica {
+  file: string;
+  spec: Omit<LoadSpec, 'url'>;
+}
+
+/** A response as the replica sends it back: its body and headers, less those of the connection or the request. */
+const captureOf = (response: HttpResponse): CapturedResponses[string] => ({
+  body: response.body,
+  headers: Object.fromEntries(
+    Object.entries(response.headers).filter(
+      (entry): entry is [string, string] => typeof entry[1] === 'string' && !['date', 'connection', 'keep-alive', 'content-length', 'x-request-id'].includes(entry[0]),
+    ),
+  ),
+});
 
 /** Every module's response as the server sends it to autocannon (uncompressed), for the replica baselines. */
 async function captureModuleResponses(baseUrl: string, slugs: readonly string[], workDir: string): Promise<string> {
@@ -120,16 +136,34 @@ async function captureModuleResponses(baseUrl: string, slugs: readonly string[],
     const path = `/v1/modules/${slug}`;
     const response = await send(`${baseUrl}${path}`);
     if (response.status !== 200) throw new Error(`capturing ${path} answered ${response.status}`);
-    const headers = Object.fromEntries(
-      Object.entries(response.headers).filter(
-        (entry): entry is [string, string] => typeof entry[1] === 'string' && !['date', 'connection', 'keep-alive', 'content-length', 'x-request-id'].includes(entry[0]),
-      ),
-    );
-    captured[path] = { body: response.body, headers };
+    captured[replicaKey('GET', path)] = captureOf(response);
   }
   const file = join(workDir, 'module-responses.json');
   writeFileSync(file, JSON.stringify(captured));
   return file;
+}
+
+/**
+ * A `replica` scenario's response to every distinct request it makes (drawn until ten times as many draws as there
+ * are distinct requests bring none new), and the scenario's requests from their start to drive the replica with.
+ */
+async function captureScenarioResponses(scenario: Scenario, context: ScenarioContext, workDir: string): Promise<Replica> {
+  const drawn = await scenario.prepare(context);
+  const captured: CapturedResponses = {};
+  let distinct = 0;
+  for (let sinceNew = 0; sinceNew < Math.max(100, 10 * distinct); sinceNew++) {
+    const { path, ...init } = nextRequest(drawn.requests[0]!);
+    const key = replicaKey(init.method, path, init.body);
+    if (key in captured) continue;
+    const response = await send(`${context.baseUrl}${path}`, init);
+    if (response.status !== 200) throw new Error(`capturing ${init.method} ${path} answered ${response.status}`);
+    captured[key] = captureOf(response);
+    distinct += 1;
+    sinceNew = -1;
+  }
+  const file = join(workDir, `${scenario.name}-responses.json`);
+  writeFileSync(file, JSON.stringify(captured));
+  return { file, spec: { requests: (await scenario.prepare(context)).requests } };
 }
 
 const pairOf = (before: LoadResult, after: LoadResult) => ({ before, after, requestsPerSecond: (before.successRate + after.successRate) / 2 });
@@ -180,6 +214,7 @@ async function runScenario(scenario: Scenario, context: ScenarioContext, setting
 function score(outcome: ScenarioOutcome, baselineRate: number): void {
   if (!outcome.load || outcome.error) return;
   outcome.ratio = outcome.load.successRate / baselineRate;
+  if (outcome.replica) outcome.replica.ratio = outcome.replica.requestsPerSecond / baselineRate;
   const value = outcome.target?.kind === 'rate' ? outcome.units?.perSecond : outcome.ratio;
   outcome.met = outcome.target ? targetMet(value, outcome.target) : null;
 }
@@ -346,6 +381,10 @@ async function runOn(backend: Backend, options: BenchOptions): Promise<BenchResu
     const outcome = await runScenario(scenario, context, settings, backend);
     if (wal) outcome.walPeakBytes = wal.windowPeak();
     if (scenario.writes) writesEndedAt = performance.now();
+    if (scenario.replica && outcome.load) {
+      const replica = await captureScenarioResponses(scenario, context, workDir);
+      outcome.replica = { requestsPerSecond: (await measureBaseline(settings, `replica of ${scenario.name}`, replica)).successRate, ratio: 0 };
+    }
     score(outcome, firstBaselines[baselineOf(scenario)].successRate);
     console.log(formatScenarioLine(outcome));
     outcomes.push(outcome);

@@ -38,6 +38,11 @@ export interface Scenario {
   postgres?: { minRatio?: number; minPerSecond?: number };
   /** Served from memory on either engine: with both engines run, PostgreSQL's ratio must be within 10% of SQLite's. */
   servedFromMemory?: boolean;
+  /**
+   * Also measure a replica of its responses (bench/baseline.ts, the same bytes and headers for each request it
+   * makes, driven with its own requests): the ratio a server sending exactly these bytes reaches here.
+   */
+  replica?: boolean;
   /** Statuses that count as success besides every 2xx. */
   alsoSuccessful?: readonly number[];
   /** The scenario changes data; writers run after every reader. */
@@ -63,15 +68,22 @@ function varying(method: Method, build: () => RequestParts): autocannon.Request 
   };
 }
 
+/** The request autocannon would send next: its method, path, headers and body. */
+export function nextRequest(request: autocannon.Request): RequestParts & { method: string } {
+  const setup = typeof request.setupRequest === 'function' ? request.setupRequest : (value: autocannon.Request) => value;
+  const next = setup({ method: request.method ?? 'GET', path: request.path ?? '/', headers: { ...request.headers }, body: request.body }, {});
+  return {
+    method: next.method ?? 'GET',
+    path: next.path ?? '/',
+    headers: next.headers as Record<string, string>,
+    ...(next.body === undefined ? {} : { body: next.body.toString() }),
+  };
+}
+
 /** The request autocannon would send next, sent once with the plain client (the pre-load check). */
 export async function sendSample(baseUrl: string, request: autocannon.Request): Promise<HttpResponse> {
-  const setup = typeof request.setupRequest === 'function' ? request.setupRequest : (value: autocannon.Request) => value;
-  const sample = setup({ method: request.method ?? 'GET', path: request.path ?? '/', headers: { ...request.headers }, body: request.body }, {});
-  return send(`${baseUrl}${sample.path ?? '/'}`, {
-    method: sample.method ?? 'GET',
-    headers: sample.headers as Record<string, string>,
-    ...(sample.body === undefined ? {} : { body: sample.body.toString() }),
-  });
+  const { path, ...init } = nextRequest(request);
+  return send(`${baseUrl}${path}`, init);
 }
 
 const seedOf = (name: string) => createHash('sha256').update(name).digest().readUInt32LE(0);
@@ -213,6 +225,7 @@ export const scenarios: Scenario[] = [
   {
     name: 'deck-get',
     servedFromMemory: true,
+    replica: true,
     description: 'GET /v1/modules/:slug/flashcards (the deck, default format), a random module',
     minRatio: 0.6,
     writes: false,
@@ -228,6 +241,7 @@ export const scenarios: Scenario[] = [
   {
     name: 'deck-get-html',
     servedFromMemory: true,
+    replica: true,
     description: 'GET /v1/modules/:slug/flashcards?format=html, a random module',
     writes: false,
     async prepare({ dataset }) {
@@ -242,6 +256,7 @@ export const scenarios: Scenario[] = [
   {
     name: 'graphql-module',
     servedFromMemory: true,
+    replica: true,
     description: 'POST /graphql, a whole module (all four sections) by slug',
     minRatio: 0.35,
     writes: false,
@@ -259,6 +274,7 @@ export const scenarios: Scenario[] = [
   {
     name: 'graphql-persisted',
     servedFromMemory: true,
+    replica: true,
     description: 'POST /graphql, the same query as an automatic persisted query (hash only)',
     minRatio: 0.2,
     writes: false,
