@@ -48,10 +48,11 @@ export function statementShapes<Key extends string>(build: (key: Key) => SQL): (
   };
 }
 
-function compile(statement: Statement): { query: Query; name: string; values: Record<string, unknown> } {
+/** The statement's text and values, and its prepared name unless it is sent unnamed (`named: false`). */
+function compile(statement: Statement, named = true): { query: Query; name: string | undefined; values: Record<string, unknown> } {
   if (is(statement, SQL)) {
     const query = dialect.sqlToQuery(statement);
-    return { query, name: preparedName(query.sql), values: {} };
+    return { query, name: named ? preparedName(query.sql) : undefined, values: {} };
   }
   return { ...statement.shape, values: statement.values };
 }
@@ -93,7 +94,7 @@ function preparedName(text: string): string {
  * lock's previous holder committed. `ahead` is sent unnamed and its parameters must be text. The rows of each.
  */
 export async function executePreparedAfter<Ahead, Row>(executor: PgExecutor, ahead: Statement, statement: Statement): Promise<[Ahead[], Row[]]> {
-  const first = compile(ahead);
+  const first = compile(ahead, false);
   const values = fillPlaceholders(first.query.params, first.values).map((value) => {
     if (value !== null && typeof value !== 'string') throw new TypeError('a statement sent ahead takes text parameters only');
     return value;
