@@ -5,7 +5,7 @@ import { idList, inIdList } from '../db/id-list.js';
 import { cheatSheetRows, flashcards, modules, moduleTags, moduleVersions, revisionItems, takeaways } from '../db/schema.js';
 import { transactionsOf } from '../db/transactions.js';
 import { step, type Work } from '../db/work.js';
-import type { CheatSheetRowRecord, FlashcardRecord, ModuleRecord, ModuleSections, ModuleWrite, RevisionItemRecord, SectionWrite, TakeawayRecord } from './records.js';
+import type { CheatSheetRowRecord, FlashcardRecord, ModuleContent, ModuleRecord, ModuleSections, ModuleWrite, RevisionItemRecord, SectionWrite, TakeawayRecord } from './records.js';
 import { columns, jsonColumns, toCheatSheetRow, toFlashcard, toModule, toModuleRow, toRevisionItem, toTakeaway } from './row-mappers.js';
 
 export interface ModuleVersionWrite {
@@ -116,6 +116,15 @@ export function createContentRepository(db: Db) {
     .where(and(inIdList(flashcards.id), isNull(flashcards.archivedAt)))
     .prepare();
 
+  function* sectionsOf(moduleId: string): Work<ModuleSections> {
+    return {
+      takeaways: (yield* step(() => takeawaysOf.all({ moduleId }))).map(toTakeaway),
+      flashcards: (yield* step(() => deckOf.all({ moduleId }))).map(toFlashcard),
+      cheatSheetRows: (yield* step(() => rowsOf.all({ moduleId }))).map(toCheatSheetRow),
+      revisionItems: (yield* step(() => revisionItemsOf.all({ moduleId }))).map(toRevisionItem),
+    };
+  }
+
   return {
     /** `run(work)`, `read(body)`: one snapshot, no write lock; `write(body)`: one IMMEDIATE transaction (db/transactions.ts). */
     ...transactionsOf(db),
@@ -156,13 +165,12 @@ export function createContentRepository(db: Db) {
       return (yield* step(() => db.select({ n: count() }).from(modules).get()))?.n ?? 0;
     },
 
-    *sectionsOf(moduleId: string): Work<ModuleSections> {
-      return {
-        takeaways: (yield* step(() => takeawaysOf.all({ moduleId }))).map(toTakeaway),
-        flashcards: (yield* step(() => deckOf.all({ moduleId }))).map(toFlashcard),
-        cheatSheetRows: (yield* step(() => rowsOf.all({ moduleId }))).map(toCheatSheetRow),
-        revisionItems: (yield* step(() => revisionItemsOf.all({ moduleId }))).map(toRevisionItem),
-      };
+    sectionsOf,
+
+    /** A module by slug with its sections, as `findModuleBySlug` and `sectionsOf` read them. */
+    *findModuleContent(slug: string): Work<ModuleContent | undefined> {
+      const row = yield* step(() => moduleBySlug.get({ slug }));
+      return row && { module: toModule(row), ...(yield* sectionsOf(row.id)) };
     },
 
     /** One query per section for a batch of modules (GraphQL loaders); rows come back in position order. */

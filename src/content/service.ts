@@ -166,8 +166,9 @@ export function createContentService(repository: ContentRepository, options: Con
   // Works are declared once and given the call's data: a generator function written inline in a hot method is a
   // new function (with its own prototype) on every call, which cost more than the statements it runs.
   function* moduleContentWork(slug: string, visibility: Visibility): Work<ModuleContent> {
-    const module = yield* visibleModule(slug, visibility);
-    return { module, ...(yield* repository.sectionsOf(module.id)) };
+    const content = couldBeSlug(slug) ? yield* repository.findModuleContent(slug) : undefined;
+    if (!content || !visible(content.module, visibility)) throw moduleNotFound(slug);
+    return content;
   }
 
   function* versionsWork(slug: string, visibility: Visibility, revealImporter: boolean): Work<VersionSummary[]> {

@@ -2,6 +2,7 @@ import { and, asc, desc, eq, getTableColumns, gt, gte, isNull, lt, lte, or, sql,
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import { createCommitCache, type CommitSource } from '../db/commit-cache.js';
 import { executePrepared, executePreparedAfter, statementShapes, transactionsOfPg, type PgExecutor, type Statement } from '../db/postgres.js';
+import { jsonRow, jsonRows } from '../db/postgres-json.js';
 import { answers, cardStates, cardStateSnapshots, flashcards, modules, users, xapiOutbox } from '../db/schema-pg.js';
 import type { AnswerRow, CardStateRow } from '../db/schema.js';
 import type { PostgresStore } from '../db/store.js';
@@ -217,14 +218,6 @@ function answerWritesStatement(writes: AnswerWrites): Statement | undefined {
   return shape ? { shape: answerWriteShapes(shape), values } : undefined;
 }
 
-/** json_build_object('key', column, ...): a row as JSON with the keys Drizzle would give it. */
-const jsonRow = (columns: Record<string, PgColumn>): SQL =>
-  sql`json_build_object(${sql.join(
-    Object.entries(columns).map(([key, column]) => sql`${sql.raw(`'${key}'`)}, ${column}`),
-    sql`, `,
-  )})`;
-
-const jsonRows = (columns: Record<string, PgColumn>, from: SQL): SQL => sql`(SELECT coalesce(json_agg(${jsonRow(columns)}), '[]'::json) ${from})`;
 
 /**
  * The statement taking the learners' advisory locks (`lockLearners`), their ids as one JSON text parameter (it may
