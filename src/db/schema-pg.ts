@@ -95,8 +95,8 @@ export const flashcards = pgTable(
   },
   (table) => [
     uniqueIndex('flashcards_module_key_unique').on(table.moduleId, table.key),
-    // Both cover the study queue's and the answer path's reads of flashcards (liveness, module, deck order): a card's
-    // row carries its texts in three renderings, and reading one column of it cost more than the rest of those queries.
+    // Both cover the study queue's checks of which cards are live (earliest due, new cards): a card's row carries its
+    // texts in three renderings, and reading `archived_at` from it cost more than the rest of those queries.
     index('flashcards_module_position_live_idx').on(table.moduleId, table.position, table.archivedAt, table.id),
     index('flashcards_id_live_idx').on(table.id, table.archivedAt, table.moduleId),
   ],

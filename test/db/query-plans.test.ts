@@ -23,29 +23,33 @@ const record = (text: unknown, values: unknown) => {
   if (capturing && typeof text === 'string') captured.push({ text, values: Array.isArray(values) ? values : [] });
 };
 
-// The drivers are wrapped before the app opens its connections, so every statement it runs is seen with its values.
-function captureSqlite(): void {
-  const statement = Object.getPrototypeOf(new Database(':memory:').prepare('SELECT 1')) as Record<string, (...args: unknown[]) => unknown> & {
-    source?: string;
-  };
-  for (const method of ['all', 'get', 'run', 'iterate']) {
-    const original = statement[method]!;
-    statement[method] = function (this: { source: string }, ...args: unknown[]) {
-      record(this.source, args);
+type Methods = Record<string, (...args: unknown[]) => unknown>;
+
+/**
+ * Wraps `names` of a driver's prototype to record each statement's text and values; returns what puts them back. The
+ * drivers are wrapped before the app opens its connections, so every statement it runs is seen.
+ */
+function wrap(prototype: Methods, names: string[], seen: (self: unknown, args: unknown[]) => void): () => void {
+  const originals = names.map((name) => [name, prototype[name]!] as const);
+  for (const [name, original] of originals) {
+    prototype[name] = function (this: unknown, ...args: unknown[]) {
+      seen(this, args);
       return original.apply(this, args);
     };
   }
+  return () => originals.forEach(([name, original]) => (prototype[name] = original));
 }
 
-function capturePostgres(): void {
-  const original = pg.Client.prototype.query as (...args: unknown[]) => unknown;
-  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-    const [config, values] = args as [string | { text?: unknown; values?: unknown }, unknown];
+const captureSqlite = () =>
+  wrap(Object.getPrototypeOf(new Database(':memory:').prepare('SELECT 1')) as Methods, ['all', 'get', 'run', 'iterate'], (self, args) =>
+    record((self as { source: string }).source, args),
+  );
+
+const capturePostgres = () =>
+  wrap(pg.Client.prototype as unknown as Methods, ['query'], (_self, [config, values]) => {
     if (typeof config === 'string') record(config, values);
-    else if (config && typeof config === 'object') record(config.text, config.values ?? values);
-    return original.apply(this, args);
-  } as typeof pg.Client.prototype.query;
-}
+    else if (config && typeof config === 'object') record((config as { text?: unknown }).text, (config as { values?: unknown }).values ?? values);
+  });
 
 const readsCards = (text: string) => /from "card_states"|"flashcards"/.test(text) && /^\s*select/i.test(text);
 const checksLiveCardsOnly = (text: string) => text.includes('"flashcards"."archived_at" is null') && !text.includes('"question_md"');
@@ -75,10 +79,10 @@ const plan = (app: FastifyInstance, statement: Captured) => (testBackend === 'sq
 describe('query plans of the study queue and the answer path', () => {
   let app: FastifyInstance;
   let actors: Actors;
+  let unwrap: () => void;
 
   beforeAll(async () => {
-    if (testBackend === 'sqlite') captureSqlite();
-    else capturePostgres();
+    unwrap = testBackend === 'sqlite' ? captureSqlite() : capturePostgres();
     app = await buildTestApp({ seed: true });
     actors = await createActors(app, { deckFrom: 'service' });
     const answers = actors.deck.slice(0, 3).map((id, index) => answer(id, { answeredAt: new Date(Date.now() - (3 - index) * 60_000).toISOString() }));
@@ -87,8 +91,8 @@ describe('query plans of the study queue and the answer path', () => {
   });
 
   afterAll(async () => {
-    capturing = false;
     await app?.close();
+    unwrap?.();
   });
 
   async function statementsOf(request: () => Promise<{ statusCode: number }>, status: number): Promise<Captured[]> {
